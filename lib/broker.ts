@@ -1,0 +1,396 @@
+/**
+ * The only module that imports the AMQP client. Everything else sees the
+ * small {@link BrokerSession} interface, so unit tests can use fakes while
+ * production and integration tests use the real RabbitMQ.
+ *
+ * `@cloudamqp/amqp-client`'s `AMQPSession` reconnects but does not re-declare
+ * topology, and it recovers consumers on channels we do not control. The
+ * server needs the opposite (declare, then republish the unconfirmed tail,
+ * then consume), so {@link BrokerLink} runs its own reconnect loop and calls a
+ * setup function on every connection.
+ *
+ * @module
+ */
+import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { describe } from "./errors.ts";
+import { redact } from "./config.ts";
+
+/** A message delivered to a consumer. */
+export interface Delivery {
+  /** Raw body bytes. */
+  body: Uint8Array;
+  /** AMQP messageId property, if set. */
+  messageId?: string;
+  /** AMQP type property, if set. */
+  type?: string;
+  /** AMQP headers, if any. */
+  headers?: Record<string, unknown>;
+  /** Delivery tag on the consuming channel. */
+  tag: number;
+  /** Whether the broker delivered this message before. */
+  redelivered: boolean;
+}
+
+/** Properties for a published message. */
+export interface PublishProperties {
+  /** AMQP messageId. */
+  messageId?: string;
+  /** AMQP type. */
+  type?: string;
+  /** AMQP headers. */
+  headers?: Record<string, unknown>;
+  /** @default {"application/json"} */
+  contentType?: string;
+  /** Persistent (delivery mode 2). @default {true} */
+  persistent?: boolean;
+}
+
+/** Queue declaration options. */
+export interface QueueOptions {
+  /** @default {true} */
+  durable?: boolean;
+  /** @default {false} */
+  exclusive?: boolean;
+  /** @default {false} */
+  autoDelete?: boolean;
+  /** Queue arguments such as `x-queue-type`. */
+  arguments?: Record<string, unknown>;
+}
+
+/** A consumer started with {@link BrokerSession.consume}. */
+export interface Consumer {
+  /** Stop deliveries to this consumer. */
+  cancel(): Promise<void>;
+}
+
+/** One live connection to the broker. Unusable after it closes. */
+export interface BrokerSession {
+  /** Declare a queue; "" lets the broker name it. Returns the name. */
+  declareQueue(name: string, options?: QueueOptions): Promise<string>;
+  /** Declare a durable fanout exchange. */
+  declareFanout(name: string): Promise<void>;
+  /** Bind a queue to an exchange. */
+  bind(queue: string, exchange: string): Promise<void>;
+  /** Consume with manual ack and the given prefetch. */
+  consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void, args?: Record<string, unknown>): Promise<Consumer>;
+  /** Acknowledge a delivery (and, with multiple, every earlier one). */
+  ack(tag: number, multiple?: boolean): Promise<void>;
+  /** Reject a delivery without requeue (dead-letters it if configured). */
+  reject(tag: number): Promise<void>;
+  /** Publish with publisher confirms; resolves when the broker confirmed. */
+  publish(exchange: string, routingKey: string, body: string | Uint8Array, properties?: PublishProperties): Promise<void>;
+  /** Delete a queue (tests and temporary queues). */
+  deleteQueue(name: string): Promise<void>;
+  /** Delete an exchange (tests). */
+  deleteExchange(name: string): Promise<void>;
+  /** Whether the connection is gone. */
+  readonly closed: boolean;
+  /** Close the connection. */
+  close(): Promise<void>;
+}
+
+/** Options for {@link openSession}. */
+export interface SessionOptions {
+  /** Connection name shown in the RabbitMQ management UI. */
+  name?: string;
+  /** Called once when the connection drops unexpectedly. */
+  onClose?: (error?: Error) => void;
+}
+
+/**
+ * Open one connection with a consume channel and a confirm-mode publish channel.
+ *
+ * @example Publish one message
+ * ```ts
+ * import { openSession } from "./broker.ts";
+ * const session = await openSession("amqp://guest:guest@127.0.0.1");
+ * await session.publish("", "events", JSON.stringify({ hello: "world" }));
+ * await session.close();
+ * ```
+ */
+export async function openSession(url: string, options: SessionOptions = {}): Promise<BrokerSession> {
+  const client = new AMQPClient(tuneUrl(url, options.name), undefined, null);
+  let closedByUs = false;
+  let notified = false;
+  const notify = (error?: Error) => {
+    if (closedByUs || notified) return;
+    notified = true;
+    options.onClose?.(error);
+  };
+  client.ondisconnect = (error) => notify(error);
+  client.onerror = (error) => {
+    if (client.closed) notify(error);
+  };
+  await client.connect();
+  try {
+    const ops = await client.channel();
+    const pub = await client.channel();
+    await pub.confirmSelect();
+    const watch = (ch: AMQPChannel, what: string) => {
+      ch.onerror = (reason) => {
+        // A channel error makes this session unusable; close it so the owner reconnects.
+        if (!client.closed) client.close(`${what} channel failed: ${reason}`).catch(() => {});
+        notify(new Error(`${what} channel closed by the broker: ${reason}`));
+      };
+    };
+    watch(pub, "publish");
+    return new Session(client, ops, pub, () => (closedByUs = true));
+  } catch (error) {
+    closedByUs = true;
+    await client.close().catch(() => {});
+    throw error;
+  }
+}
+
+class Session implements BrokerSession {
+  readonly #client: AMQPClient;
+  readonly #ops: AMQPChannel;
+  readonly #pub: AMQPChannel;
+  readonly #markClosing: () => void;
+  #consume: AMQPChannel | undefined;
+
+  constructor(client: AMQPClient, ops: AMQPChannel, pub: AMQPChannel, markClosing: () => void) {
+    this.#client = client;
+    this.#ops = ops;
+    this.#pub = pub;
+    this.#markClosing = markClosing;
+  }
+
+  get closed(): boolean {
+    return this.#client.closed;
+  }
+
+  async declareQueue(name: string, options: QueueOptions = {}): Promise<string> {
+    const ok = await this.#ops.queueDeclare(name, {
+      durable: options.durable ?? true,
+      exclusive: options.exclusive ?? false,
+      autoDelete: options.autoDelete ?? false,
+    }, options.arguments ?? {});
+    return ok.name;
+  }
+
+  async declareFanout(name: string): Promise<void> {
+    await this.#ops.exchangeDeclare(name, "fanout", { durable: true });
+  }
+
+  async bind(queue: string, exchange: string): Promise<void> {
+    await this.#ops.queueBind(queue, exchange, "");
+  }
+
+  async consume(
+    queue: string,
+    prefetch: number,
+    onDelivery: (delivery: Delivery) => void,
+    args: Record<string, unknown> = {},
+  ): Promise<Consumer> {
+    if (this.#consume) throw new Error("Cannot consume twice on one broker session");
+    const ch = await this.#client.channel();
+    this.#consume = ch;
+    await ch.basicQos(prefetch);
+    const consumer = await ch.basicConsume(queue, { noAck: false, args }, (msg: AMQPMessage) => {
+      onDelivery({
+        body: msg.body ?? new Uint8Array(0),
+        messageId: msg.properties.messageId,
+        type: msg.properties.type,
+        headers: msg.properties.headers as Record<string, unknown> | undefined,
+        tag: msg.deliveryTag,
+        redelivered: msg.redelivered,
+      });
+    });
+    return { cancel: () => consumer.cancel().then(() => {}) };
+  }
+
+  ack(tag: number, multiple = false): Promise<void> {
+    if (!this.#consume) return Promise.reject(new Error("Cannot ack: not consuming"));
+    return this.#consume.basicAck(tag, multiple);
+  }
+
+  reject(tag: number): Promise<void> {
+    if (!this.#consume) return Promise.reject(new Error("Cannot reject: not consuming"));
+    return this.#consume.basicReject(tag, false);
+  }
+
+  async publish(exchange: string, routingKey: string, body: string | Uint8Array, properties: PublishProperties = {}): Promise<void> {
+    await this.#pub.basicPublish(exchange, routingKey, body, {
+      contentType: properties.contentType ?? "application/json",
+      deliveryMode: properties.persistent === false ? 1 : 2,
+      messageId: properties.messageId,
+      type: properties.type,
+      headers: properties.headers as Record<string, never> | undefined,
+    });
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    await this.#ops.queueDelete(name);
+  }
+
+  async deleteExchange(name: string): Promise<void> {
+    await this.#ops.exchangeDelete(name);
+  }
+
+  async close(): Promise<void> {
+    this.#markClosing();
+    if (!this.#client.closed) await this.#client.close().catch(() => {});
+  }
+}
+
+/** Options for {@link BrokerLink}. */
+export interface BrokerLinkOptions {
+  /** Connection name shown in the management UI. */
+  name?: string;
+  /** Run on every new connection: declare topology, start consuming. */
+  setup: (session: BrokerSession) => Promise<void>;
+  /** Called when a connection is lost (before reconnecting). */
+  onDisconnect?: (error?: Error) => void;
+  /** Log lines about reconnects. */
+  log?: (message: string) => void;
+  /** First reconnect delay in ms. @default {100} */
+  minDelay?: number;
+  /** Largest reconnect delay in ms. @default {5000} */
+  maxDelay?: number;
+  /** Give up on the very first connection after this many ms. @default {10000} */
+  startTimeout?: number;
+}
+
+/**
+ * Keeps one session to the broker alive: connects, runs `setup`, and when the
+ * connection drops reconnects with exponential backoff and runs `setup` again.
+ *
+ * @example Keep a consumer alive across broker restarts
+ * ```ts
+ * import { BrokerLink } from "./broker.ts";
+ * const link = new BrokerLink("amqp://guest:guest@127.0.0.1", {
+ *   setup: async (session) => {
+ *     await session.declareQueue("work");
+ *     await session.consume("work", 10, (d) => session.ack(d.tag));
+ *   },
+ * });
+ * await link.start();
+ * await link.close();
+ * ```
+ */
+export class BrokerLink {
+  readonly #url: string;
+  readonly #options: BrokerLinkOptions;
+  #session: BrokerSession | undefined;
+  #closed = false;
+  #wake: (() => void) | undefined;
+  #loop: Promise<void> | undefined;
+
+  /**
+   * @param url Broker URL (amqp:// or amqps://).
+   * @param options Setup function and reconnect tuning.
+   */
+  constructor(url: string, options: BrokerLinkOptions) {
+    this.#url = url;
+    this.#options = options;
+  }
+
+  /** The current session, if connected. */
+  get session(): BrokerSession | undefined {
+    return this.#session && !this.#session.closed ? this.#session : undefined;
+  }
+
+  /**
+   * Connect and run setup, retrying until `startTimeout`; afterwards keep
+   * reconnecting in the background for as long as the link is open.
+   */
+  async start(): Promise<void> {
+    const deadline = Date.now() + (this.#options.startTimeout ?? 10_000);
+    let delay = this.#options.minDelay ?? 100;
+    while (true) {
+      try {
+        await this.#connectOnce();
+        return;
+      } catch (error) {
+        if (this.#closed) throw error;
+        if (Date.now() + delay > deadline || isFatal(error)) {
+          throw new Error(
+            `Cannot connect to RabbitMQ at ${redact(this.#url)}: ${describe(error)}; ` +
+              `check AMQPHOST or AMQPURL and that RabbitMQ is running`,
+            { cause: error },
+          );
+        }
+        this.#options.log?.(`Broker not reachable (${describe(error)}); retrying in ${delay} ms`);
+        await new Promise((resolve) => setTimeout(resolve, delay));
+        delay = Math.min(delay * 2, this.#options.maxDelay ?? 5000);
+      }
+    }
+  }
+
+  async #connectOnce(): Promise<void> {
+    let current = false;
+    const session = await openSession(this.#url, {
+      name: this.#options.name,
+      onClose: (error) => {
+        if (current) this.#lost(error);
+      },
+    });
+    try {
+      await this.#options.setup(session);
+    } catch (error) {
+      await session.close();
+      throw error;
+    }
+    if (this.#closed) {
+      await session.close();
+      return;
+    }
+    if (session.closed) throw new Error("connection closed during setup");
+    this.#session = session;
+    current = true;
+  }
+
+  #lost(error?: Error): void {
+    if (this.#closed) return;
+    this.#session = undefined;
+    this.#options.onDisconnect?.(error);
+    this.#options.log?.(`Broker connection lost (${error ? describe(error) : "closed"}); reconnecting`);
+    if (!this.#loop) this.#loop = this.#reconnect().finally(() => (this.#loop = undefined));
+  }
+
+  async #reconnect(): Promise<void> {
+    let delay = this.#options.minDelay ?? 100;
+    while (!this.#closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, delay);
+        this.#wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+      this.#wake = undefined;
+      if (this.#closed) return;
+      try {
+        await this.#connectOnce();
+        this.#options.log?.("Broker connection restored");
+        return;
+      } catch (error) {
+        this.#options.log?.(`Reconnect failed (${describe(error)}); retrying in ${delay} ms`);
+        delay = Math.min(delay * 2, this.#options.maxDelay ?? 5000);
+      }
+    }
+  }
+
+  /** Stop reconnecting and close the current session. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    this.#wake?.();
+    const session = this.#session;
+    this.#session = undefined;
+    await session?.close();
+  }
+}
+
+function isFatal(error: unknown): boolean {
+  const message = describe(error);
+  return /ACCESS_REFUSED|ENOTFOUND|EAI_AGAIN|not allowed|PRECONDITION_FAILED|Invalid URL/i.test(message);
+}
+
+function tuneUrl(url: string, name?: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has("frameMax")) u.searchParams.set("frameMax", "131072");
+  if (!u.searchParams.has("heartbeat")) u.searchParams.set("heartbeat", "10");
+  if (name && !u.searchParams.has("name")) u.searchParams.set("name", name);
+  return u.toString();
+}

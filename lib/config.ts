@@ -1,0 +1,174 @@
+/**
+ * Settings from the environment (the seed README's variables) merged with
+ * programmatic options, which win. Every invalid value becomes one
+ * {@link ConfigError} that names the setting and what to change.
+ *
+ * @module
+ */
+import { ConfigError } from "./errors.ts";
+import { env } from "./runtime/env.ts";
+
+/** Settings shared by the server, the listener and the command module. */
+export interface BrokerSettings {
+  /**
+   * Full broker URL with credentials and vhost. Wins over `amqpHost`.
+   * Env `AMQPURL`.
+   */
+  amqpUrl: string;
+  /** Fanout exchange for stored events. Env `EXCHANGENAME`. @default {"events"} */
+  exchangeName: string;
+  /** Queue the server consumes new events from. Env `QUEUENAME`. @default {"events"} */
+  queueName: string;
+  /** Print debug messages to stdout. Env `DEBUG`, any value but "", "0", "false", "no". @default {false} */
+  debug: boolean;
+}
+
+/** Settings of the server. */
+export interface ServerSettings extends BrokerSettings {
+  /** HTTP port for history. Env `PORT`. @default {80} */
+  port: number;
+  /** HTTP listen address. Env `HTTPHOST`. @default {"0.0.0.0"} */
+  hostname: string;
+  /** Path of the storage file. Env `STORAGEFILE`. @default {"./storage"} */
+  storageFile: string;
+  /** Largest accepted event in bytes; larger ones are dead-lettered. Env `MAXEVENTBYTES`. @default {1048576} */
+  maxEventBytes: number;
+  /** Unacknowledged messages the server takes at once (the batch bound). Env `PREFETCH`. @default {1000} */
+  prefetch: number;
+  /** Ids remembered for idempotent append. Env `DEDUPWINDOW`. @default {1000000} */
+  dedupWindow: number;
+}
+
+/** Settings of the listener. */
+export interface ListenerSettings extends BrokerSettings {
+  /** URL of the server's HTTP history. Env `HISTORYURL`. @default {"http://localhost/"} */
+  historyUrl: string;
+  /** Live events buffered by the broker for this listener at once. @default {256} */
+  prefetch: number;
+}
+
+/** The defaults, in one place. */
+export const DEFAULTS = {
+  amqpHost: "localhost",
+  exchangeName: "events",
+  queueName: "events",
+  port: 80,
+  hostname: "0.0.0.0",
+  storageFile: "./storage",
+  maxEventBytes: 1024 * 1024,
+  prefetch: 1000,
+  dedupWindow: 1_000_000,
+  historyUrl: "http://localhost/",
+  listenerPrefetch: 256,
+} as const;
+
+/** The environment variables read, by setting. */
+type Env = Record<string, string | undefined>;
+
+/** Read broker settings. */
+export function brokerSettings(options: Partial<BrokerSettings & { amqpHost: string }> = {}, vars: Env = env()): BrokerSettings {
+  return {
+    amqpUrl: options.amqpUrl ?? amqpUrl(options.amqpHost, vars),
+    exchangeName: name("EXCHANGENAME", options.exchangeName ?? vars.EXCHANGENAME ?? DEFAULTS.exchangeName),
+    queueName: name("QUEUENAME", options.queueName ?? vars.QUEUENAME ?? DEFAULTS.queueName),
+    debug: options.debug ?? truthy(vars.DEBUG),
+  };
+}
+
+/**
+ * Read server settings: options, then env, then defaults.
+ *
+ * @throws {ConfigError} On an invalid value.
+ * @example
+ * ```ts
+ * import { serverSettings } from "./config.ts";
+ * const settings = serverSettings({ port: 8080 }, { STORAGEFILE: "/var/lib/events" });
+ * console.log(settings.port, settings.storageFile); // 8080 /var/lib/events
+ * ```
+ */
+export function serverSettings(
+  options: Partial<ServerSettings & { amqpHost: string }> = {},
+  vars: Env = env(),
+): ServerSettings {
+  return {
+    ...brokerSettings(options, vars),
+    port: options.port ?? integer("PORT", vars.PORT, DEFAULTS.port, 0, 65535),
+    hostname: options.hostname ?? nonEmpty("HTTPHOST", vars.HTTPHOST) ?? DEFAULTS.hostname,
+    storageFile: options.storageFile ?? nonEmpty("STORAGEFILE", vars.STORAGEFILE) ?? DEFAULTS.storageFile,
+    maxEventBytes: options.maxEventBytes ??
+      integer("MAXEVENTBYTES", vars.MAXEVENTBYTES, DEFAULTS.maxEventBytes, 1, 128 * 1024 * 1024),
+    prefetch: options.prefetch ?? integer("PREFETCH", vars.PREFETCH, DEFAULTS.prefetch, 1, 65535),
+    dedupWindow: options.dedupWindow ??
+      integer("DEDUPWINDOW", vars.DEDUPWINDOW, DEFAULTS.dedupWindow, 1, 100_000_000),
+  };
+}
+
+/** Read listener settings. */
+export function listenerSettings(
+  options: Partial<ListenerSettings & { amqpHost: string }> = {},
+  vars: Env = env(),
+): ListenerSettings {
+  const historyUrl = options.historyUrl ?? nonEmpty("HISTORYURL", vars.HISTORYURL) ?? DEFAULTS.historyUrl;
+  try {
+    const url = new URL(historyUrl);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
+  } catch {
+    throw new ConfigError(`HISTORYURL must be an http:// or https:// URL, got "${historyUrl}"`);
+  }
+  return {
+    ...brokerSettings(options, vars),
+    historyUrl,
+    prefetch: options.prefetch ?? DEFAULTS.listenerPrefetch,
+  };
+}
+
+function amqpUrl(host: string | undefined, vars: Env): string {
+  const full = host === undefined ? nonEmpty("AMQPURL", vars.AMQPURL) : undefined;
+  if (full !== undefined) {
+    let url: URL;
+    try {
+      url = new URL(full);
+    } catch {
+      throw new ConfigError(`AMQPURL must be an amqp:// or amqps:// URL, got "${redact(full)}"`);
+    }
+    if (url.protocol !== "amqp:" && url.protocol !== "amqps:") {
+      throw new ConfigError(`AMQPURL must start with amqp:// or amqps://, got "${redact(full)}"`);
+    }
+    return full;
+  }
+  const h = host ?? nonEmpty("AMQPHOST", vars.AMQPHOST) ?? DEFAULTS.amqpHost;
+  if (/[\s/@]/.test(h)) {
+    throw new ConfigError(`AMQPHOST must be a host name or address (optionally host:port), got "${h}"; use AMQPURL for a full URL`);
+  }
+  return `amqp://guest:guest@${h}`;
+}
+
+function name(setting: string, value: string): string {
+  if (value.length === 0 || value.length > 255) {
+    throw new ConfigError(`${setting} must be 1 to 255 characters, got "${value}"`);
+  }
+  return value;
+}
+
+function nonEmpty(_setting: string, value: string | undefined): string | undefined {
+  return value === undefined || value === "" ? undefined : value;
+}
+
+function integer(setting: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined || value === "") return fallback;
+  const n = Number(value);
+  if (!/^\s*\d+\s*$/.test(value) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new ConfigError(`${setting} must be an integer from ${min} to ${max}, got "${value}"`);
+  }
+  return n;
+}
+
+/** Whether an env value such as DEBUG is set to something truthy. */
+export function truthy(value: string | undefined): boolean {
+  return value !== undefined && !["", "0", "false", "no", "off"].includes(value.trim().toLowerCase());
+}
+
+/** Hide the password in a broker URL for messages. */
+export function redact(url: string): string {
+  return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
+}

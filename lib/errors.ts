@@ -1,0 +1,119 @@
+/**
+ * Named errors raised by the event log and the server.
+ *
+ * Each error's doc comment states the rule whose violation it reports, in the
+ * manner of tidwall/wal's `ErrOutOfOrder` and `ErrCorrupt`.
+ *
+ * @module
+ */
+
+/**
+ * A record was appended whose position is not the head position + 1.
+ *
+ * Rule: positions are dense. The first record is 1 and every append is
+ * exactly one more than the last stored position.
+ */
+export class OutOfOrderError extends Error {
+  /** The position the log expected next. */
+  readonly expected: number;
+  /** The position that was offered. */
+  readonly actual: number;
+  /**
+   * @param expected The position the log expected next.
+   * @param actual The position that was offered.
+   */
+  constructor(expected: number, actual: number) {
+    super(`Cannot append record at position ${actual}: expected position ${expected}`);
+    this.name = "OutOfOrderError";
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * A storage file holds damage before its last line.
+ *
+ * Rule: every line but the last is a complete record whose position is the
+ * previous line's position + 1. A damaged last line is a torn write and is
+ * truncated at start-up; damage anywhere else is refused, never repaired.
+ */
+export class CorruptLogError extends Error {
+  /** The storage file's path. */
+  readonly path: string;
+  /** The 1-based line number of the first damaged line. */
+  readonly line: number;
+  /** The byte offset at which the damaged line starts. */
+  readonly offset: number;
+  /**
+   * @param path The storage file's path.
+   * @param line The 1-based line number of the first damaged line.
+   * @param offset The byte offset at which that line starts.
+   * @param reason What is wrong with the line.
+   */
+  constructor(path: string, line: number, offset: number, reason: string) {
+    super(`Storage file ${path} is damaged at line ${line} (byte offset ${offset}): ${reason}`);
+    this.name = "CorruptLogError";
+    this.path = path;
+    this.line = line;
+    this.offset = offset;
+  }
+}
+
+/**
+ * A write or fsync of the storage failed.
+ *
+ * Rule: after a failed write or fsync the log accepts nothing more. An fsync
+ * that failed is never retried (the kernel may have dropped the dirty pages),
+ * so the process must stop and start again from what is on disk.
+ */
+export class StorageFailedError extends Error {
+  /**
+   * @param message What failed.
+   * @param options The underlying error as `cause`.
+   */
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StorageFailedError";
+  }
+}
+
+/**
+ * A configuration value (environment variable or option) is invalid.
+ *
+ * Its message names the setting, the bad value and what to change.
+ */
+export class ConfigError extends Error {
+  /**
+   * @param message Which setting is wrong and what to change.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "ConfigError";
+  }
+}
+
+/**
+ * A listener's handler threw (or its promise rejected).
+ *
+ * Rule: an event is never skipped. The listener stops at the failing event
+ * and reports its position; the cause is the handler's error.
+ */
+export class HandlerError extends Error {
+  /** Position of the event the handler failed on. */
+  readonly position: number;
+  /**
+   * @param position Position of the event the handler failed on.
+   * @param cause The handler's error.
+   */
+  constructor(position: number, cause: unknown) {
+    super(`Listener handler failed on the event at position ${position}: ${describe(cause)}`, { cause });
+    this.name = "HandlerError";
+    this.position = position;
+  }
+}
+
+/** One-line description of any thrown value. */
+export function describe(error: unknown): string {
+  if (error instanceof Error) return error.message;
+  return String(error);
+}

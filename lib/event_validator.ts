@@ -1,0 +1,42 @@
+/**
+ * Decides whether an incoming message body can be stored.
+ *
+ * @module
+ */
+
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The outcome of {@link validateEvent}. */
+export type Validation =
+  | { ok: true; text: string }
+  | { ok: false; reason: string };
+
+/**
+ * Accept a body that is valid UTF-8 JSON of at most `maxBytes` bytes.
+ *
+ * @example
+ * ```ts
+ * import { validateEvent } from "./event_validator.ts";
+ * const bytes = new TextEncoder().encode('{"a":1}');
+ * console.log(validateEvent(bytes, 1024)); // { ok: true, text: '{"a":1}' }
+ * ```
+ */
+export function validateEvent(body: Uint8Array, maxBytes: number): Validation {
+  if (body.byteLength > maxBytes) {
+    return { ok: false, reason: `event is ${body.byteLength} bytes, larger than the maximum of ${maxBytes} (MAXEVENTBYTES)` };
+  }
+  let text: string;
+  try {
+    text = decoder.decode(body);
+  } catch {
+    return { ok: false, reason: "event is not valid UTF-8" };
+  }
+  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+  try {
+    JSON.parse(text);
+  } catch (error) {
+    const detail = error instanceof Error ? error.message : String(error);
+    return { ok: false, reason: text.trim() === "" ? "event is empty" : `event is not valid JSON: ${detail}` };
+  }
+  return { ok: true, text };
+}

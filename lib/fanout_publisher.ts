@@ -1,0 +1,168 @@
+/**
+ * Publishes stored records to the fanout exchange, in position order, at
+ * least once: after every (re)connect it resumes from the last position the
+ * broker confirmed, reading older records back from storage.
+ *
+ * @module
+ */
+import type { BrokerSession } from "./broker.ts";
+import type { EventStorage } from "./storage.ts";
+import type { PublishWatermark } from "./publish_watermark.ts";
+
+/** A record just made durable, ready to publish. */
+export interface Publishable {
+  /** The record's position. */
+  position: number;
+  /** The record's id (AMQP messageId). */
+  id: string;
+  /** The AMQP type, if the publisher set one. */
+  type?: string;
+  /** The record's NDJSON line, without its newline. */
+  line: string;
+}
+
+/**
+ * @example
+ * ```ts ignore
+ * const publisher = new FanoutPublisher(storage, watermark, "events");
+ * publisher.attach(session);          // on every (re)connect
+ * publisher.publish(records);         // after every durable append
+ * await publisher.idle();             // before shutdown
+ * ```
+ */
+export class FanoutPublisher {
+  readonly #storage: EventStorage;
+  readonly #watermark: PublishWatermark;
+  readonly #exchange: string;
+  readonly #log: (message: string) => void;
+  #session: BrokerSession | undefined;
+  /** Bumped on every attach; confirms from an older epoch never move the watermark. */
+  #epoch = 0;
+  /** Set once a publish of the current epoch failed: nothing later in it may move the watermark. */
+  #broken = false;
+  /** Highest position handed to the current session. */
+  #sent = 0;
+  /** Settles, in order, the confirms of everything sent so far. */
+  #chain: Promise<void> = Promise.resolve();
+  #inFlight = 0;
+  /** The epoch whose catch-up is running, or -1. */
+  #catchingEpoch = -1;
+  #catchUpDone: Promise<void> = Promise.resolve();
+  #waiters: Array<() => void> = [];
+
+  /**
+   * @param storage Where older records are read back from.
+   * @param watermark The confirmed position, advanced here.
+   * @param exchange The fanout exchange's name.
+   * @param log Debug log.
+   */
+  constructor(storage: EventStorage, watermark: PublishWatermark, exchange: string, log: (message: string) => void = () => {}) {
+    this.#storage = storage;
+    this.#watermark = watermark;
+    this.#exchange = exchange;
+    this.#log = log;
+  }
+
+  /** Publishes sent but not yet confirmed. */
+  get inFlight(): number {
+    return this.#inFlight;
+  }
+
+  /** Use a new session: republish everything after the confirmed watermark. */
+  attach(session: BrokerSession): Promise<void> {
+    this.#session = session;
+    this.#epoch++;
+    this.#broken = false;
+    this.#sent = this.#watermark.value;
+    return this.#startCatchUp(session);
+  }
+
+  /** Stop using the current session (it was lost). */
+  detach(): void {
+    this.#session = undefined;
+    this.#epoch++;
+  }
+
+  /** Publish records that were just appended (in order, dense). */
+  publish(records: readonly Publishable[]): void {
+    const session = this.#session;
+    if (!session || this.#catchingEpoch === this.#epoch || records.length === 0) return; // the catch-up reads them from storage
+    if (records[0].position !== this.#sent + 1) {
+      this.#startCatchUp(session);
+      return;
+    }
+    this.#send(session, records);
+  }
+
+  /** Wait until fewer than `limit` publishes await a confirm. */
+  async below(limit: number): Promise<void> {
+    while (this.#inFlight >= limit) await new Promise<void>((resolve) => this.#waiters.push(resolve));
+  }
+
+  /** Wait for the catch-up and every publish sent so far to settle. */
+  async idle(): Promise<void> {
+    await this.#catchUpDone;
+    await this.#chain;
+  }
+
+  #send(session: BrokerSession, records: readonly Publishable[]): void {
+    const settled = Promise.allSettled(records.map((r) =>
+      session.publish(this.#exchange, "", r.line, {
+        messageId: r.id,
+        type: r.type,
+        headers: { position: r.position },
+      })
+    ));
+    const last = records[records.length - 1].position;
+    const epoch = this.#epoch;
+    this.#sent = last;
+    this.#inFlight += records.length;
+    this.#chain = this.#chain.then(async () => {
+      const results = await settled;
+      this.#inFlight -= records.length;
+      for (const wake of this.#waiters.splice(0)) wake();
+      if (epoch !== this.#epoch) return;
+      if (this.#broken || results.some((r) => r.status === "rejected")) {
+        // The session is gone or going; the next attach resumes from the watermark.
+        this.#broken = true;
+        return;
+      }
+      this.#watermark.advance(last);
+    });
+  }
+
+  #startCatchUp(session: BrokerSession): Promise<void> {
+    const epoch = this.#epoch;
+    if (this.#catchingEpoch === epoch) return this.#catchUpDone;
+    this.#catchingEpoch = epoch;
+    this.#catchUpDone = this.#catchUp(session, epoch);
+    return this.#catchUpDone;
+  }
+
+  async #catchUp(session: BrokerSession, epoch: number): Promise<void> {
+    try {
+      while (epoch === this.#epoch && !session.closed && this.#sent < this.#storage.head) {
+        const from = this.#sent + 1;
+        const to = Math.min(this.#storage.head, from + 999);
+        const batch: Publishable[] = [];
+        for await (const stored of this.#storage.scan(from, to)) {
+          batch.push({ position: stored.position, id: stored.id, type: typeOf(stored.line), line: stored.line });
+        }
+        if (batch.length === 0 || epoch !== this.#epoch) break;
+        this.#log(`Republishing positions ${from}..${to} to the fanout`);
+        this.#send(session, batch);
+        await this.below(10_000);
+      }
+    } catch (error) {
+      this.#log(`Republishing stopped: ${(error as Error)?.message ?? error}`);
+    } finally {
+      // Cleared synchronously when the loop ends, so a publish() right after sends directly.
+      if (this.#catchingEpoch === epoch) this.#catchingEpoch = -1;
+    }
+  }
+}
+
+function typeOf(line: string): string | undefined {
+  const match = /^\{"position":\d+,"id":"(?:[^"\\]|\\.)*","time":"[^"]*","type":("(?:[^"\\]|\\.)*")/.exec(line);
+  return match ? JSON.parse(match[1]) : undefined;
+}

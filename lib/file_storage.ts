@@ -1,0 +1,364 @@
+/**
+ * The embedded default storage: an append-only NDJSON file, fsync'd before
+ * every append resolves, with a sparse in-memory index so that reading from
+ * any position costs the same.
+ *
+ * @module
+ */
+import { open as openFile } from "node:fs/promises";
+import { isUtf8 } from "node:buffer";
+import { CorruptLogError, OutOfOrderError, StorageFailedError } from "./errors.ts";
+import { parseRecord } from "./record.ts";
+import type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./storage.ts";
+
+/** The subset of `node:fs/promises` FileHandle the storage uses (a seam for fault tests). */
+export interface FileLike {
+  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  datasync(): Promise<void>;
+  truncate(length: number): Promise<void>;
+  stat(): Promise<{ size: number }>;
+  close(): Promise<void>;
+}
+
+/** Options for {@link FileStorage.open}. */
+export interface FileStorageOptions {
+  /** Called for each record found at start-up, oldest first (e.g. to rebuild a dedup window). */
+  visit?: (position: number, id: string) => void;
+  /** Called with warnings, such as a truncated torn tail. @default {console.warn} */
+  warn?: (message: string) => void;
+  /** Opens the file; replace only to inject faults in tests. @default {node:fs/promises open} */
+  open?: (path: string, flags: string) => Promise<FileLike>;
+}
+
+/** Keep the byte offset of every INDEX_EVERY-th record. */
+const INDEX_EVERY = 1024;
+/** Bytes read per chunk while scanning or streaming. */
+const CHUNK = 1 << 20;
+const NEWLINE = 0x0a;
+const encoder = new TextEncoder();
+const strictDecoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * An {@link EventStorage} in one NDJSON file.
+ *
+ * @example Open, append, read
+ * ```ts
+ * import { FileStorage } from "./file_storage.ts";
+ * import { encodeRecord } from "./record.ts";
+ * const storage = await FileStorage.open("/tmp/example-storage");
+ * const p = storage.head + 1;
+ * await storage.append([{ position: p, id: `id-${p}`, line: encodeRecord(p, `id-${p}`, new Date().toISOString(), "{}") }]);
+ * console.log(storage.head); // p
+ * await storage.close();
+ * ```
+ */
+export class FileStorage implements EventStorage {
+  readonly #path: string;
+  readonly #file: FileLike;
+  readonly #open: (path: string, flags: string) => Promise<FileLike>;
+  /** offsets[k] is the byte offset of position k * INDEX_EVERY + 1. */
+  readonly #offsets: number[];
+  #head: number;
+  #size: number;
+  #failed: StorageFailedError | undefined;
+  #appending = false;
+  #closed = false;
+
+  private constructor(
+    path: string,
+    file: FileLike,
+    open: (path: string, flags: string) => Promise<FileLike>,
+    offsets: number[],
+    head: number,
+    size: number,
+  ) {
+    this.#path = path;
+    this.#file = file;
+    this.#open = open;
+    this.#offsets = offsets;
+    this.#head = head;
+    this.#size = size;
+  }
+
+  /**
+   * Open (or create) a storage file, check every record, truncate a torn last
+   * line, and refuse damage before it.
+   *
+   * @throws {CorruptLogError} When a line before the last is damaged.
+   */
+  static async open(path: string, options: FileStorageOptions = {}): Promise<FileStorage> {
+    const open = options.open ?? ((p: string, flags: string) => openFile(p, flags) as Promise<FileLike>);
+    const warn = options.warn ?? ((message: string) => console.warn(message));
+    await (await open(path, "a")).close();
+    const file = await open(path, "r+");
+    try {
+      const scan = await scanFile(path, file, options.visit);
+      if (scan.validSize < scan.fileSize) {
+        warn(
+          `Storage file ${path}: truncating ${scan.fileSize - scan.validSize} bytes of a torn last record ` +
+            `at byte offset ${scan.validSize} (${scan.tornReason}); it was never acknowledged, so the broker redelivers it`,
+        );
+        await file.truncate(scan.validSize);
+        await file.datasync();
+      }
+      return new FileStorage(path, file, open, scan.offsets, scan.head, scan.validSize);
+    } catch (error) {
+      await file.close();
+      throw error;
+    }
+  }
+
+  /** The last durable position; 0 when empty. */
+  get head(): number {
+    return this.#head;
+  }
+
+  /** The storage file's path. */
+  get path(): string {
+    return this.#path;
+  }
+
+  /** Append a batch, write it in one call and fsync it. */
+  async append(records: readonly AppendRecord[]): Promise<void> {
+    if (this.#failed) throw this.#failed;
+    if (this.#closed) throw new StorageFailedError(`Cannot append to ${this.#path}: storage is closed`);
+    if (this.#appending) throw new Error(`Cannot append to ${this.#path}: another append is in progress`);
+    if (records.length === 0) return;
+    let expected = this.#head + 1;
+    for (const record of records) {
+      if (record.position !== expected) throw new OutOfOrderError(expected, record.position);
+      if (!record.line.endsWith("\n") || record.line.indexOf("\n") !== record.line.length - 1) {
+        throw new TypeError(`Cannot append record at position ${record.position}: line must end in exactly one newline`);
+      }
+      expected++;
+    }
+    this.#appending = true;
+    try {
+      // Encode every line into one buffer, noting where indexed positions start.
+      let capacity = 0;
+      for (const record of records) capacity += record.line.length * 3;
+      const buffer = new Uint8Array(capacity);
+      const lineStarts: number[] = [];
+      let length = 0;
+      for (const record of records) {
+        if ((record.position - 1) % INDEX_EVERY === 0) lineStarts.push(this.#size + length);
+        length += encoder.encodeInto(record.line, buffer.subarray(length)).written;
+      }
+      const bytes = buffer.subarray(0, length);
+      try {
+        let written = 0;
+        while (written < bytes.length) {
+          const { bytesWritten } = await this.#file.write(bytes, written, bytes.length - written, this.#size + written);
+          if (bytesWritten <= 0) throw new Error("write returned 0 bytes");
+          written += bytesWritten;
+        }
+        await this.#file.datasync();
+      } catch (cause) {
+        this.#failed = new StorageFailedError(
+          `Cannot append to storage file ${this.#path}: ${(cause as Error)?.message ?? cause}; ` +
+            `the storage accepts nothing more — fix the disk and restart`,
+          { cause },
+        );
+        // Best effort: cut off what may have been written. A restart also drops a torn tail.
+        await this.#file.truncate(this.#size).catch(() => {});
+        throw this.#failed;
+      }
+      this.#offsets.push(...lineStarts);
+      this.#size += bytes.length;
+      this.#head = records[records.length - 1].position;
+    } finally {
+      this.#appending = false;
+    }
+  }
+
+  /** NDJSON bytes of durable records from `from` (inclusive) up to the current head. */
+  read(from: number, options: ReadOptions = {}): ReadableStream<Uint8Array> {
+    const head = this.#head;
+    const size = this.#size;
+    const limit = options.limit ?? Infinity;
+    const first = Math.max(1, from);
+    const last = Math.min(head, first + limit - 1);
+    let handle: FileLike | undefined;
+    let position = 0;
+    let end = 0;
+    return new ReadableStream<Uint8Array>({
+      start: async () => {
+        if (first > last) return;
+        position = await this.#locate(first);
+        end = last === head ? size : await this.#locate(last + 1);
+        handle = await this.#open(this.#path, "r");
+      },
+      pull: async (controller) => {
+        if (!handle || position >= end) {
+          await handle?.close();
+          handle = undefined;
+          controller.close();
+          return;
+        }
+        const buffer = new Uint8Array(Math.min(CHUNK, end - position));
+        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        if (bytesRead === 0) {
+          await handle.close();
+          handle = undefined;
+          controller.error(new StorageFailedError(`Storage file ${this.#path} ended early at byte ${position}`));
+          return;
+        }
+        position += bytesRead;
+        controller.enqueue(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+      },
+      cancel: async () => {
+        await handle?.close();
+        handle = undefined;
+      },
+    }, { highWaterMark: 0 });
+  }
+
+  /** Durable records from `from` to `to` (inclusive), parsed just enough for position and id. */
+  async *scan(from: number, to: number = this.#head): AsyncGenerator<StoredLine> {
+    const first = Math.max(1, from);
+    const last = Math.min(to, this.#head);
+    if (first > last) return;
+    const lines = this.read(first, { limit: last - first + 1 })
+      .pipeThrough(new TextDecoderStream());
+    let rest = "";
+    for await (const chunk of lines) {
+      const text = rest + chunk;
+      let start = 0;
+      let nl: number;
+      while ((nl = text.indexOf("\n", start)) !== -1) {
+        const line = text.slice(start, nl);
+        const record = parseRecord(line);
+        yield { position: record.position, id: record.id, line };
+        start = nl + 1;
+      }
+      rest = text.slice(start);
+    }
+  }
+
+  /** Close the file. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#file.close();
+  }
+
+  /** Byte offset where the record at `position` (1..head+1) starts. */
+  async #locate(position: number): Promise<number> {
+    if (position > this.#head) return this.#size;
+    const k = Math.floor((position - 1) / INDEX_EVERY);
+    let offset = this.#offsets[k];
+    let skip = position - 1 - k * INDEX_EVERY;
+    if (skip === 0) return offset;
+    const buffer = new Uint8Array(64 * 1024);
+    while (true) {
+      const { bytesRead } = await this.#file.read(buffer, 0, buffer.length, offset);
+      if (bytesRead === 0) throw new StorageFailedError(`Storage file ${this.#path} ended early at byte ${offset}`);
+      let i = 0;
+      while (i < bytesRead) {
+        const nl = buffer.indexOf(NEWLINE, i);
+        if (nl === -1 || nl >= bytesRead) break;
+        i = nl + 1;
+        if (--skip === 0) return offset + i;
+      }
+      offset += bytesRead;
+    }
+  }
+}
+
+interface ScanResult {
+  offsets: number[];
+  head: number;
+  validSize: number;
+  fileSize: number;
+  tornReason: string;
+}
+
+/** Read the whole file once: index it, validate it, find the torn tail. */
+async function scanFile(
+  path: string,
+  file: FileLike,
+  visit: ((position: number, id: string) => void) | undefined,
+): Promise<ScanResult> {
+  const { size: fileSize } = await file.stat();
+  const offsets: number[] = [];
+  let head = 0;
+  let validSize = 0;
+  /** The first bad line, if any; only allowed if nothing valid follows. */
+  let bad: { line: number; offset: number; reason: string } | undefined;
+  let buffer = new Uint8Array(CHUNK);
+  let carry = 0; // bytes at the start of buffer carried over from the last chunk
+  let chunkStart = 0; // file offset of buffer[0]
+  let lineNo = 0;
+  while (chunkStart + carry < fileSize) {
+    const want = Math.min(buffer.length - carry, fileSize - chunkStart - carry);
+    const { bytesRead } = await file.read(buffer, carry, want, chunkStart + carry);
+    if (bytesRead === 0) break;
+    const filled = carry + bytesRead;
+    const lastNewline = buffer.lastIndexOf(NEWLINE, filled - 1);
+    if (lastNewline === -1) {
+      if (chunkStart + filled >= fileSize) break; // the rest is one partial line
+      // A line longer than the buffer: grow it.
+      const bigger = new Uint8Array(buffer.length * 2);
+      bigger.set(buffer.subarray(0, filled));
+      buffer = bigger;
+      carry = filled;
+      continue;
+    }
+    const wholeUtf8 = isUtf8(buffer.subarray(0, lastNewline + 1));
+    let start = 0;
+    while (start <= lastNewline) {
+      const nl = buffer.indexOf(NEWLINE, start);
+      const lineOffset = chunkStart + start;
+      lineNo++;
+      const reason = checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
+      if (reason === undefined) {
+        if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);
+        if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
+        head++;
+        validSize = chunkStart + nl + 1;
+      } else if (!bad) {
+        bad = { line: lineNo, offset: lineOffset, reason };
+      }
+      start = nl + 1;
+    }
+    // Move the partial line after the last newline to the front.
+    const rest = buffer.subarray(lastNewline + 1, filled);
+    buffer.copyWithin(0, lastNewline + 1, filled);
+    chunkStart += lastNewline + 1;
+    carry = rest.length;
+  }
+  const tornReason = bad
+    ? `line ${bad.line}: ${bad.reason}`
+    : `line ${lineNo + 1} has no newline`;
+  return { offsets, head, validSize, fileSize, tornReason };
+}
+
+/** Check one line; return why it is bad, or undefined when it is the expected record. */
+function checkLine(
+  bytes: Uint8Array,
+  expected: number,
+  knownUtf8: boolean,
+  visit: ((position: number, id: string) => void) | undefined,
+): string | undefined {
+  let text: string;
+  try {
+    text = knownUtf8 ? decodeTrusted(bytes) : strictDecoder.decode(bytes);
+  } catch {
+    return "not valid UTF-8";
+  }
+  let record;
+  try {
+    record = parseRecord(text);
+  } catch (error) {
+    return (error as Error).message;
+  }
+  if (record.position !== expected) return `position ${record.position} where ${expected} was expected`;
+  visit?.(record.position, record.id);
+  return undefined;
+}
+
+const looseDecoder = new TextDecoder();
+function decodeTrusted(bytes: Uint8Array): string {
+  return looseDecoder.decode(bytes);
+}

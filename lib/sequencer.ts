@@ -1,0 +1,183 @@
+/**
+ * The heart of the server: turns deliveries from the input queue into stored
+ * records at dense positions, with group commit.
+ *
+ * Per batch: validate each message (bad ones are dead-lettered and rejected
+ * without a position), drop ids already stored (idempotent append), give the
+ * rest the next positions, append and fsync them in one write, hand them to
+ * the fanout publisher, then acknowledge. Nothing is acknowledged before it
+ * is durable.
+ *
+ * @module
+ */
+import type { BrokerSession, Delivery } from "./broker.ts";
+import type { DedupWindow } from "./dedup_window.ts";
+import { describe } from "./errors.ts";
+import { validateEvent } from "./event_validator.ts";
+import type { FanoutPublisher, Publishable } from "./fanout_publisher.ts";
+import { encodeRecord } from "./record.ts";
+import type { AppendRecord, EventStorage } from "./storage.ts";
+
+/** Options for {@link Sequencer}. */
+export interface SequencerOptions {
+  /** Where records are appended. */
+  storage: EventStorage;
+  /** Recently stored ids, for idempotent append. */
+  window: DedupWindow;
+  /** Publishes stored records to the fanout. */
+  publisher: FanoutPublisher;
+  /** Largest accepted body in bytes. */
+  maxEventBytes: number;
+  /** Publish a rejected message, with its reason, to the dead-letter queue. */
+  deadLetter: (session: BrokerSession, delivery: Delivery, reason: string) => Promise<void>;
+  /** Called once when storage fails; the sequencer accepts nothing more. */
+  onFatal: (error: Error) => void;
+  /** Debug log. */
+  log?: (message: string) => void;
+  /** Warnings (rejected messages). @default {console.warn} */
+  warn?: (message: string) => void;
+  /** Generates ids for messages without a messageId. @default {crypto.randomUUID} */
+  newId?: () => string;
+  /** Stop taking new batches while this many fanout publishes await a confirm. @default {20000} */
+  maxUnconfirmed?: number;
+}
+
+interface Pending {
+  session: BrokerSession;
+  delivery: Delivery;
+}
+
+/**
+ * @example
+ * ```ts ignore
+ * const sequencer = new Sequencer({ storage, window, publisher, maxEventBytes, deadLetter, onFatal });
+ * await session.consume(queue, 1000, (delivery) => sequencer.accept(session, delivery));
+ * ```
+ */
+export class Sequencer {
+  readonly #o: Required<Omit<SequencerOptions, "log">> & { log: (message: string) => void };
+  #pending: Pending[] = [];
+  #running: Promise<void> | undefined;
+  #failed = false;
+  #stopped = false;
+
+  /** @param options Collaborators and limits. */
+  constructor(options: SequencerOptions) {
+    this.#o = {
+      log: () => {},
+      warn: (message: string) => console.warn(message),
+      newId: () => crypto.randomUUID(),
+      maxUnconfirmed: 20_000,
+      ...options,
+    };
+  }
+
+  /** Take one delivery; it is stored (or rejected) in the next batch. */
+  accept(session: BrokerSession, delivery: Delivery): void {
+    if (this.#failed || this.#stopped) return; // never acked: the broker redelivers it later
+    this.#pending.push({ session, delivery });
+    this.#running ??= this.#run().finally(() => (this.#running = undefined));
+  }
+
+  /** Store everything taken so far, then take nothing more. */
+  async drain(): Promise<void> {
+    while (this.#running) await this.#running;
+    this.#stopped = true;
+  }
+
+  async #run(): Promise<void> {
+    while (this.#pending.length > 0 && !this.#failed && !this.#stopped) {
+      await this.#o.publisher.below(this.#o.maxUnconfirmed);
+      const batch = this.#pending;
+      this.#pending = [];
+      try {
+        await this.#process(batch);
+      } catch (error) {
+        this.#failed = true;
+        this.#pending = [];
+        this.#o.onFatal(error as Error);
+      }
+    }
+  }
+
+  async #process(batch: Pending[]): Promise<void> {
+    const { storage, window, maxEventBytes } = this.#o;
+    const records: (AppendRecord & Publishable)[] = [];
+    const done: Pending[] = [];
+    const rejected: Array<Pending & { reason: string }> = [];
+    const ids = new Map<string, number>();
+    const time = new Date().toISOString();
+    let position = storage.head;
+    for (const item of batch) {
+      if (item.session.closed) continue; // its broker redelivers it on the next connection
+      const { delivery } = item;
+      const result = validateEvent(delivery.body, maxEventBytes);
+      if (!result.ok) {
+        rejected.push({ ...item, reason: result.reason });
+        continue;
+      }
+      const given = delivery.messageId;
+      if (given) {
+        const existing = ids.get(given) ?? await this.#storedAt(given);
+        if (existing !== undefined) {
+          this.#o.log(`Message ${given} is already stored at position ${existing}; acknowledging without a new position`);
+          done.push(item);
+          continue;
+        }
+      }
+      const id = given || this.#o.newId();
+      position++;
+      const line = encodeRecord(position, id, time, result.text, delivery.type);
+      records.push({ position, id, type: delivery.type, line });
+      ids.set(id, position);
+      done.push(item);
+    }
+    if (records.length > 0) {
+      await storage.append(records);
+      for (const r of records) window.add(r.id, r.position);
+      this.#o.publisher.publish(records.map((r) => ({ ...r, line: r.line.slice(0, -1) })));
+      this.#o.log(`Stored positions ${records[0].position}..${position}`);
+    }
+    // Rejections go first: the multiple-ack below must not cover them.
+    const unsettled = new Set<BrokerSession>();
+    for (const item of rejected) {
+      this.#o.warn(`Rejected message ${item.delivery.messageId ?? "(no messageId)"}: ${item.reason}`);
+      try {
+        await this.#o.deadLetter(item.session, item.delivery, item.reason);
+        await item.session.reject(item.delivery.tag);
+      } catch (error) {
+        this.#o.log(`Could not dead-letter a message (${describe(error)}); the broker will redeliver it`);
+        unsettled.add(item.session);
+      }
+    }
+    await ackAll(done, unsettled, this.#o.log);
+  }
+
+  /** The position at which `id` is stored, if it is within the dedup window. */
+  async #storedAt(id: string): Promise<number | undefined> {
+    for (const candidate of this.#o.window.candidates(id)) {
+      for await (const stored of this.#o.storage.scan(candidate, candidate)) {
+        if (stored.id === id) return candidate;
+      }
+    }
+    return undefined;
+  }
+}
+
+/**
+ * Acknowledge deliveries: one multiple-ack per session (tags rise within a
+ * session), or one ack each where a message of that session is still
+ * unsettled and must not be covered.
+ */
+async function ackAll(items: Pending[], unsettled: Set<BrokerSession>, log: (message: string) => void): Promise<void> {
+  const highest = new Map<BrokerSession, number>();
+  const acks: Promise<void>[] = [];
+  const failed = (error: unknown) => log(`Ack failed (${describe(error)}); the broker will redeliver`);
+  for (const { session, delivery } of items) {
+    if (session.closed) continue;
+    if (unsettled.has(session)) acks.push(session.ack(delivery.tag).catch(failed));
+    else highest.set(session, Math.max(highest.get(session) ?? 0, delivery.tag));
+  }
+  for (const [session, tag] of highest) acks.push(session.ack(tag, true).catch(failed));
+  await Promise.all(acks);
+}

@@ -1,0 +1,59 @@
+/**
+ * Check a storage file without changing it.
+ *
+ * @module
+ */
+import { open } from "node:fs/promises";
+import { CorruptLogError } from "./errors.ts";
+import { FileStorage, type FileLike } from "./file_storage.ts";
+
+/** What {@link verifyStorageFile} found. */
+export interface VerifyReport {
+  /** True when every line is a record at the expected position. */
+  ok: boolean;
+  /** Records in the valid prefix. */
+  records: number;
+  /** The first problem, with its line and byte offset, if any. */
+  problem?: string;
+}
+
+/**
+ * Verify a storage file read-only: every line must be a complete record at
+ * the next position. Reports the first problem (a torn tail that the server
+ * would truncate, or damage it would refuse).
+ *
+ * @example
+ * ```ts ignore
+ * const report = await verifyStorageFile("./storage");
+ * if (!report.ok) console.error(report.problem);
+ * ```
+ */
+export async function verifyStorageFile(path: string): Promise<VerifyReport> {
+  let torn: string | undefined;
+  let records = 0;
+  try {
+    const storage = await FileStorage.open(path, {
+      warn: (message) => (torn = message),
+      visit: () => records++,
+      // Read-only: a torn tail is reported, never truncated.
+      open: async (p, flags) => {
+        const handle = await open(p, flags === "a" ? "r" : "r");
+        const readOnly: FileLike = {
+          read: (b, o, l, pos) => handle.read(b, o, l, pos),
+          write: () => Promise.reject(new Error("read-only")),
+          datasync: () => Promise.resolve(),
+          truncate: () => Promise.resolve(),
+          stat: () => handle.stat(),
+          close: () => handle.close(),
+        };
+        return readOnly;
+      },
+    });
+    records = storage.head;
+    await storage.close();
+  } catch (error) {
+    if (error instanceof CorruptLogError) return { ok: false, records: error.line - 1, problem: error.message };
+    throw error;
+  }
+  return torn ? { ok: false, records, problem: torn } : { ok: true, records };
+}

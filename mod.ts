@@ -1,0 +1,33 @@
+/**
+ * rabbit-eventstore: an event store on RabbitMQ for event sourcing and CQRS,
+ * on Deno and Node.
+ *
+ * - `./server`: consumes events from a queue, numbers them 1, 2, 3 …, stores
+ *   them durably, republishes them to a fanout exchange and serves history
+ *   over HTTP.
+ * - `./listener`: history from any position, then live events, in order.
+ * - `./command`: publishes new events with publisher confirms.
+ *
+ * @example Publish and listen
+ * ```ts ignore
+ * import { createCommand, listen } from "rabbit-eventstore";
+ * const listener = listen(0, (event) => console.log(event.position, event.data), { historyUrl: "http://localhost:8080/" });
+ * const cmd = createCommand();
+ * await cmd.publish({ type: "Hello" });
+ * await cmd.close();
+ * await listener.close();
+ * ```
+ *
+ * @module
+ */
+export { deadLetterQueueName, main, startServer } from "./server.ts";
+export type { EventStoreServer, ServerOptions } from "./server.ts";
+export { listen, subscribe } from "./listener.ts";
+export type { Handler, ListenOptions, Listener, Subscription } from "./listener.ts";
+export { close, createCommand, publish, serializeEvent } from "./command.ts";
+export type { Command, CommandOptions, PublishOptions } from "./command.ts";
+export type { EventRecord } from "./lib/record.ts";
+export { ConfigError, CorruptLogError, HandlerError, OutOfOrderError, StorageFailedError } from "./lib/errors.ts";
+export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";
+export { FileStorage } from "./lib/file_storage.ts";
+export { verifyStorageFile } from "./lib/verify.ts";

@@ -1,0 +1,216 @@
+/**
+ * The rabbit-eventstore server: consumes JSON events from a RabbitMQ queue,
+ * gives each the next dense position, appends it durably to the storage file,
+ * republishes it to a fanout exchange, and serves the history over HTTP.
+ *
+ * Run it with `deno run -A server.ts` (or `deno task start`), or on Node with
+ * the package's `rabbit-eventstore` bin. Configure it with the environment
+ * variables in the README, or start it from code with {@link startServer}.
+ *
+ * @example Start a server from code
+ * ```ts ignore
+ * import { startServer } from "rabbit-eventstore/server";
+ * const server = await startServer({ port: 8080, storageFile: "./events.ndjson" });
+ * console.log(`history on http://localhost:${server.port}/, head ${server.head}`);
+ * await server.close();
+ * ```
+ *
+ * @module
+ */
+import { BrokerLink, type BrokerSession, type Consumer, type Delivery } from "./lib/broker.ts";
+import { serverSettings, type ServerSettings } from "./lib/config.ts";
+import { DedupWindow } from "./lib/dedup_window.ts";
+import { ConfigError, describe } from "./lib/errors.ts";
+import { FanoutPublisher } from "./lib/fanout_publisher.ts";
+import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
+import { historyHandler } from "./lib/history_handler.ts";
+import { debugLog, warnLog } from "./lib/log.ts";
+import { PublishWatermark } from "./lib/publish_watermark.ts";
+import { serve, type HttpServer } from "./lib/runtime/serve.ts";
+import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
+import { Sequencer } from "./lib/sequencer.ts";
+
+/** Options for {@link startServer}; each overrides its environment variable. */
+export interface ServerOptions extends Partial<ServerSettings> {
+  /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */
+  amqpHost?: string;
+  /** Give up connecting to the broker at start-up after this many ms. @default {10000} */
+  brokerStartTimeout?: number;
+  /** Replace how the storage file is opened (fault-injection tests only). */
+  openFile?: FileStorageOptions["open"];
+}
+
+/** A running server. */
+export interface EventStoreServer {
+  /** The HTTP port actually bound. */
+  readonly port: number;
+  /** The last durable position. */
+  readonly head: number;
+  /** The settings in force. */
+  readonly settings: ServerSettings;
+  /** Settles when the server stopped: resolves after close(), rejects on a fatal error (e.g. a disk error). */
+  readonly stopped: Promise<void>;
+  /** Stop consuming, store and publish what is in flight, and close everything. */
+  close(): Promise<void>;
+}
+
+/** The dead-letter queue's name for an input queue: `<QUEUENAME>.dead`. */
+export function deadLetterQueueName(queueName: string): string {
+  return `${queueName}.dead`;
+}
+
+/**
+ * Start the server: open and check the storage file, bind HTTP, connect to
+ * the broker, declare the topology and start consuming.
+ *
+ * @throws {ConfigError} On an invalid setting.
+ * @throws {CorruptLogError} When the storage file is damaged before its last line.
+ */
+export async function startServer(options: ServerOptions = {}): Promise<EventStoreServer> {
+  const settings = serverSettings(options);
+  const log = debugLog(settings.debug, "server");
+  const warn = warnLog("server");
+  const window = new DedupWindow(settings.dedupWindow);
+  const storage = await openStorage(settings.storageFile, {
+    visit: (position, id) => window.add(id, position),
+    warn,
+    open: options.openFile,
+  });
+  log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
+  const watermark = await PublishWatermark.open(`${settings.storageFile}.published`, storage.head);
+  const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log);
+  const deadLetters = deadLetterQueueName(settings.queueName);
+
+  let resolveStopped!: () => void;
+  let rejectStopped!: (error: Error) => void;
+  const stopped = new Promise<void>((resolve, reject) => {
+    resolveStopped = resolve;
+    rejectStopped = reject;
+  });
+  let closing: Promise<void> | undefined;
+  let consumer: Consumer | undefined;
+  let http: HttpServer | undefined;
+  let link: BrokerLink | undefined;
+
+  const sequencer = new Sequencer({
+    storage,
+    window,
+    publisher,
+    maxEventBytes: settings.maxEventBytes,
+    log,
+    warn,
+    deadLetter: (session: BrokerSession, delivery: Delivery, reason: string) =>
+      session.publish("", deadLetters, delivery.body, {
+        messageId: delivery.messageId,
+        type: delivery.type,
+        contentType: "application/octet-stream",
+        headers: { ...delivery.headers, "x-rejected-reason": reason, "x-original-queue": settings.queueName },
+      }),
+    onFatal: (error) => {
+      warn(`Fatal: ${describe(error)}`);
+      void shutdown(error);
+    },
+  });
+
+  const shutdown = (error?: Error): Promise<void> => {
+    closing ??= (async () => {
+      await consumer?.cancel().catch(() => {});
+      if (!error) await sequencer.drain();
+      await publisher.idle();
+      await watermark.flush();
+      await link?.close();
+      await http?.close();
+      await storage.close();
+      if (error) rejectStopped(error);
+      else resolveStopped();
+    })();
+    return closing;
+  };
+
+  try {
+    http = await serve(historyHandler(storage, () => ({ published: watermark.value, broker: link?.session ? "up" : "down" })), {
+      port: settings.port,
+      hostname: settings.hostname,
+    });
+    link = new BrokerLink(settings.amqpUrl, {
+      name: "rabbit-eventstore server",
+      log,
+      startTimeout: options.brokerStartTimeout,
+      onDisconnect: () => {
+        consumer = undefined;
+        publisher.detach();
+        warn("Broker connection lost; reconnecting");
+      },
+      setup: async (session) => {
+        await session.declareFanout(settings.exchangeName);
+        await session.declareQueue(settings.queueName);
+        await session.declareQueue(deadLetters);
+        void publisher.attach(session);
+        consumer = await session.consume(settings.queueName, settings.prefetch, (d) => sequencer.accept(session, d));
+      },
+    });
+    await link.start();
+  } catch (error) {
+    await link?.close();
+    await http?.close();
+    await storage.close();
+    throw error;
+  }
+  stopped.catch(() => {}); // observed through the property; never an unhandled rejection here
+  return {
+    get port() {
+      return http!.port;
+    },
+    get head() {
+      return storage.head;
+    },
+    settings,
+    stopped,
+    close: () => shutdown(),
+  };
+}
+
+async function openStorage(path: string, options: FileStorageOptions): Promise<FileStorage> {
+  try {
+    return await FileStorage.open(path, options);
+  } catch (error) {
+    const code = (error as { code?: string })?.code;
+    if (code === "ENOENT") throw new ConfigError(`Cannot open STORAGEFILE "${path}": its directory does not exist; create it or point STORAGEFILE elsewhere`);
+    if (code === "EACCES" || code === "EPERM") throw new ConfigError(`Cannot open STORAGEFILE "${path}": permission denied; point STORAGEFILE at a writable path`);
+    if (code === "EISDIR") throw new ConfigError(`Cannot open STORAGEFILE "${path}": it is a directory; point STORAGEFILE at a file`);
+    throw error;
+  }
+}
+
+/**
+ * Run the server as a program: configuration from the environment, one clear
+ * line on error, exit code 0 after SIGINT/SIGTERM and 1 on failure.
+ */
+export async function main(): Promise<void> {
+  let server: EventStoreServer;
+  try {
+    server = await startServer();
+  } catch (error) {
+    console.error(`rabbit-eventstore: ${describe(error)}`);
+    exit(1);
+  }
+  console.log(
+    `rabbit-eventstore: storing ${server.settings.storageFile} (head ${server.head}), ` +
+      `consuming "${server.settings.queueName}", publishing to "${server.settings.exchangeName}", history on port ${server.port}`,
+  );
+  onShutdownSignal((signal) => {
+    console.log(`rabbit-eventstore: ${signal} received; finishing in-flight events`);
+    void server.close();
+  });
+  try {
+    await server.stopped;
+    exit(0);
+  } catch (error) {
+    console.error(`rabbit-eventstore: stopped: ${describe(error)}`);
+    exit(1);
+  }
+}
+
+// deno-lint-ignore no-explicit-any
+const deno = (globalThis as any).Deno;
+if (typeof deno?.mainModule === "string" && /\/server\.ts$/.test(deno.mainModule)) void main();
