@@ -1,0 +1,103 @@
+/**
+import process from "node:process";
+ * Shared set-up for tests: unique broker names, temporary storage files, an
+ * in-process server, a raw broker session, and polling helpers.
+ *
+ * @module
+ */
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { openSession, type BrokerSession } from "../lib/broker.ts";
+import { startServer, type EventStoreServer, type ServerOptions } from "../server.ts";
+
+/** The broker every test talks to. */
+export const AMQP_URL = process.env.TEST_AMQPURL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** A unique suffix for queue/exchange names and files. */
+export function uniqueName(prefix: string): string {
+  return `${prefix}-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`;
+}
+
+/** Everything one test needs; call `cleanup()` in `after`/`finally`. */
+export interface TestContext {
+  /** Temporary directory, removed by cleanup. */
+  dir: string;
+  /** Storage file path inside dir. */
+  storageFile: string;
+  /** Unique input queue name. */
+  queueName: string;
+  /** Unique fanout exchange name. */
+  exchangeName: string;
+  /** A raw session for publishing or inspecting. */
+  broker: BrokerSession;
+  /** Server options for this context (merge your own over them). */
+  serverOptions(extra?: ServerOptions): ServerOptions;
+  /** Start an in-process server on a free port. */
+  startServer(extra?: ServerOptions): Promise<EventStoreServer>;
+  /** Delete queues, exchange, files; close servers and the session. */
+  cleanup(): Promise<void>;
+}
+
+/** Create a test context with unique names and a temporary directory. */
+export async function setup(prefix = "t"): Promise<TestContext> {
+  const dir = await mkdtemp(join(tmpdir(), `res-${prefix}-`));
+  const queueName = uniqueName(`${prefix}-q`);
+  const exchangeName = uniqueName(`${prefix}-x`);
+  const broker = await openSession(AMQP_URL);
+  const servers: EventStoreServer[] = [];
+  const ctx: TestContext = {
+    dir,
+    storageFile: join(dir, "storage"),
+    queueName,
+    exchangeName,
+    broker,
+    serverOptions: (extra = {}) => ({
+      amqpUrl: AMQP_URL,
+      queueName,
+      exchangeName,
+      storageFile: join(dir, "storage"),
+      port: 0,
+      hostname: "127.0.0.1",
+      ...extra,
+    }),
+    async startServer(extra = {}) {
+      const server = await startServer(ctx.serverOptions(extra));
+      servers.push(server);
+      return server;
+    },
+    async cleanup() {
+      for (const server of servers) await server.close().catch(() => {});
+      let session = broker;
+      if (session.closed) session = await openSession(AMQP_URL);
+      for (const q of [queueName, `${queueName}.dead`]) await session.deleteQueue(q).catch(() => {});
+      if (session.closed) session = await openSession(AMQP_URL);
+      await session.deleteExchange(exchangeName).catch(() => {});
+      await session.close();
+      if (session !== broker) await broker.close();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+  return ctx;
+}
+
+/** Poll `check` until it returns true or `timeoutMs` passes (then throw with `what`). */
+export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Fetch the server's whole history as parsed records. */
+export async function history(port: number, query = ""): Promise<Array<Record<string, unknown>>> {
+  const response = await fetch(`http://127.0.0.1:${port}/${query}`);
+  const text = await response.text();
+  return text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l));
+}
+
+/** Sleep. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
