@@ -1,0 +1,50 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { listenerSettings, serverSettings, brokerSettings } from "../lib/config.ts";
+import { ConfigError } from "../lib/errors.ts";
+
+describe("config", () => {
+  it("uses the seed's defaults", () => {
+    const s = serverSettings({}, {});
+    assert.equal(s.amqpUrl, "amqp://guest:guest@localhost");
+    assert.equal(s.exchangeName, "events");
+    assert.equal(s.queueName, "events");
+    assert.equal(s.port, 80);
+    assert.equal(s.storageFile, "./storage");
+    assert.equal(s.debug, false);
+    assert.equal(listenerSettings({}, {}).historyUrl, "http://localhost/");
+  });
+
+  it("reads the seed's environment variables", () => {
+    const s = serverSettings({}, {
+      AMQPHOST: "rabbit:5673",
+      EXCHANGENAME: "x",
+      QUEUENAME: "q",
+      PORT: "8080",
+      STORAGEFILE: "/data/s",
+      DEBUG: "yes",
+    });
+    assert.equal(s.amqpUrl, "amqp://guest:guest@rabbit:5673");
+    assert.deepEqual([s.exchangeName, s.queueName, s.port, s.storageFile, s.debug], ["x", "q", 8080, "/data/s", true]);
+  });
+
+  it("lets AMQPURL win over AMQPHOST and options win over env", () => {
+    const vars = { AMQPURL: "amqps://u:p@h/vh", AMQPHOST: "other", PORT: "1" };
+    assert.equal(brokerSettings({}, vars).amqpUrl, "amqps://u:p@h/vh");
+    assert.equal(serverSettings({ port: 2 }, vars).port, 2);
+    assert.equal(serverSettings({ amqpHost: "opt" }, vars).amqpUrl, "amqp://guest:guest@opt");
+  });
+
+  it("explains invalid values with the setting and value", () => {
+    assert.throws(() => serverSettings({}, { PORT: "abc" }), (e: Error) => e instanceof ConfigError && /PORT must be an integer from 0 to 65535, got "abc"/.test(e.message));
+    assert.throws(() => serverSettings({}, { PORT: "70000" }), ConfigError);
+    assert.throws(() => serverSettings({}, { AMQPURL: "http://x" }), /AMQPURL must start with amqp/);
+    assert.throws(() => serverSettings({}, { AMQPURL: "amqp://u:secret@" + "h:notaport" }), (e: Error) => !e.message.includes("secret"));
+    assert.throws(() => listenerSettings({}, { HISTORYURL: "nope" }), /HISTORYURL must be an http/);
+    assert.throws(() => serverSettings({}, { MAXEVENTBYTES: "-1" }), /MAXEVENTBYTES/);
+  });
+
+  it("treats DEBUG=0/false/empty as off", () => {
+    for (const v of ["", "0", "false", "no"]) assert.equal(serverSettings({}, { DEBUG: v }).debug, false, v);
+  });
+});

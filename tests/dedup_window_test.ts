@@ -1,0 +1,32 @@
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { DedupWindow } from "../lib/dedup_window.ts";
+
+describe("DedupWindow", () => {
+  it("finds ids it holds and not others", () => {
+    const window = new DedupWindow(100);
+    for (let i = 1; i <= 100; i++) window.add(`id-${i}`, i);
+    for (let i = 1; i <= 100; i++) assert.ok(window.candidates(`id-${i}`).includes(i));
+    let falseHits = 0;
+    for (let i = 0; i < 1000; i++) falseHits += window.candidates(`other-${i}`).length;
+    assert.ok(falseHits < 5, `too many false candidates: ${falseHits}`);
+  });
+
+  it("always remembers at least the last `capacity` ids and forgets old generations", () => {
+    const window = new DedupWindow(10);
+    for (let i = 1; i <= 35; i++) window.add(`id-${i}`, i);
+    for (let i = 26; i <= 35; i++) assert.ok(window.candidates(`id-${i}`).includes(i), `id-${i}`);
+    assert.equal(window.candidates("id-1").includes(1), false);
+  });
+
+  it("keeps every position of colliding hashes", () => {
+    const window = new DedupWindow(10);
+    window.add("same", 1);
+    window.add("same", 2);
+    assert.deepEqual(window.candidates("same"), [2, 1]);
+  });
+
+  it("rejects a bad capacity", () => {
+    assert.throws(() => new DedupWindow(0), RangeError);
+  });
+});
