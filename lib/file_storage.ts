@@ -312,8 +312,10 @@ async function scanFile(
       const lineOffset = chunkStart + start;
       lineNo++;
       const reason = checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
-      if (reason === undefined) {
+      if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
+        // A complete record after damage, or out of sequence: not a torn tail.
         if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);
+        if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason);
         if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
         head++;
         validSize = chunkStart + nl + 1;
@@ -334,6 +336,8 @@ async function scanFile(
   return { offsets, head, validSize, fileSize, tornReason };
 }
 
+const WRONG_POSITION = "record has position";
+
 /** Check one line; return why it is bad, or undefined when it is the expected record. */
 function checkLine(
   bytes: Uint8Array,
@@ -353,7 +357,7 @@ function checkLine(
   } catch (error) {
     return (error as Error).message;
   }
-  if (record.position !== expected) return `position ${record.position} where ${expected} was expected`;
+  if (record.position !== expected) return `${WRONG_POSITION} ${record.position} where ${expected} was expected`;
   visit?.(record.position, record.id);
   return undefined;
 }

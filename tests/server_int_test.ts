@@ -1,14 +1,30 @@
-import { after, before, describe, it } from "node:test";
+import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readFile } from "node:fs/promises";
-import { history, setup, waitFor, type TestContext } from "./_helpers.ts";
+import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { encodeRecord } from "../lib/record.ts";
+import type { Delivery } from "../lib/broker.ts";
+import { startServer } from "../server.ts";
+import { delay, history, setup, waitFor, type TestContext } from "./_helpers.ts";
+
+/** Bind a fresh queue to the context's fanout and collect what arrives. */
+async function tapFanout(ctx: TestContext): Promise<Delivery[]> {
+  const got: Delivery[] = [];
+  await ctx.broker.declareFanout(ctx.exchangeName);
+  const queue = await ctx.broker.declareQueue("", { durable: false, exclusive: true, autoDelete: true });
+  await ctx.broker.bind(queue, ctx.exchangeName);
+  await ctx.broker.consume(queue, 1000, (d) => {
+    got.push(d);
+    void ctx.broker.ack(d.tag);
+  });
+  return got;
+}
 
 describe("server against RabbitMQ", () => {
   let ctx: TestContext;
-  before(async () => {
+  beforeEach(async () => {
     ctx = await setup("server");
   });
-  after(async () => {
+  afterEach(async () => {
     await ctx.cleanup();
   });
 
@@ -20,8 +36,142 @@ describe("server against RabbitMQ", () => {
     assert.deepEqual(records.map((r) => r.position), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
     assert.deepEqual(records.map((r) => r.id), Array.from({ length: 10 }, (_, i) => `m${i}`));
     assert.deepEqual(records[3].data, { i: 3 });
+    for (const r of records) assert.match(r.time as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const file = await readFile(ctx.storageFile, "utf8");
     assert.equal(file.split("\n").length, 11);
+  });
+
+  it("generates a UUID id when the publisher set no messageId, and stores the AMQP type", async () => {
+    const server = await ctx.startServer();
+    await ctx.broker.publish("", ctx.queueName, '"no id"', { type: "Greeting" });
+    await waitFor(() => server.head === 1, "one stored event");
+    const [record] = await history(server.port);
+    assert.match(record.id as string, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    assert.equal(record.type, "Greeting");
+    assert.equal(record.data, "no id");
+  });
+
+  it("republishes each record to the fanout with the same bytes, messageId, position header and content type", async () => {
+    const got = await tapFanout(ctx);
+    const server = await ctx.startServer();
+    for (let i = 0; i < 5; i++) await ctx.broker.publish("", ctx.queueName, `{"n":${i}}`, { messageId: `f${i}` });
+    await waitFor(() => got.length === 5, "5 fanout messages");
+    const lines = (await readFile(ctx.storageFile, "utf8")).split("\n").filter(Boolean);
+    got.forEach((d, i) => {
+      assert.equal(new TextDecoder().decode(d.body), lines[i]);
+      assert.equal(d.messageId, `f${i}`);
+      assert.equal(Number(d.headers?.position), i + 1);
+    });
+    assert.equal(server.head, 5);
+  });
+
+  it("stores a messageId once: duplicates are acked without a new position, also after a restart", async () => {
+    let server = await ctx.startServer();
+    for (const id of ["a", "b", "a", "c", "b"]) await ctx.broker.publish("", ctx.queueName, `"${id}"`, { messageId: id });
+    await waitFor(() => server.head === 3, "3 stored events");
+    await delay(200);
+    assert.equal(server.head, 3);
     await server.close();
+    server = await ctx.startServer();
+    await ctx.broker.publish("", ctx.queueName, '"again"', { messageId: "a" });
+    await ctx.broker.publish("", ctx.queueName, '"d"', { messageId: "d" });
+    await waitFor(() => server.head === 4, "4 stored events");
+    const records = await history(server.port);
+    assert.deepEqual(records.map((r) => r.id), ["a", "b", "c", "d"]);
+    assert.deepEqual(records.map((r) => r.position), [1, 2, 3, 4]);
+  });
+
+  it("rejects invalid messages to the dead-letter queue without a position and without stalling", async () => {
+    const server = await ctx.startServer({ maxEventBytes: 64 });
+    const dead: Delivery[] = [];
+    await ctx.broker.consume(`${ctx.queueName}.dead`, 100, (d) => {
+      dead.push(d);
+      void ctx.broker.ack(d.tag);
+    });
+    const bodies: Array<string | Uint8Array> = ['{"ok":1}', "{not json", new Uint8Array([0x22, 0xc3, 0x28, 0x22]), '"' + "x".repeat(100) + '"', "", '{"ok":2}'];
+    for (const body of bodies) await ctx.broker.publish("", ctx.queueName, body);
+    await waitFor(() => server.head === 2 && dead.length === 4, "2 stored and 4 dead-lettered");
+    const records = await history(server.port);
+    assert.deepEqual(records.map((r) => r.data), [{ ok: 1 }, { ok: 2 }]);
+    assert.deepEqual(records.map((r) => r.position), [1, 2]);
+    const reasons = dead.map((d) => String(d.headers?.["x-rejected-reason"]));
+    assert.match(reasons[0], /not valid JSON/);
+    assert.match(reasons[1], /not valid UTF-8/);
+    assert.match(reasons[2], /larger than the maximum of 64/);
+    assert.match(reasons[3], /empty/);
+  });
+
+  it("continues positions across restarts and truncates a torn last line", async () => {
+    let server = await ctx.startServer();
+    for (let i = 0; i < 3; i++) await ctx.broker.publish("", ctx.queueName, String(i));
+    await waitFor(() => server.head === 3, "3 stored events");
+    await server.close();
+    await appendFile(ctx.storageFile, '{"position":4,"id":"torn","ti');
+    server = await ctx.startServer();
+    assert.equal(server.head, 3);
+    await ctx.broker.publish("", ctx.queueName, '"next"');
+    await waitFor(() => server.head === 4, "4th event");
+    const records = await history(server.port);
+    assert.deepEqual(records.map((r) => r.position), [1, 2, 3, 4]);
+    assert.equal(records[3].data, "next");
+  });
+
+  it("refuses to start on damage before the last line, naming line and offset", async () => {
+    const lines = [1, 2, 3].map((p) => encodeRecord(p, `i${p}`, "t", "1"));
+    await writeFile(ctx.storageFile, lines[0] + "garbage\n" + lines[2]);
+    await assert.rejects(ctx.startServer(), (e: Error) => e.name === "CorruptLogError" && /line 2 \(byte offset \d+\)/.test(e.message));
+  });
+
+  it("republishes records that were stored but never confirmed on the fanout at start-up", async () => {
+    // As if the server died right after fsync: records on disk, no watermark.
+    const lines = [1, 2, 3].map((p) => encodeRecord(p, `pre${p}`, "2026-01-01T00:00:00.000Z", `{"p":${p}}`));
+    await writeFile(ctx.storageFile, lines.join(""));
+    const got = await tapFanout(ctx);
+    const server = await ctx.startServer();
+    await waitFor(() => got.length >= 3, "3 republished records");
+    assert.deepEqual(got.slice(0, 3).map((d) => Number(d.headers?.position)), [1, 2, 3]);
+    await ctx.broker.publish("", ctx.queueName, '"fourth"');
+    await waitFor(() => got.some((d) => Number(d.headers?.position) === 4), "record 4 on the fanout");
+    await server.close();
+    // The watermark now says everything was confirmed: a restart republishes nothing.
+    const before = got.length;
+    const again = await ctx.startServer();
+    await delay(300);
+    assert.equal(got.length, before);
+    await again.close();
+  });
+
+  it("on close, stores what it took and leaves the rest in the queue: nothing lost", async () => {
+    const server = await ctx.startServer();
+    const total = 2000;
+    await Promise.all(Array.from({ length: total }, (_, i) => ctx.broker.publish("", ctx.queueName, `{"i":${i}}`)));
+    await waitFor(() => server.head > 0, "some stored events");
+    await server.close();
+    const stored = (await readFile(ctx.storageFile, "utf8")).split("\n").filter(Boolean).length;
+    const remaining = await ctx.broker.declareQueue(ctx.queueName).then(() => countQueue(ctx));
+    assert.equal(stored + remaining, total, `stored ${stored} + queued ${remaining}`);
+  });
+
+  it("says what to change when the broker is unreachable or the port is taken", async () => {
+    await assert.rejects(
+      startServer(ctx.serverOptions({ amqpUrl: "amqp://guest:guest@127.0.0.1:1", brokerStartTimeout: 300 })),
+      /Cannot connect to RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1.*check AMQPHOST or AMQPURL/,
+    );
+    const server = await ctx.startServer();
+    await assert.rejects(startServer(ctx.serverOptions({ port: server.port })), /Cannot listen on port \d+: it is already in use; set PORT/);
   });
 });
+
+async function countQueue(ctx: TestContext): Promise<number> {
+  let n = 0;
+  const seen = new Promise<void>((resolve) => {
+    let timer = setTimeout(resolve, 500);
+    void ctx.broker.consume(ctx.queueName, 5000, () => {
+      n++;
+      clearTimeout(timer);
+      timer = setTimeout(resolve, 300);
+    });
+  });
+  await seen;
+  return n;
+}
