@@ -45,6 +45,8 @@ export interface ListenOptions extends Partial<ListenerSettings> {
 export interface Listener {
   /** The next position it will deliver (undefined before the first event when listening for new events only). */
   readonly position: number | undefined;
+  /** Resolves once the live feed is bound, so every event stored after this is delivered. */
+  readonly ready: Promise<void>;
   /**
    * Settles when the listener stopped: resolves after close(); rejects with a
    * `HandlerError` (carrying the event's position) when the handler threw.
@@ -91,6 +93,7 @@ export function listen<T = unknown>(
     get position() {
       return feed.next;
     },
+    ready: feed.ready,
     closed: feed.done,
     close: () => feed.close(),
   };

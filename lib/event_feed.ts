@@ -53,6 +53,8 @@ export class EventFeed {
   #closed = false;
   #abort = new AbortController();
   #done: Promise<void>;
+  #ready: Promise<void>;
+  #resolveReady!: () => void;
   #resolveDone!: () => void;
   #rejectDone!: (error: Error) => void;
 
@@ -71,6 +73,7 @@ export class EventFeed {
       this.#resolveDone = resolve;
       this.#rejectDone = reject;
     });
+    this.#ready = new Promise<void>((resolve) => (this.#resolveReady = resolve));
     this.#link = new BrokerLink(settings.amqpUrl, {
       name: "rabbit-eventstore listener",
       log,
@@ -84,6 +87,11 @@ export class EventFeed {
     return this.#done;
   }
 
+  /** Resolves once the live queue is bound the first time (or the feed stopped before that). */
+  get ready(): Promise<void> {
+    return this.#ready;
+  }
+
   /** The next position this feed will deliver (undefined before the first event in new-only mode). */
   get next(): number | undefined {
     return this.#next;
@@ -91,7 +99,7 @@ export class EventFeed {
 
   /** Connect and start delivering. */
   start(): void {
-    this.#run().then(() => this.#resolveDone(), (error) => this.#rejectDone(error));
+    this.#run().then(() => this.#resolveDone(), (error) => this.#rejectDone(error)).finally(() => this.#resolveReady());
   }
 
   /** Stop delivering; resolves when the feed has stopped. */
@@ -117,6 +125,7 @@ export class EventFeed {
       this.#wake?.();
     });
     this.#wake?.();
+    this.#resolveReady();
     this.#log(`Bound live queue ${queue} to exchange ${this.#settings.exchangeName}`);
   }
 

@@ -73,7 +73,7 @@ describe("listener against a real server and RabbitMQ", () => {
     const listener = listen((e) => {
       got.push(e.position);
     }, options);
-    await delay(300); // the live queue is bound in the background
+    await listener.ready;
     await publishMany(5);
     await waitFor(() => got.length === 5, "5 new delivered");
     await listener.close();
