@@ -102,7 +102,7 @@ export function createCommand(options: CommandOptions = {}): Command {
   const retryFor = options.retryFor ?? 30_000;
   let link: BrokerLink | undefined;
   let ready: Promise<void> | undefined;
-  let sessionWaiters: Array<() => void> = [];
+  const sessionWaiters: Array<() => void> = [];
   let closed = false;
 
   const connect = () => {

@@ -52,7 +52,7 @@ function explain(error: unknown, port: number): Error {
   return new Error(`Cannot listen on port ${port}: ${(error as Error)?.message ?? error}`, { cause: error });
 }
 
-async function serveDeno(handler: (request: Request) => Promise<Response>, options: ServeOptions): Promise<HttpServer> {
+function serveDeno(handler: (request: Request) => Promise<Response>, options: ServeOptions): Promise<HttpServer> {
   const controller = new AbortController();
   let server;
   try {
@@ -64,15 +64,15 @@ async function serveDeno(handler: (request: Request) => Promise<Response>, optio
       onError: (error: unknown) => new Response(`Internal error: ${(error as Error)?.message ?? error}\n`, { status: 500 }),
     }, handler);
   } catch (error) {
-    throw explain(error, options.port);
+    return Promise.reject(explain(error, options.port));
   }
-  return {
+  return Promise.resolve({
     port: server.addr.port,
     close: async () => {
       controller.abort();
       await server.finished;
     },
-  };
+  });
 }
 
 function serveNode(handler: (request: Request) => Promise<Response>, options: ServeOptions): Promise<HttpServer> {
