@@ -28,6 +28,8 @@ import { BrokerLink, type BrokerSession } from "./lib/broker.ts";
 import { brokerSettings, type BrokerSettings } from "./lib/config.ts";
 import { debugLog } from "./lib/log.ts";
 
+export type { BrokerSettings } from "./lib/config.ts";
+
 /** Options for {@link createCommand}; each overrides its environment variable. */
 export interface CommandOptions extends Partial<BrokerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */

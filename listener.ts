@@ -31,6 +31,7 @@ import { debugLog } from "./lib/log.ts";
 import type { EventRecord } from "./lib/record.ts";
 
 export type { EventRecord, Handler };
+export type { BrokerSettings, ListenerSettings } from "./lib/config.ts";
 export { HandlerError } from "./lib/errors.ts";
 
 /** Options for {@link listen} and {@link subscribe}; each overrides its environment variable. */

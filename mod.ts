@@ -31,3 +31,6 @@ export { ConfigError, CorruptLogError, HandlerError, OutOfOrderError, StorageFai
 export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";
 export { FileStorage } from "./lib/file_storage.ts";
 export { verifyStorageFile } from "./lib/verify.ts";
+export type { VerifyReport } from "./lib/verify.ts";
+export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
+export type { BrokerSettings, ListenerSettings, ServerSettings } from "./lib/config.ts";

@@ -30,6 +30,9 @@ import { serve, type HttpServer } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
 
+export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
+export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
+
 /** Options for {@link startServer}; each overrides its environment variable. */
 export interface ServerOptions extends Partial<ServerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */

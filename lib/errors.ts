@@ -19,6 +19,7 @@ export class OutOfOrderError extends Error {
   /** The position that was offered. */
   readonly actual: number;
   /**
+   * Create the error.
    * @param expected The position the log expected next.
    * @param actual The position that was offered.
    */
@@ -45,6 +46,7 @@ export class CorruptLogError extends Error {
   /** The byte offset at which the damaged line starts. */
   readonly offset: number;
   /**
+   * Create the error.
    * @param path The storage file's path.
    * @param line The 1-based line number of the first damaged line.
    * @param offset The byte offset at which that line starts.
@@ -68,6 +70,7 @@ export class CorruptLogError extends Error {
  */
 export class StorageFailedError extends Error {
   /**
+   * Create the error.
    * @param message What failed.
    * @param options The underlying error as `cause`.
    */
@@ -84,6 +87,7 @@ export class StorageFailedError extends Error {
  */
 export class ConfigError extends Error {
   /**
+   * Create the error.
    * @param message Which setting is wrong and what to change.
    */
   constructor(message: string) {
@@ -102,6 +106,7 @@ export class HandlerError extends Error {
   /** Position of the event the handler failed on. */
   readonly position: number;
   /**
+   * Create the error.
    * @param position Position of the event the handler failed on.
    * @param cause The handler's error.
    */
