@@ -1,0 +1,41 @@
+/**
+ * Check a storage file without changing it.
+ *
+ * ```sh
+ * deno task verify ./storage
+ * ```
+ *
+ * Prints `ok: <file>: <n> records` and exits 0 when every line is a complete
+ * record at the next position. Otherwise prints the first problem — a torn
+ * last record, which the server truncates at start-up, or damage before it,
+ * which the server refuses — with its line and byte offset, and exits 1.
+ * Exits 2 on a usage error.
+ *
+ * @module
+ */
+import process from "node:process";
+import { describe } from "../lib/errors.ts";
+import { verifyStorageFile } from "../lib/verify.ts";
+
+/** Verify the file named in `args`; returns the exit code. */
+export async function run(args: readonly string[], out = console.log, err = console.error): Promise<number> {
+  if (args.length !== 1 || args[0] === "" || args[0].startsWith("-")) {
+    err("Usage: deno task verify <storage file>");
+    return 2;
+  }
+  const [path] = args;
+  try {
+    const report = await verifyStorageFile(path);
+    if (report.ok) {
+      out(`ok: ${path}: ${report.records} records`);
+      return 0;
+    }
+    out(`problem: ${report.problem}; ${report.records} good records before it`);
+    return 1;
+  } catch (error) {
+    err(`problem: Cannot verify storage file ${path}: ${describe(error)}`);
+    return 1;
+  }
+}
+
+if (import.meta.main) process.exit(await run(process.argv.slice(2)));
