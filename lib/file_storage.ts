@@ -7,6 +7,7 @@
  */
 import { open as openFile } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
+import { crashPoint } from "./crash_point.ts";
 import { CorruptLogError, OutOfOrderError, StorageFailedError } from "./errors.ts";
 import { parseRecord } from "./record.ts";
 import type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./storage.ts";
@@ -153,6 +154,7 @@ export class FileStorage implements EventStorage {
           if (bytesWritten <= 0) throw new Error("write returned 0 bytes");
           written += bytesWritten;
         }
+        await crashPoint("before-fsync"); // test-only; a no-op unless RABBIT_EVENTSTORE_CRASH_AT is set
         await this.#file.datasync();
       } catch (cause) {
         this.#failed = new StorageFailedError(

@@ -11,6 +11,7 @@
  * @module
  */
 import type { BrokerSession, Delivery } from "./broker.ts";
+import { crashPoint } from "./crash_point.ts";
 import type { DedupWindow } from "./dedup_window.ts";
 import { describe } from "./errors.ts";
 import { validateEvent } from "./event_validator.ts";
@@ -135,7 +136,9 @@ export class Sequencer {
     if (records.length > 0) {
       await storage.append(records);
       for (const r of records) window.add(r.id, r.position);
+      await crashPoint("before-publish"); // test-only crash points: no-ops unless RABBIT_EVENTSTORE_CRASH_AT is set
       this.#o.publisher.publish(records.map((r) => ({ ...r, line: r.line.slice(0, -1) })));
+      await crashPoint("before-ack", () => this.#o.publisher.idle());
       this.#o.log(`Stored positions ${records[0].position}..${position}`);
     }
     // Rejections go first: the multiple-ack below must not cover them.
