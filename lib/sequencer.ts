@@ -108,6 +108,7 @@ export class Sequencer {
     const rejected: Array<Pending & { reason: string }> = [];
     const ids = new Map<string, number>();
     const time = new Date().toISOString();
+    const stored = await this.#storedAt(batch);
     let position = storage.head;
     for (const item of batch) {
       if (item.session.closed) continue; // its broker redelivers it on the next connection
@@ -119,7 +120,7 @@ export class Sequencer {
       }
       const given = delivery.messageId;
       if (given) {
-        const existing = ids.get(given) ?? await this.#storedAt(given);
+        const existing = ids.get(given) ?? stored.get(given);
         if (existing !== undefined) {
           this.#o.log(`Message ${given} is already stored at position ${existing}; acknowledging without a new position`);
           done.push(item);
@@ -156,16 +157,41 @@ export class Sequencer {
     await ackAll(done, unsettled, this.#o.log);
   }
 
-  /** The position at which `id` is stored, if it is within the dedup window. */
-  async #storedAt(id: string): Promise<number | undefined> {
-    for (const candidate of this.#o.window.candidates(id)) {
-      for await (const stored of this.#o.storage.scan(candidate, candidate)) {
-        if (stored.id === id) return candidate;
+  /**
+   * Where the batch's messageIds are already stored, for those within the
+   * dedup window. Window hits are only candidates (hashes), so each is
+   * confirmed against the stored record; nearby candidates are read in one
+   * scan, because after a crash the broker redelivers a whole prefetch of
+   * messages that were stored but not acknowledged, and a read per message
+   * made recovery so slow that repeated crashes never let a batch finish.
+   */
+  async #storedAt(batch: Pending[]): Promise<Map<string, number>> {
+    const wanted = new Map<number, Set<string>>();
+    for (const { delivery } of batch) {
+      const id = delivery.messageId;
+      if (!id) continue;
+      for (const candidate of this.#o.window.candidates(id)) {
+        let ids = wanted.get(candidate);
+        if (!ids) wanted.set(candidate, ids = new Set());
+        ids.add(id);
       }
     }
-    return undefined;
+    const found = new Map<string, number>();
+    const positions = [...wanted.keys()].sort((a, b) => a - b);
+    for (let i = 0; i < positions.length;) {
+      let j = i;
+      while (j + 1 < positions.length && positions[j + 1] - positions[j] <= SCAN_GAP) j++;
+      for await (const record of this.#o.storage.scan(positions[i], positions[j])) {
+        if (wanted.get(record.position)?.has(record.id)) found.set(record.id, record.position);
+      }
+      i = j + 1;
+    }
+    return found;
   }
 }
+
+/** Candidates at most this many positions apart are read in one scan rather than two. */
+const SCAN_GAP = 256;
 
 /**
  * Acknowledge deliveries: one multiple-ack per session (tags rise within a
