@@ -121,6 +121,7 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
   client.onerror = (error) => {
     if (client.closed) notify(error);
   };
+  neverRejectSend(client);
   await client.connect();
   try {
     const ops = await client.channel();
@@ -140,6 +141,23 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
     await client.close().catch(() => {});
     throw error;
   }
+}
+
+/**
+ * amqp-client 4.1's confirm-mode `basicPublish` returns `send().then(() => confirm)`:
+ * when the frame write fails (EPIPE while the broker goes away), the confirm
+ * promise is orphaned, and the socket's close later rejects it with nobody
+ * listening — an unhandled rejection that kills the whole process (the
+ * server, or an application using the command module). So a failed write
+ * resolves instead, and the socket is destroyed with the error: its close
+ * rejects every pending confirm and RPC, which their callers do handle.
+ */
+function neverRejectSend(client: AMQPClient): void {
+  const send = client.send.bind(client);
+  client.send = (bytes: Uint8Array) =>
+    send(bytes).catch((error: Error) => {
+      (client as unknown as { socket?: { destroy(error: Error): void } }).socket?.destroy(error);
+    });
 }
 
 class Session implements BrokerSession {
