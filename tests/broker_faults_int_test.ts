@@ -1,0 +1,97 @@
+/**
+ * Issue 3, item 3: broker faults during a 20,000-event run. RabbitMQ drops
+ * every connection several times (`rabbitmqctl close_all_connections`), and
+ * separately the RabbitMQ application is stopped and started again. The
+ * server (a child process), the command module and a listener from 0 must
+ * recover by themselves; afterwards every confirmed event is stored exactly
+ * once at positions 1..N and the listener delivered 1..N once, in order.
+ *
+ * These faults hit every client of the shared broker, not only ours.
+ */
+import { afterEach, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { delay, setup, type TestContext } from "./_helpers.ts";
+import {
+  bounceBroker,
+  closeAllConnections,
+  faults,
+  NO_FAULTS,
+  type RunControl,
+  type RunResult,
+  runScenario,
+  waitForBrokerPort,
+} from "./_scenarios.ts";
+
+const EVENTS = 20_000;
+
+/** Wait until `fraction` of the events is confirmed (or publishing ended). */
+async function confirmed(run: RunControl, fraction: number): Promise<void> {
+  while (run.publishing && run.pumped.confirmed.size < EVENTS * fraction) await delay(20);
+}
+
+function check(result: RunResult, what: string): void {
+  console.log(`${what}\n${result.table}`);
+  assert.ok(result.drained, `the input queue was not drained\n${result.table}`);
+  assert.equal(result.store.confirmed, EVENTS, `the command did not get every publish confirmed\n${result.table}`);
+  assert.equal(result.store.stored, EVENTS, result.table);
+  assert.deepEqual(faults(result.store), NO_FAULTS, result.table);
+  assert.equal(result.listener.stored, EVENTS, result.table);
+  assert.deepEqual(faults(result.listener), NO_FAULTS, result.table);
+}
+
+describe("broker faults", () => {
+  let ctx: TestContext;
+  beforeEach(async () => {
+    await waitForBrokerPort();
+    ctx = await setup("brokerfaults");
+  });
+  afterEach(async () => {
+    await waitForBrokerPort();
+    await ctx.cleanup();
+  });
+
+  it(`${EVENTS} events while RabbitMQ closes all connections 4 times: everything recovers, nothing lost or duplicated`, async () => {
+    let closes = 0;
+    let whilePublishing = 0;
+    const result = await runScenario(ctx, {
+      events: EVENTS,
+      ratePerSecond: 2000,
+      listenerAt: 0.1,
+      disturb: async (run) => {
+        await run.startServer();
+        for (let i = 0; i < 4; i++) {
+          await delay(300);
+          await closeAllConnections();
+          closes++;
+          if (run.publishing) whilePublishing++;
+          run.log(`closed all connections at ${run.pumped.confirmed.size} confirmed`);
+        }
+      },
+      log: (m) => console.log(`  ${m}`),
+    });
+    check(
+      result,
+      `close_all_connections x${closes} (${whilePublishing} while publishing), ${result.starts} server start(s)`,
+    );
+    assert.ok(whilePublishing >= 3, `only ${whilePublishing} closes hit the run while publishing`);
+    assert.equal(result.starts, 1, "the server had to be restarted: it did not recover by itself");
+  });
+
+  it(`${EVENTS} events while the RabbitMQ application is stopped and started: everything recovers, nothing lost or duplicated`, async () => {
+    const result = await runScenario(ctx, {
+      events: EVENTS,
+      ratePerSecond: 4000,
+      listenerAt: 0.1,
+      disturb: async (run) => {
+        await run.startServer();
+        await confirmed(run, 0.3);
+        run.log(`stopping RabbitMQ at ${run.pumped.confirmed.size} confirmed`);
+        await bounceBroker(2000);
+        run.log(`RabbitMQ started again; ${run.pumped.confirmed.size} confirmed`);
+      },
+      log: (m) => console.log(`  ${m}`),
+    });
+    check(result, `stop_app/start_app, ${result.starts} server start(s)`);
+    assert.equal(result.starts, 1, "the server had to be restarted: it did not recover by itself");
+  });
+});
