@@ -6,8 +6,7 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdir, mkdtemp, open as fsOpen, readFile, rm, stat, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type FileLike, FileStorage } from "../lib/file_storage.ts";
@@ -15,6 +14,7 @@ import { CorruptLogError, OutOfOrderError, StorageFailedError } from "../lib/err
 import { encodeRecord } from "../lib/record.ts";
 import type { AppendRecord } from "../lib/storage.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
+import { FaultyDisk, ioError, mountTmpfs, resizeTmpfs, unmount } from "./_faulty_disk.ts";
 
 const INDEX_EVERY = 1024; // lib/file_storage.ts keeps the offset of every 1024th record
 const TIME = "2026-11-27T00:00:00.000Z";
@@ -426,57 +426,6 @@ describe("FileStorage on torn and damaged files", () => {
   });
 });
 
-/** An injected disk fault, as Node reports one. */
-function ioError(code: "EIO" | "ENOSPC", syscall: string): Error {
-  const text = code === "EIO" ? "i/o error" : "no space left on device";
-  return Object.assign(new Error(`${code}: ${text}, ${syscall}`), { code, syscall });
-}
-
-/**
- * Opens real files through the FileLike seam and fails on cue. Counts the
- * calls on the append handle (the one opened "r+").
- */
-class FaultyDisk {
-  writes = 0;
-  datasyncs = 0;
-  truncates = 0;
-  /** Called before each write on the append handle; may return a fault. */
-  onWrite: (n: number) => { error: Error; writeFirst?: number } | undefined = () => undefined;
-  /** Called before each datasync on the append handle; may return an error. */
-  onDatasync: (n: number) => Error | undefined = () => undefined;
-  /** Return at most this many bytes per write call (short writes). */
-  maxWrite = Infinity;
-  truncateFails = false;
-
-  open = async (path: string, flags: string): Promise<FileLike> => {
-    const handle = await fsOpen(path, flags);
-    if (flags !== "r+") return handle as unknown as FileLike;
-    return {
-      read: (b, o, l, p) => handle.read(b, o, l, p),
-      write: async (b, o, l, p) => {
-        const fault = this.onWrite(++this.writes);
-        if (fault) {
-          if (fault.writeFirst) await handle.write(b, o, Math.min(l, fault.writeFirst), p);
-          throw fault.error;
-        }
-        return await handle.write(b, o, Math.min(l, this.maxWrite), p);
-      },
-      datasync: async () => {
-        const error = this.onDatasync(++this.datasyncs);
-        if (error) throw error;
-        await handle.datasync();
-      },
-      truncate: async (length) => {
-        this.truncates++;
-        if (this.truncateFails) throw ioError("EIO", "ftruncate");
-        await handle.truncate(length);
-      },
-      stat: () => handle.stat(),
-      close: () => handle.close(),
-    };
-  };
-}
-
 describe("FileStorage on write and fsync errors", () => {
   async function prepared(disk: FaultyDisk) {
     const file = tempFile();
@@ -535,7 +484,7 @@ describe("FileStorage on write and fsync errors", () => {
       const batch = recs(11, 20);
       const half = Math.floor(bytesOf(batch).length / 2);
       const writesBefore = disk.writes;
-      disk.onWrite = (n) => (n === writesBefore + 1 ? { error: ioError(code, "write"), writeFirst: half } : undefined);
+      disk.onWrite = (n) => (n === writesBefore + 1 ? { error: ioError(code, "write"), writeFirst: () => half } : undefined);
       const syncsBefore = disk.datasyncs;
       const failure = await captureFailure(storage.append(batch), code);
       assert.equal(disk.datasyncs, syncsBefore, "no fsync after a failed write");
@@ -552,7 +501,7 @@ describe("FileStorage on write and fsync errors", () => {
     const writesBefore = disk.writes;
     disk.onWrite = (
       n,
-    ) => (n === writesBefore + 1 ? { error: ioError("EIO", "write"), writeFirst: firstTwo + 7 } : undefined);
+    ) => (n === writesBefore + 1 ? { error: ioError("EIO", "write"), writeFirst: () => firstTwo + 7 } : undefined);
     disk.truncateFails = true;
     await captureFailure(storage.append(batch), "EIO");
     await storage.close();
@@ -596,17 +545,6 @@ describe("FileStorage on write and fsync errors", () => {
   });
 });
 
-/** Mount a small tmpfs at `dir`, or return why it cannot be done here. */
-function mountTmpfs(dir: string, size: string): string | undefined {
-  try {
-    execFileSync("mount", ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", dir], { stdio: "pipe" });
-    return undefined;
-  } catch (error) {
-    const stderr = (error as { stderr?: Uint8Array }).stderr;
-    return (stderr ? new TextDecoder().decode(stderr).trim() : "") || String((error as Error).message);
-  }
-}
-
 describe("FileStorage on a full disk (real ENOSPC on a 256 KiB tmpfs)", () => {
   it("fails the append with ENOSPC, keeps only whole records, and continues after the disk grows", async (t) => {
     const dir = join(root, "tmpfs");
@@ -641,7 +579,7 @@ describe("FileStorage on a full disk (real ENOSPC on a 256 KiB tmpfs)", () => {
       await assert.rejects(storage.append([rec(position + 1, '"small"')]), (e) => e === failure);
       await storage.close();
       assert.deepEqual(await verifyStorageFile(file), { ok: true, records: position });
-      execFileSync("mount", ["-o", "remount,size=4m", dir]);
+      resizeTmpfs(dir, "4m");
       const { storage: reopened, warnings } = await openQuiet(file);
       assert.equal(reopened.head, position);
       assert.deepEqual(warnings, []);
@@ -653,7 +591,7 @@ describe("FileStorage on a full disk (real ENOSPC on a 256 KiB tmpfs)", () => {
         }; the error said: ${failure.message}`,
       );
     } finally {
-      execFileSync("umount", [dir]);
+      unmount(dir);
     }
   });
 });
