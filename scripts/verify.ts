@@ -1,3 +1,4 @@
+#!/usr/bin/env -S deno run --allow-read
 /**
  * Check a storage file without changing it.
  *
@@ -27,15 +28,19 @@ export async function run(args: readonly string[], out = console.log, err = cons
   try {
     const report = await verifyStorageFile(path);
     if (report.ok) {
-      out(`ok: ${path}: ${report.records} records`);
+      out(`ok: ${path}: ${records(report.records)}`);
       return 0;
     }
-    out(`problem: ${report.problem}; ${report.records} good records before it`);
+    out(`problem: ${report.problem}; ${records(report.records, "good ")}before it`);
     return 1;
   } catch (error) {
     err(`problem: Cannot verify storage file ${path}: ${describe(error)}`);
     return 1;
   }
+}
+
+function records(n: number, adjective = ""): string {
+  return `${n} ${adjective}record${n === 1 ? "" : "s"}${adjective ? " " : ""}`;
 }
 
 if (import.meta.main) process.exit(await run(process.argv.slice(2)));

@@ -114,15 +114,35 @@ describe("deno task verify <file>", () => {
       const before = await readFile(file);
       const { code, stdout, stderr } = await cli(file);
       assert.equal(code, c.ok ? 0 : 1, stdout + stderr);
-      if (c.ok) assert.equal(stdout, `ok: ${file}: ${c.records} records\n`);
+      if (c.ok) assert.equal(stdout, `ok: ${file}: ${c.records} record${c.records === 1 ? "" : "s"}\n`);
       else {
         assert.ok(stdout.startsWith(`problem: Storage file ${file}`), stdout);
-        assert.ok(stdout.endsWith(`; ${c.records} good records before it\n`), stdout);
+        assert.ok(stdout.endsWith(`; ${c.records} good record${c.records === 1 ? "" : "s"} before it\n`), stdout);
         assert.match(stdout, c.problem!);
       }
       assert.deepEqual(await readFile(file), before);
     });
   }
+
+  it("runs as `deno task verify <file>`", async () => {
+    const file = join(dir, "task");
+    await writeFile(file, lines.slice(0, 2).join("") + "{torn");
+    const root = new URL("..", import.meta.url).pathname;
+    const run = await new Promise<{ code: number; stdout: string; stderr: string }>((resolve) => {
+      execFile(process.execPath, ["task", "verify", file], { cwd: root }, (error, stdout, stderr) => {
+        resolve({
+          code: error ? (typeof error.code === "number" ? error.code : -1) : 0,
+          stdout: String(stdout),
+          stderr: String(stderr),
+        });
+      });
+    });
+    assert.equal(run.code, 1, run.stderr);
+    assert.match(
+      run.stdout,
+      /^problem: Storage file .* the server would truncate 5 bytes .*; 2 good records before it\n$/,
+    );
+  });
 
   it("exits 1 with a message on a file it cannot read, and 2 on a usage error", async () => {
     const missing = join(dir, "nope");
