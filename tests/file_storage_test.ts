@@ -424,6 +424,27 @@ describe("FileStorage on torn and damaged files", () => {
       (e: unknown) => e instanceof CorruptLogError && e.line === lineNo && e.offset === offset,
     );
   });
+
+  it("refuses 3 MiB of zeros in the middle (a line longer than the read chunk) naming its line and offset", async () => {
+    const file = tempFile();
+    const bytes = concat(lines[0], lines[1], new Uint8Array(3 << 20), encoder.encode("\n"), lines[2]);
+    await writeFile(file, bytes);
+    await assert.rejects(
+      openQuiet(file),
+      (e: unknown) => e instanceof CorruptLogError && e.line === 3 && e.offset === offsetOf(3),
+    );
+  });
+
+  it("keeps the valid prefix when a last record larger than the read chunk is torn", async () => {
+    const big = encoder.encode(rec(3, `{"blob":"${"ü".repeat(1_200_000)}"}`).line); // ~2.4 MB
+    for (const cut of [1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, big.length >> 1, big.length - 2, big.length - 1]) {
+      const file = tempFile();
+      await writeFile(file, concat(prefix, big.subarray(0, cut)));
+      const warnings = await assertKeepsPrefix(file, good, true, `big record cut at ${cut}/${big.length}`);
+      assert.match(warnings[0], new RegExp(`truncating ${cut} bytes .* at byte offset ${prefix.length} `));
+      await rm(file);
+    }
+  });
 });
 
 describe("FileStorage on write and fsync errors", () => {
@@ -484,7 +505,9 @@ describe("FileStorage on write and fsync errors", () => {
       const batch = recs(11, 20);
       const half = Math.floor(bytesOf(batch).length / 2);
       const writesBefore = disk.writes;
-      disk.onWrite = (n) => (n === writesBefore + 1 ? { error: ioError(code, "write"), writeFirst: () => half } : undefined);
+      disk.onWrite = (
+        n,
+      ) => (n === writesBefore + 1 ? { error: ioError(code, "write"), writeFirst: () => half } : undefined);
       const syncsBefore = disk.datasyncs;
       const failure = await captureFailure(storage.append(batch), code);
       assert.equal(disk.datasyncs, syncsBefore, "no fsync after a failed write");
