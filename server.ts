@@ -102,13 +102,16 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     maxEventBytes: settings.maxEventBytes,
     log,
     warn,
-    deadLetter: (session: BrokerSession, delivery: Delivery, reason: string) =>
-      session.publish("", deadLetters, delivery.body, {
+    deadLetter: async (session: BrokerSession, delivery: Delivery, reason: string) => {
+      // Declare it again first: a publish to a queue that was deleted meanwhile is confirmed and dropped.
+      await session.declareQueue(deadLetters);
+      await session.publish("", deadLetters, delivery.body, {
         messageId: delivery.messageId,
         type: delivery.type,
         contentType: "application/octet-stream",
         headers: { ...delivery.headers, "x-rejected-reason": reason, "x-original-queue": settings.queueName },
-      }),
+      });
+    },
     onFatal: (error) => {
       warn(`Fatal: ${describe(error)}`);
       void shutdown(error);

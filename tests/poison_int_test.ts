@@ -242,3 +242,31 @@ describe("MAXEVENTBYTES default", () => {
     );
   });
 });
+
+describe("dead-letter queue deleted while the server runs", () => {
+  let ctx: TestContext;
+  before(async () => {
+    ctx = await setup("poison-dlq");
+  });
+  after(async () => {
+    await ctx.cleanup();
+  });
+
+  it("a poison message is not lost: the dead-letter queue is declared again before it is used", async () => {
+    const server = await ctx.startServer();
+    await ctx.broker.deleteQueue(deadLetterQueueName(ctx.queueName));
+    await ctx.broker.publish("", ctx.queueName, "{lost?", { messageId: "poison-after-delete" });
+    await ctx.broker.publish("", ctx.queueName, '"good"', { messageId: "good-after-delete" });
+    await waitFor(() => server.head === 1, "the good message stored");
+    await delay(200);
+    const dead = await tapDeadLetters(ctx).catch((error) => {
+      throw new Error(`the dead-letter queue is gone, and the poison message with it: ${error}`);
+    });
+    await waitFor(
+      () => dead.byId.has("poison-after-delete"),
+      "the poison message in the re-created dead-letter queue",
+      5_000,
+    );
+    await server.close();
+  });
+});
