@@ -111,7 +111,7 @@ describe("disk errors against RabbitMQ", () => {
     ctx = await setup("disk");
   });
   afterEach(async () => {
-    await ctx.cleanup();
+    await ctx?.cleanup();
   });
 
   interface FaultCase {
@@ -351,7 +351,7 @@ describe("start-up on torn and damaged storage files, against RabbitMQ", () => {
     ctx = await setup("torn");
   });
   afterEach(async () => {
-    await ctx.cleanup();
+    await ctx?.cleanup();
   });
 
   const lines = [1, 2, 3, 4, 5].map((p) =>

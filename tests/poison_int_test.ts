@@ -134,7 +134,7 @@ describe("poison messages against RabbitMQ", () => {
     ctx = await setup("poison");
   });
   after(async () => {
-    await ctx.cleanup();
+    await ctx?.cleanup();
   });
 
   it("1% of 10,000 are bad: the good get contiguous positions in order, the bad go to <queue>.dead with the reason", async () => {
@@ -219,7 +219,7 @@ describe("MAXEVENTBYTES default", () => {
     ctx = await setup("poison-default");
   });
   after(async () => {
-    await ctx.cleanup();
+    await ctx?.cleanup();
   });
 
   it("is 1 MiB: an event of exactly 1 MiB is stored, one byte more is dead-lettered", async (t) => {
@@ -249,7 +249,7 @@ describe("dead-letter queue deleted while the server runs", () => {
     ctx = await setup("poison-dlq");
   });
   after(async () => {
-    await ctx.cleanup();
+    await ctx?.cleanup();
   });
 
   it("a poison message is not lost: the dead-letter queue is declared again before it is used", async () => {
