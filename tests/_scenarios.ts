@@ -528,7 +528,7 @@ export async function runScenario(ctx: RunContext, options: RunOptions): Promise
   };
 
   try {
-    // Make sure the input queue exists before publishing (the server declares it too).
+    // The command declares the input queue itself, so publishing may start before any server runs.
     const publishingDone = pump(command, options.events, pumped, {
       prefix: `${ctx.queueName}-e`,
       window: options.window,
