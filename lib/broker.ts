@@ -127,15 +127,14 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
     const ops = await client.channel();
     const pub = await client.channel();
     await pub.confirmSelect();
-    const watch = (ch: AMQPChannel, what: string) => {
-      ch.onerror = (reason) => {
-        // A channel error makes this session unusable; close it so the owner reconnects.
-        if (!client.closed) client.close(`${what} channel failed: ${reason}`).catch(() => {});
-        notify(new Error(`${what} channel closed by the broker: ${reason}`));
-      };
+    // A channel or consumer the broker closes makes this session unusable:
+    // close it and tell the owner, who reconnects and sets everything up again.
+    const fail = (error: Error) => {
+      if (!client.closed) client.close(error.message).catch(() => {});
+      notify(error);
     };
-    watch(pub, "publish");
-    return new Session(client, ops, pub, () => (closedByUs = true));
+    pub.onerror = (reason) => fail(new Error(`publish channel closed by the broker: ${reason}`));
+    return new Session(client, ops, pub, () => (closedByUs = true), fail);
   } catch (error) {
     closedByUs = true;
     await client.close().catch(() => {});
@@ -165,13 +164,15 @@ class Session implements BrokerSession {
   readonly #ops: AMQPChannel;
   readonly #pub: AMQPChannel;
   readonly #markClosing: () => void;
+  readonly #fail: (error: Error) => void;
   #consume: AMQPChannel | undefined;
 
-  constructor(client: AMQPClient, ops: AMQPChannel, pub: AMQPChannel, markClosing: () => void) {
+  constructor(client: AMQPClient, ops: AMQPChannel, pub: AMQPChannel, markClosing: () => void, fail: (error: Error) => void) {
     this.#client = client;
     this.#ops = ops;
     this.#pub = pub;
     this.#markClosing = markClosing;
+    this.#fail = fail;
   }
 
   get closed(): boolean {
@@ -215,7 +216,19 @@ class Session implements BrokerSession {
         redelivered: msg.redelivered,
       });
     });
-    return { cancel: () => consumer.cancel().then(() => {}) };
+    ch.onerror = (reason) => this.#fail(new Error(`consume channel closed by the broker: ${reason}`));
+    let cancelling = false;
+    // The broker cancels a consumer when its queue is deleted: without this the
+    // session would stay up and silently consume nothing.
+    consumer.wait().catch((error: Error) => {
+      if (!cancelling && !this.#client.closed) this.#fail(new Error(`consumer of ${queue} cancelled by the broker: ${error.message}`));
+    });
+    return {
+      cancel: () => {
+        cancelling = true;
+        return consumer.cancel().then(() => {});
+      },
+    };
   }
 
   ack(tag: number, multiple = false): Promise<void> {

@@ -152,6 +152,20 @@ describe("server against RabbitMQ", () => {
     assert.equal(stored + remaining, total, `stored ${stored} + queued ${remaining}`);
   });
 
+  it("re-declares and consumes again when the broker cancels its consumer (input queue deleted)", async () => {
+    const server = await ctx.startServer();
+    await ctx.broker.publish("", ctx.queueName, '"before"');
+    await waitFor(() => server.head === 1, "first event");
+    await ctx.broker.deleteQueue(ctx.queueName);
+    await waitFor(async () => {
+      await ctx.broker.declareQueue(ctx.queueName);
+      await ctx.broker.publish("", ctx.queueName, '"after"', { messageId: "after" });
+      return server.head === 2;
+    }, "an event stored after the queue came back");
+    const records = await history(server.port);
+    assert.deepEqual(records.map((r) => r.data), ["before", "after"]);
+  });
+
   it("says what to change when the broker is unreachable or the port is taken", async () => {
     await assert.rejects(
       startServer(ctx.serverOptions({ amqpUrl: "amqp://guest:guest@127.0.0.1:1", brokerStartTimeout: 300 })),
