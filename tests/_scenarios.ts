@@ -141,7 +141,7 @@ export function freePort(): Promise<number> {
 export async function serverHead(port: number): Promise<number | undefined> {
   try {
     const response = await fetch(`http://127.0.0.1:${port}/health`, { signal: AbortSignal.timeout(2000) });
-    const body = await response.json();
+    const body = (await response.json()) as { head?: unknown };
     return typeof body.head === "number" ? body.head : undefined;
   } catch {
     return undefined;

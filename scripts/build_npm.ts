@@ -1,0 +1,139 @@
+#!/usr/bin/env -S deno run -A
+/**
+ * Builds the npm package in `npm/` from the same TypeScript source, with the
+ * TypeScript compiler API (our stand-in for dnt, which is not reachable here):
+ *
+ * - `npm/esm/`   ES modules (`import`), plus the compiled tests in `npm/esm/tests/`
+ * - `npm/cjs/`   CommonJS (`require('rabbit-eventstore/listener')`, as in the seed README)
+ * - `npm/types/` declarations
+ * - `npm/bin/rabbit-eventstore.cjs` runs the server on Node
+ *
+ * Run: `deno task build` (or `npx deno run -A scripts/build_npm.ts`).
+ *
+ * @module
+ */
+import { cp, mkdir, readdir, readFile, rm, writeFile, chmod } from "node:fs/promises";
+import { dirname, join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import ts from "typescript";
+
+const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const out = join(root, "npm");
+const denoJson = JSON.parse(await readFile(join(root, "deno.json"), "utf8"));
+const rootPackage = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
+
+/** Every .ts file under `dir` (recursively). */
+async function sources(dir: string): Promise<string[]> {
+  const found: string[] = [];
+  for (const entry of await readdir(join(root, dir), { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) found.push(...await sources(path));
+    else if (entry.name.endsWith(".ts")) found.push(join(root, path));
+  }
+  return found;
+}
+
+const library = [
+  ...["mod.ts", "server.ts", "listener.ts", "command.ts"].map((f) => join(root, f)),
+  ...await sources("lib"),
+];
+const tests = await sources("tests");
+
+const common: ts.CompilerOptions = {
+  target: ts.ScriptTarget.ES2022,
+  lib: ["lib.es2022.d.ts"],
+  types: ["node"],
+  strict: true,
+  skipLibCheck: true,
+  rootDir: root,
+  allowImportingTsExtensions: true,
+  rewriteRelativeImportExtensions: true,
+  esModuleInterop: true,
+  sourceMap: false,
+};
+
+function compile(files: string[], options: ts.CompilerOptions, what: string): void {
+  const program = ts.createProgram(files, { ...common, ...options });
+  const result = program.emit();
+  const diagnostics = [...ts.getPreEmitDiagnostics(program), ...result.diagnostics];
+  if (diagnostics.length > 0) {
+    const host: ts.FormatDiagnosticsHost = {
+      getCanonicalFileName: (f) => f,
+      getCurrentDirectory: () => root,
+      getNewLine: () => "\n",
+    };
+    console.error(ts.formatDiagnosticsWithColorAndContext(diagnostics, host));
+    throw new Error(`TypeScript reported ${diagnostics.length} problem(s) building ${what}`);
+  }
+}
+
+await rm(out, { recursive: true, force: true });
+await mkdir(out, { recursive: true });
+
+compile([...library, ...tests], {
+  module: ts.ModuleKind.ES2022,
+  moduleResolution: ts.ModuleResolutionKind.Bundler,
+  outDir: join(out, "esm"),
+  declaration: true,
+  declarationDir: join(out, "types"),
+}, "ESM");
+compile(library, {
+  module: ts.ModuleKind.CommonJS,
+  moduleResolution: ts.ModuleResolutionKind.Node10,
+  outDir: join(out, "cjs"),
+}, "CommonJS");
+
+// tsc keeps `.ts` in the specifiers of emitted declarations: point them at `.js`.
+async function rewriteDeclarations(dir: string): Promise<void> {
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) await rewriteDeclarations(path);
+    else if (entry.name.endsWith(".d.ts")) {
+      const text = await readFile(path, "utf8");
+      await writeFile(path, text.replace(/(from\s+|import\()(["'])(\.{1,2}\/[^"']+)\.ts\2/g, "$1$2$3.js$2"));
+    }
+  }
+}
+await rm(join(out, "types", "tests"), { recursive: true, force: true });
+await rewriteDeclarations(join(out, "types"));
+await writeFile(join(out, "cjs", "package.json"), JSON.stringify({ type: "commonjs" }) + "\n");
+
+await mkdir(join(out, "bin"));
+const bin = join(out, "bin", "rabbit-eventstore.cjs");
+await writeFile(
+  bin,
+  `#!/usr/bin/env node\n// Runs the rabbit-eventstore server on Node, configured by the environment (see README).\n"use strict";\nrequire("../cjs/server.js").main();\n`,
+);
+await chmod(bin, 0o755);
+
+const entry = (name: string) => ({
+  types: `./types/${name}.d.ts`,
+  import: `./esm/${name}.js`,
+  require: `./cjs/${name}.js`,
+});
+const pkg = {
+  name: "rabbit-eventstore",
+  version: denoJson.version,
+  description: "Event store for event sourcing / CQRS on RabbitMQ: dense positions, durable NDJSON storage, fanout, HTTP history, ordered listener",
+  license: denoJson.license,
+  type: "module",
+  main: "./cjs/mod.js",
+  module: "./esm/mod.js",
+  types: "./types/mod.d.ts",
+  exports: {
+    ".": entry("mod"),
+    "./server": entry("server"),
+    "./listener": entry("listener"),
+    "./command": entry("command"),
+    "./package.json": "./package.json",
+  },
+  bin: { "rabbit-eventstore": "./bin/rabbit-eventstore.cjs" },
+  files: ["esm/*.js", "esm/lib/", "cjs/", "types/", "bin/", "README.md", "LICENSE"],
+  engines: { node: ">=20" },
+  keywords: ["event-sourcing", "cqrs", "event-store", "rabbitmq", "amqp", "deno"],
+  dependencies: { "@cloudamqp/amqp-client": rootPackage.dependencies["@cloudamqp/amqp-client"] },
+};
+await writeFile(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
+for (const file of ["README.md", "LICENSE"]) await cp(join(root, file), join(out, file)).catch(() => {});
+
+console.log(`Built ${relative(root, out)}/ (rabbit-eventstore ${pkg.version}): esm, cjs, types, bin, ${tests.length} test files`);
