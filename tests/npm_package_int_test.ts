@@ -1,0 +1,136 @@
+/**
+ * End to end on Node from the npm tarball: pack the built package, install it
+ * in a temporary project, run the server with the package's bin under Node,
+ * and run the seed README's listener example (`require`) and an ESM publisher.
+ */
+import { after, before, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { execFile, spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { openSession } from "../lib/broker.ts";
+import { AMQP_URL, uniqueName, waitFor } from "./_helpers.ts";
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile(cmd, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
+      if (error) reject(new Error(`${cmd} ${args.join(" ")} failed: ${error.message}\n${stderr}`));
+      else resolve(stdout);
+    });
+  });
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer();
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+describe("npm package on Node", () => {
+  let project: string;
+  let server: ChildProcess | undefined;
+  const queueName = uniqueName("npm-q");
+  const exchangeName = uniqueName("npm-x");
+
+  before(async () => {
+    if (!existsSync(join(root, "npm", "package.json"))) {
+      await run(process.execPath, ["run", "-A", join(root, "scripts", "build_npm.ts")], root);
+    }
+    project = await mkdtemp(join(tmpdir(), "res-npm-"));
+    const packed = await run("npm", ["pack", "--silent", "--pack-destination", project], join(root, "npm"));
+    const tarball = join(project, packed.trim().split("\n").pop()!);
+    await writeFile(join(project, "package.json"), JSON.stringify({ name: "consumer-app", private: true }));
+    await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball], project);
+  });
+
+  after(async () => {
+    server?.kill("SIGKILL");
+    const session = await openSession(AMQP_URL);
+    await session.deleteQueue(queueName).catch(() => {});
+    await session.deleteQueue(`${queueName}.dead`).catch(() => {});
+    await session.deleteExchange(exchangeName).catch(() => {});
+    await session.close();
+    await rm(project, { recursive: true, force: true });
+  });
+
+  it("runs the server bin under Node and the seed's listener example end to end", async () => {
+    const port = await freePort();
+    const env = {
+      PORT: String(port),
+      STORAGEFILE: join(project, "storage"),
+      AMQPHOST: "127.0.0.1",
+      QUEUENAME: queueName,
+      EXCHANGENAME: exchangeName,
+      HISTORYURL: `http://127.0.0.1:${port}/`,
+    };
+    const child = spawn("node", [join(project, "node_modules", ".bin", "rabbit-eventstore")], {
+      cwd: project,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    server = child;
+    let serverOut = "";
+    child.stdout!.on("data", (d) => (serverOut += d));
+    child.stderr!.on("data", (d) => (serverOut += d));
+    const exited = new Promise<number | string | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal)));
+    await waitFor(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
+      } catch {
+        return false;
+      }
+    }, `the server bin to answer /health (output: ${serverOut})`);
+
+    // Five events before the listener starts, five after: history then live.
+    const publisher = join(project, "publish.mjs");
+    await writeFile(publisher, `
+      import * as command from "rabbit-eventstore/command";
+      import { listen } from "rabbit-eventstore/listener";
+      if (typeof listen !== "function") throw new Error("ESM import of rabbit-eventstore/listener failed");
+      const [from, to] = process.argv.slice(2).map(Number);
+      for (let i = from; i <= to; i++) await command.publish({ n: i });
+      await command.close();
+    `);
+    await run("node", [publisher, "1", "5"], project, env);
+
+    const listenerScript = join(project, "listener.cjs");
+    await writeFile(listenerScript, `
+      const listener = require('rabbit-eventstore/listener');
+      const seen = [];
+      // Start fetching events from the beginning of time:
+      const l = listener.listen(0, msg => {
+        seen.push(msg.position + ":" + msg.data.n);
+        if (seen.length === 10) {
+          console.log(JSON.stringify(seen));
+          l.close().then(() => process.exit(0));
+        }
+      });
+      l.ready.then(() => console.error("ready"));
+    `);
+    const listening = spawn("node", [listenerScript], { cwd: project, env: { ...process.env, ...env } });
+    let listenerOut = "";
+    listening.stdout.on("data", (d) => (listenerOut += d));
+    const listenerReady = new Promise<void>((resolve) => listening.stderr.on("data", (d) => String(d).includes("ready") && resolve()));
+    const listenerDone = new Promise<number | null>((resolve) => listening.on("exit", (code) => resolve(code)));
+    await listenerReady;
+    await run("node", [publisher, "6", "10"], project, env);
+    assert.equal(await listenerDone, 0);
+    assert.deepEqual(JSON.parse(listenerOut), Array.from({ length: 10 }, (_, i) => `${i + 1}:${i + 1}`));
+
+    // process.kill, not child.kill: Deno's child_process reports a child it
+    // signalled itself as killed by that signal even when it exited 0.
+    process.kill(child.pid!, "SIGTERM");
+    assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${serverOut}`);
+    server = undefined;
+  });
+});
