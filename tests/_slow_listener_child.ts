@@ -3,8 +3,8 @@
  * memory can be measured alone. Run with `--v8-flags=--expose-gc`.
  *
  * Environment: AMQPURL, EXCHANGENAME, HISTORYURL, HANDLER_MS (delay per
- * event while slow). Every 100 ms it prints one JSON line
- * `{"t":"mem","heap":…,"external":…,"rss":…,"delivered":…,"next":…}`
+ * event while slow). Before listening, then every 100 ms, it prints a line
+ * `{"t":"mem","heap":…,"external":…,"rss":…,"delivered":…,"last":…}`
  * measured right after a full GC. On stdin, `fast` drops the handler delay
  * and `stop` closes the listener and prints
  * `{"t":"done","delivered":…,"duplicated":…,"outOfOrder":…,"first":…,"last":…}`.
@@ -24,6 +24,22 @@ let first: number | undefined;
 let last: number | undefined;
 const seen = new Set<number>();
 
+// deno-lint-ignore no-explicit-any
+const gc = (globalThis as any).gc as (() => void) | undefined;
+const sample = () => {
+  gc?.();
+  const m = process.memoryUsage();
+  console.log(JSON.stringify({
+    t: "mem",
+    heap: m.heapUsed,
+    external: m.external,
+    rss: m.rss,
+    delivered,
+    last,
+  }));
+};
+sample(); // the baseline, before the listener exists
+
 const listener = listen(0, async (event) => {
   if (seen.has(event.position)) duplicated++;
   seen.add(event.position);
@@ -39,22 +55,6 @@ const listener = listen(0, async (event) => {
 });
 listener.closed.catch((error) => console.log(JSON.stringify({ t: "error", message: String(error) })));
 await listener.ready;
-
-// deno-lint-ignore no-explicit-any
-const gc = (globalThis as any).gc as (() => void) | undefined;
-const sample = () => {
-  gc?.();
-  const m = process.memoryUsage();
-  console.log(JSON.stringify({
-    t: "mem",
-    heap: m.heapUsed,
-    external: m.external,
-    rss: m.rss,
-    delivered,
-    next: listener.position,
-  }));
-};
-sample();
 const timer = setInterval(sample, 100);
 
 for await (const line of createInterface({ input: process.stdin })) {

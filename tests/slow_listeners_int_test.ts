@@ -39,87 +39,148 @@ import {
 } from "./_scenarios.ts";
 
 const CHILD = fileURLToPath(new URL("./_slow_listener_child.ts", import.meta.url));
+const PAD = 16 * 1024;
+const MiB = 1024 * 1024;
+const mib = (n: number) => `${(n / MiB).toFixed(1)} MiB`;
 
-describe("slow and late listeners", () => {
-  it("a slow listener buffers a bounded number of events while thousands wait, then delivers all in order", async () => {
-    const EVENTS = 1600; // 400/s for 4 s, 16 KiB each: 25 MiB in total
-    const PAD = 16 * 1024;
-    const ctx = await setup("slowlistener");
-    const port = await freePort();
-    const server = new ServerChild({ ...ctx, port });
-    const command = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName });
-    const child = spawn(process.execPath, ["run", "-A", "--v8-flags=--expose-gc", CHILD], {
-      env: {
-        ...process.env,
-        AMQPURL: AMQP_URL,
-        EXCHANGENAME: ctx.exchangeName,
-        HISTORYURL: `http://127.0.0.1:${port}/`,
-        HANDLER_MS: "20",
-      },
-      stdio: ["pipe", "pipe", "inherit"],
-    });
-    const samples: Array<{ heap: number; external: number; rss: number; delivered: number; next?: number }> = [];
-    let done:
-      | { t: string; delivered: number; duplicated: number; outOfOrder: number; first: number; last: number }
-      | undefined;
-    const reading = (async () => {
-      for await (const line of createInterface({ input: child.stdout! })) {
-        const message = JSON.parse(line);
-        if (message.t === "mem") samples.push(message);
-        else if (message.t === "done") done = message;
-        else throw new Error(`listener child: ${line}`);
-      }
-    })();
-    try {
-      await server.ready;
-      await waitFor(() => samples.length >= 3, "the listener child to start");
-      const baseline = samples[samples.length - 1];
-      const pumped = newPumpResult();
-      await pump(command, EVENTS, pumped, {
-        prefix: `${ctx.queueName}-e`,
-        window: 50,
-        ratePerSecond: 400,
-        payloadBytes: PAD,
-      });
-      await waitFor(async () => (await serverHead(port)) === EVENTS, "all events stored");
-      const slowPhase = samples.slice(samples.indexOf(baseline));
-      const atEnd = samples[samples.length - 1];
-      const used = (s: { heap: number; external: number }) => s.heap + s.external;
-      const growth = Math.max(...slowPhase.map(used)) - used(baseline);
-      const rssGrowth = Math.max(...slowPhase.map((s) => s.rss)) - baseline.rss;
-      const waiting = EVENTS - atEnd.delivered;
+interface Sample {
+  heap: number;
+  external: number;
+  rss: number;
+  delivered: number;
+  last?: number;
+}
 
+interface Done {
+  t: "done";
+  delivered: number;
+  duplicated: number;
+  outOfOrder: number;
+  first: number;
+  last: number;
+}
+
+/** The listener from 0 in its own process, with a 20 ms handler until told `fast`. */
+function slowListenerChild(exchangeName: string, port: number) {
+  const child = spawn(process.execPath, ["run", "-A", "--v8-flags=--expose-gc", CHILD], {
+    env: {
+      ...process.env,
+      AMQPURL: AMQP_URL,
+      EXCHANGENAME: exchangeName,
+      HISTORYURL: `http://127.0.0.1:${port}/`,
+      HANDLER_MS: "20",
+    },
+    stdio: ["pipe", "pipe", "inherit"],
+  });
+  const samples: Sample[] = [];
+  let done: Done | undefined;
+  const reading = (async () => {
+    for await (const line of createInterface({ input: child.stdout! })) {
+      const message = JSON.parse(line);
+      if (message.t === "mem") samples.push(message);
+      else if (message.t === "done") done = message;
+      else throw new Error(`listener child: ${line}`);
+    }
+  })();
+  const used = (s: Sample) => s.heap + s.external;
+  return {
+    samples,
+    /** The most heap+external and RSS grew since sample `from` (0: the one taken before listening). */
+    growth: (from = 0) => ({
+      used: Math.max(...samples.slice(from).map(used)) - used(samples[from]),
+      rss: Math.max(...samples.slice(from).map((s) => s.rss)) - samples[from].rss,
+    }),
+    /** Drop the handler delay, wait until `events` are delivered, stop; the child's own count. */
+    async finish(events: number): Promise<Done | undefined> {
       child.stdin!.write("fast\n");
       await waitFor(
-        () => samples[samples.length - 1].next === EVENTS + 1,
+        () => samples[samples.length - 1]?.last === events,
         "the listener to deliver every event",
         60_000,
       );
       child.stdin!.write("stop\n");
       await reading;
-      const mib = (n: number) => `${(n / 1024 / 1024).toFixed(1)} MiB`;
+      return done;
+    },
+    kill: () => {
+      if (child.exitCode === null) child.kill("SIGKILL");
+    },
+  };
+}
+
+describe("slow and late listeners", () => {
+  it("a slow listener buffers a bounded number of events while thousands wait, then delivers all in order", async () => {
+    const EVENTS = 2000; // 500/s for 4 s, 16 KiB each: 31 MiB in total
+    const ctx = await setup("slowlistener");
+    const port = await freePort();
+    const server = new ServerChild({ ...ctx, port });
+    const command = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName });
+    const child = slowListenerChild(ctx.exchangeName, port);
+    try {
+      await server.ready;
+      await waitFor(() => child.samples.length >= 3, "the listener child to start");
+      const idle = child.samples.length - 1; // listening, nothing published yet: the baseline
+      const pumped = newPumpResult();
+      const prefix = `${ctx.queueName}-e`;
+      await pump(command, EVENTS, pumped, { prefix, window: 50, ratePerSecond: 500, payloadBytes: PAD });
+      await waitFor(async () => (await serverHead(port)) === EVENTS, "all events stored");
+      const growth = child.growth(idle);
+      const waiting = EVENTS - child.samples[child.samples.length - 1].delivered;
+      const done = await child.finish(EVENTS);
       console.log(
         `slow listener: ${waiting} of ${EVENTS} events (${
           mib(waiting * PAD)
         }) not yet handled when publishing ended; ` +
-          `heap+external grew by at most ${mib(growth)}, RSS by ${
-            mib(rssGrowth)
-          }; then delivered ${done?.delivered}, ` +
-          `duplicated ${done?.duplicated}, out of order ${done?.outOfOrder}`,
+          `heap+external grew by at most ${mib(growth.used)}, RSS by ${mib(growth.rss)}; ` +
+          `then delivered ${done?.delivered}, duplicated ${done?.duplicated}, out of order ${done?.outOfOrder}`,
       );
       // The test means something only if far more was waiting than the bound allows in memory.
-      assert.ok(
-        waiting * PAD > 2 * 8 * 1024 * 1024,
-        `only ${waiting} events were waiting: the handler was not slow enough`,
-      );
+      assert.ok(waiting * PAD > 20 * MiB, `only ${waiting} events were waiting: the handler was not slow enough`);
       // Prefetch 256 x 16 KiB = 4 MiB may sit in the listener; everything else must wait in the broker.
       assert.ok(
-        growth < 8 * 1024 * 1024,
-        `the listener's memory grew by ${mib(growth)} while ${waiting} events waited`,
+        growth.used < 10 * MiB,
+        `the listener's memory grew by ${mib(growth.used)} while ${waiting} events waited`,
       );
       assert.deepEqual(done, { t: "done", delivered: EVENTS, duplicated: 0, outOfOrder: 0, first: 1, last: EVENTS });
     } finally {
-      if (child.exitCode === null) child.kill("SIGKILL");
+      child.kill();
+      await server.kill();
+      await command.close();
+      await ctx.cleanup();
+    }
+  });
+
+  it("a slow listener that starts late reads a long history with bounded memory, then delivers all in order", async () => {
+    const EVENTS = 3000; // 16 KiB each: 47 MiB of history
+    const ctx = await setup("slowhistory");
+    const port = await freePort();
+    const server = new ServerChild({ ...ctx, port });
+    const command = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName });
+    let child: ReturnType<typeof slowListenerChild> | undefined;
+    try {
+      await server.ready;
+      const pumped = newPumpResult();
+      await pump(command, EVENTS, pumped, { prefix: `${ctx.queueName}-e`, window: 200, payloadBytes: PAD });
+      await waitFor(async () => (await serverHead(port)) === EVENTS, "all events stored");
+      child = slowListenerChild(ctx.exchangeName, port);
+      // 20 ms per event: about 50 events/s, so most of the history is still unread after 150 events.
+      await waitFor(() => (child!.samples[child!.samples.length - 1]?.delivered ?? 0) >= 150, "150 events delivered");
+      const growth = child.growth();
+      const unread = EVENTS - child.samples[child.samples.length - 1].delivered;
+      const done = await child.finish(EVENTS);
+      console.log(
+        `slow history reader: ${unread} of ${EVENTS} events (${mib(unread * PAD)}) unread; heap+external grew by at ` +
+          `most ${mib(growth.used)}, RSS by ${mib(growth.rss)}; then delivered ${done?.delivered}, ` +
+          `duplicated ${done?.duplicated}, out of order ${done?.outOfOrder}`,
+      );
+      assert.ok(unread * PAD > 20 * MiB, `only ${unread} events were unread: the handler was not slow enough`);
+      assert.ok(
+        growth.used < 10 * MiB,
+        `the listener's memory grew by ${mib(growth.used)} with ${unread} events unread`,
+      );
+      assert.deepEqual(done, { t: "done", delivered: EVENTS, duplicated: 0, outOfOrder: 0, first: 1, last: EVENTS });
+    } finally {
+      child?.kill();
       await server.kill();
       await command.close();
       await ctx.cleanup();
