@@ -151,8 +151,27 @@ export async function serverHead(port: number): Promise<number | undefined> {
 // ---------------------------------------------------------------------------
 // The broker
 
-/** Run rabbitmqctl and return its stdout. */
-export function rabbitmqctl(...args: string[]): Promise<string> {
+/**
+ * Run rabbitmqctl and return its stdout. While the RabbitMQ application is
+ * stopped (by this run or by another test on the shared broker), commands
+ * that need it are retried for up to two minutes.
+ */
+export async function rabbitmqctl(...args: string[]): Promise<string> {
+  const deadline = Date.now() + 120_000;
+  while (true) {
+    try {
+      return await rabbitmqctlOnce(args);
+    } catch (error) {
+      const appDown = /'rabbit' app to be running|nodedown|unable to perform an operation/i.test(
+        (error as Error).message,
+      );
+      if (!appDown || args[0] === "stop_app" || args[0] === "start_app" || Date.now() > deadline) throw error;
+      await delay(1000);
+    }
+  }
+}
+
+function rabbitmqctlOnce(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile("rabbitmqctl", args, { timeout: 60_000 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`rabbitmqctl ${args.join(" ")} failed: ${stderr || error.message}`));
