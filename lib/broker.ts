@@ -121,7 +121,6 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
   client.onerror = (error) => {
     if (client.closed) notify(error);
   };
-  neverRejectSend(client);
   await client.connect();
   try {
     const ops = await client.channel();
@@ -142,21 +141,13 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
   }
 }
 
-/**
- * amqp-client 4.1's confirm-mode `basicPublish` returns `send().then(() => confirm)`:
- * when the frame write fails (EPIPE while the broker goes away), the confirm
- * promise is orphaned, and the socket's close later rejects it with nobody
- * listening — an unhandled rejection that kills the whole process (the
- * server, or an application using the command module). So a failed write
- * resolves instead, and the socket is destroyed with the error: its close
- * rejects every pending confirm and RPC, which their callers do handle.
- */
-function neverRejectSend(client: AMQPClient): void {
-  const send = client.send.bind(client);
-  client.send = (bytes: Uint8Array) =>
-    send(bytes).catch((error: Error) => {
-      (client as unknown as { socket?: { destroy(error: Error): void } }).socket?.destroy(error);
-    });
+/** A confirm the client waits for: [delivery tag, resolve, reject]. */
+type PendingConfirm = [number, (tag: number) => void, (error?: Error) => void];
+
+/** The client's queue of unconfirmed publishes (a private field of amqp-client 4.1), if it has one. */
+function unconfirmedPublishes(channel: AMQPChannel): PendingConfirm[] | undefined {
+  const queue = (channel as unknown as { unconfirmedPublishes?: unknown }).unconfirmedPublishes;
+  return Array.isArray(queue) ? queue as PendingConfirm[] : undefined;
 }
 
 class Session implements BrokerSession {
@@ -242,13 +233,27 @@ class Session implements BrokerSession {
   }
 
   async publish(exchange: string, routingKey: string, body: string | Uint8Array, properties: PublishProperties = {}): Promise<void> {
-    await this.#pub.basicPublish(exchange, routingKey, body, {
+    const pending = unconfirmedPublishes(this.#pub);
+    const before = pending?.length;
+    const sent = this.#pub.basicPublish(exchange, routingKey, body, {
       contentType: properties.contentType ?? "application/json",
       deliveryMode: properties.persistent === false ? 1 : 2,
       messageId: properties.messageId,
       type: properties.type,
       headers: properties.headers as Record<string, never> | undefined,
     });
+    if (!pending || pending.length !== before! + 1) {
+      await sent; // not queued for a confirm (channel closed, or not in confirm mode)
+      return;
+    }
+    // amqp-client 4.1 returns send(frames).then(() => confirm) and queues the confirm's
+    // reject here. When the channel closes while the write is pending (or the write fails),
+    // the confirm is rejected before anything is chained to it: an unhandled rejection,
+    // which ends the whole process (server, or an application using the command module).
+    // So the reject goes to a promise raced right now instead, and the confirm only resolves.
+    const entry = pending[pending.length - 1];
+    const failed = new Promise<never>((_, reject) => (entry[2] = (error) => reject(error ?? new Error("Publish not confirmed"))));
+    await Promise.race([sent, failed]);
   }
 
   async deleteQueue(name: string): Promise<void> {
