@@ -14,11 +14,17 @@ import type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./stor
 
 /** The subset of `node:fs/promises` FileHandle the storage uses (a seam for fault tests). */
 export interface FileLike {
+  /** Read up to `length` bytes at file offset `position` into `buffer` at `offset`. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
+  /** Write `length` bytes of `buffer` from `offset` at file offset `position`. */
   write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
+  /** fdatasync: make written data durable. */
   datasync(): Promise<void>;
+  /** Cut the file to `length` bytes. */
   truncate(length: number): Promise<void>;
+  /** The file's size. */
   stat(): Promise<{ size: number }>;
+  /** Close the handle. */
   close(): Promise<void>;
 }
 
