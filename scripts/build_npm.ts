@@ -4,15 +4,17 @@
  * TypeScript compiler API (our stand-in for dnt, which is not reachable here):
  *
  * - `npm/esm/`   ES modules (`import`), plus the compiled tests in `npm/esm/tests/`
- * - `npm/cjs/`   CommonJS (`require('rabbit-eventstore/listener')`, as in the seed README)
- * - `npm/types/` declarations
+ * - `npm/cjs/`   CommonJS (`require('rabbit-eventstore/listener')`, as in the seed README), with its
+ *                own `.d.ts`: under `cjs/package.json` (`"type": "commonjs"`) TypeScript reads them as
+ *                CommonJS, so `require` consumers type-check (one ESM `.d.ts` for both would not)
+ * - `npm/types/` declarations for `import`
  * - `npm/bin/rabbit-eventstore.cjs` runs the server on Node
  *
  * Run: `deno task build` (or `npx deno run -A scripts/build_npm.ts`).
  *
  * @module
  */
-import { cp, mkdir, readdir, readFile, rm, writeFile, chmod } from "node:fs/promises";
+import { chmod, cp, mkdir, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import ts from "typescript";
@@ -81,6 +83,7 @@ compile(library, {
   module: ts.ModuleKind.CommonJS,
   moduleResolution: ts.ModuleResolutionKind.Node10,
   outDir: join(out, "cjs"),
+  declaration: true,
 }, "CommonJS");
 
 // tsc keeps `.ts` in the specifiers of emitted declarations: point them at `.js`.
@@ -96,6 +99,7 @@ async function rewriteDeclarations(dir: string): Promise<void> {
 }
 await rm(join(out, "types", "tests"), { recursive: true, force: true });
 await rewriteDeclarations(join(out, "types"));
+await rewriteDeclarations(join(out, "cjs"));
 await writeFile(join(out, "cjs", "package.json"), JSON.stringify({ type: "commonjs" }) + "\n");
 
 await mkdir(join(out, "bin"));
@@ -106,15 +110,16 @@ await writeFile(
 );
 await chmod(bin, 0o755);
 
+// Nested conditions: each format gets declarations TypeScript reads in that format.
 const entry = (name: string) => ({
-  types: `./types/${name}.d.ts`,
-  import: `./esm/${name}.js`,
-  require: `./cjs/${name}.js`,
+  import: { types: `./types/${name}.d.ts`, default: `./esm/${name}.js` },
+  require: { types: `./cjs/${name}.d.ts`, default: `./cjs/${name}.js` },
 });
 const pkg = {
   name: "rabbit-eventstore",
   version: denoJson.version,
-  description: "Event store for event sourcing / CQRS on RabbitMQ: dense positions, durable NDJSON storage, fanout, HTTP history, ordered listener",
+  description:
+    "Event store for event sourcing / CQRS on RabbitMQ: dense positions, durable NDJSON storage, fanout, HTTP history, ordered listener",
   license: denoJson.license,
   type: "module",
   main: "./cjs/mod.js",
@@ -136,4 +141,6 @@ const pkg = {
 await writeFile(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 for (const file of ["README.md", "LICENSE"]) await cp(join(root, file), join(out, file)).catch(() => {});
 
-console.log(`Built ${relative(root, out)}/ (rabbit-eventstore ${pkg.version}): esm, cjs, types, bin, ${tests.length} test files`);
+console.log(
+  `Built ${relative(root, out)}/ (rabbit-eventstore ${pkg.version}): esm, cjs, types, bin, ${tests.length} test files`,
+);
