@@ -5,8 +5,8 @@
  */
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { execFile, spawn, type ChildProcess } from "node:child_process";
-import { existsSync } from "node:fs";
+import { type ChildProcess, execFile, spawn } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -17,10 +17,38 @@ import { AMQP_URL, uniqueName, waitFor } from "./_helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
+/** Newest modification time of the package's inputs (library source, build script, manifests). */
+function newestInput(): number {
+  const files = [
+    "mod.ts",
+    "server.ts",
+    "listener.ts",
+    "command.ts",
+    "deno.json",
+    "package.json",
+    "scripts/build_npm.ts",
+  ];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".ts")) files.push(path);
+    }
+  };
+  walk("lib");
+  return Math.max(...files.map((f) => statSync(join(root, f)).mtimeMs));
+}
+
+/** npm/ is missing or older than its inputs (`npm test` builds first; a lone `deno test` may not have). */
+function buildIsStale(): boolean {
+  const built = join(root, "npm", "package.json");
+  return !existsSync(built) || statSync(built).mtimeMs < newestInput();
+}
+
 function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
     execFile(cmd, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
-      if (error) reject(new Error(`${cmd} ${args.join(" ")} failed: ${error.message}\n${stderr}`));
+      if (error) reject(new Error(`${cmd} ${args.join(" ")} failed: ${error.message}\n${stderr}${stdout}`));
       else resolve(stdout);
     });
   });
@@ -43,7 +71,7 @@ describe("npm package on Node", () => {
   const exchangeName = uniqueName("npm-x");
 
   before(async () => {
-    if (!existsSync(join(root, "npm", "package.json"))) {
+    if (buildIsStale()) {
       await run(process.execPath, ["run", "-A", join(root, "scripts", "build_npm.ts")], root);
     }
     project = await mkdtemp(join(tmpdir(), "res-npm-"));
@@ -82,7 +110,9 @@ describe("npm package on Node", () => {
     let serverOut = "";
     child.stdout!.on("data", (d) => (serverOut += d));
     child.stderr!.on("data", (d) => (serverOut += d));
-    const exited = new Promise<number | string | null>((resolve) => child.on("exit", (code, signal) => resolve(code ?? signal)));
+    const exited = new Promise<number | string | null>((resolve) =>
+      child.on("exit", (code, signal) => resolve(code ?? signal))
+    );
     await waitFor(async () => {
       try {
         return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
@@ -93,18 +123,23 @@ describe("npm package on Node", () => {
 
     // Five events before the listener starts, five after: history then live.
     const publisher = join(project, "publish.mjs");
-    await writeFile(publisher, `
+    await writeFile(
+      publisher,
+      `
       import * as command from "rabbit-eventstore/command";
       import { listen } from "rabbit-eventstore/listener";
       if (typeof listen !== "function") throw new Error("ESM import of rabbit-eventstore/listener failed");
       const [from, to] = process.argv.slice(2).map(Number);
       for (let i = from; i <= to; i++) await command.publish({ n: i });
       await command.close();
-    `);
+    `,
+    );
     await run("node", [publisher, "1", "5"], project, env);
 
     const listenerScript = join(project, "listener.cjs");
-    await writeFile(listenerScript, `
+    await writeFile(
+      listenerScript,
+      `
       const listener = require('rabbit-eventstore/listener');
       const seen = [];
       // Start fetching events from the beginning of time:
@@ -116,11 +151,14 @@ describe("npm package on Node", () => {
         }
       });
       l.ready.then(() => console.error("ready"));
-    `);
+    `,
+    );
     const listening = spawn("node", [listenerScript], { cwd: project, env: { ...process.env, ...env } });
     let listenerOut = "";
     listening.stdout.on("data", (d) => (listenerOut += d));
-    const listenerReady = new Promise<void>((resolve) => listening.stderr.on("data", (d) => String(d).includes("ready") && resolve()));
+    const listenerReady = new Promise<void>((resolve) =>
+      listening.stderr.on("data", (d) => String(d).includes("ready") && resolve())
+    );
     const listenerDone = new Promise<number | null>((resolve) => listening.on("exit", (code) => resolve(code)));
     await listenerReady;
     await run("node", [publisher, "6", "10"], project, env);
@@ -132,5 +170,45 @@ describe("npm package on Node", () => {
     process.kill(child.pid!, "SIGTERM");
     assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${serverOut}`);
     server = undefined;
+  });
+
+  it("ships declarations that type-check for require (CommonJS) and import (ESM) consumers", async () => {
+    await writeFile(
+      join(project, "consumer.cts"),
+      `
+      import listener = require("rabbit-eventstore/listener");
+      import command = require("rabbit-eventstore/command");
+      const l: listener.Listener = listener.listen(0, (msg) => console.log(msg.position, msg.data));
+      void command.publish({ n: 1 }).then((id: string) => l.close().then(() => id));
+    `,
+    );
+    await writeFile(
+      join(project, "consumer.mts"),
+      `
+      import { listen, type EventRecord } from "rabbit-eventstore/listener";
+      import { startServer } from "rabbit-eventstore/server";
+      import { createCommand } from "rabbit-eventstore";
+      const l = listen((msg: EventRecord<{ n: number }>) => console.log(msg.data.n));
+      const s = await startServer({ port: 0 });
+      await createCommand().close();
+      await Promise.all([l.close(), s.close()]);
+    `,
+    );
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    await run("node", [
+      tsc,
+      "--noEmit",
+      "--strict",
+      "--module",
+      "node16",
+      "--target",
+      "es2022",
+      "--typeRoots",
+      join(root, "node_modules", "@types"),
+      "--types",
+      "node",
+      "consumer.cts",
+      "consumer.mts",
+    ], project);
   });
 });
