@@ -16,6 +16,8 @@ for (const name of readdirSync(dir).sort()) {
   if (/\bspawn\(|\bexecFile\(|_scenarios\.js/.test(text)) denoOnly.push(name);
   else files.push(join(dir, name));
 }
-console.log(`node --test: ${files.length} files; Deno-only (they spawn deno child processes): ${denoOnly.join(", ") || "none"}`);
+console.log(
+  `node --test: ${files.length} files; Deno-only (they spawn deno child processes): ${denoOnly.join(", ") || "none"}`,
+);
 const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", ...files], { stdio: "inherit" });
 process.exit(result.status ?? 1);
