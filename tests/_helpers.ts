@@ -1,11 +1,11 @@
 /**
-import process from "node:process";
  * Shared set-up for tests: unique broker names, temporary storage files, an
  * in-process server, a raw broker session, and polling helpers.
  *
  * @module
  */
 import { mkdtemp, rm } from "node:fs/promises";
+import process from "node:process";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSession, type BrokerSession } from "../lib/broker.ts";
