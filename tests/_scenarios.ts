@@ -41,7 +41,7 @@ export interface Exit {
   signal: string | null;
 }
 
-/** `deno run -A server.ts` with the settings in its environment, as in production. */
+/** The server (`deno run -A server.ts`, or the npm bin on Node) with the settings in its environment, as in production. */
 export class ServerChild {
   /** Resolves when the server printed its start-up line (storage open, consuming). */
   readonly ready: Promise<void>;
@@ -66,7 +66,8 @@ export class ServerChild {
       ...options.env,
     });
     if (options.crashAt) env.RABBIT_EVENTSTORE_CRASH_AT = options.crashAt;
-    this.#child = spawn(denoExecutable(), ["run", "-A", SERVER], { env, stdio: ["ignore", "pipe", "pipe"] });
+    const [command, args] = serverCommand();
+    this.#child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     this.exited = new Promise((resolve) => this.#child.once("exit", (code, signal) => resolve({ code, signal })));
     this.ready = new Promise((resolve, reject) => {
       const keep = (chunk: Buffer) => {
@@ -119,10 +120,15 @@ function describeExit(exit: Exit): string {
   return exit.signal ? `signal ${exit.signal}` : `code ${exit.code}`;
 }
 
-/** The deno binary running this process (tests and scripts run on Deno). */
-function denoExecutable(): string {
+/**
+ * How to start the server on the runtime running the tests: `deno run -A
+ * server.ts` on Deno; on Node (the compiled tests in npm/esm/tests) the npm
+ * package's bin, so the fault tests also prove the Node build.
+ */
+function serverCommand(): [string, string[]] {
   // deno-lint-ignore no-explicit-any
-  return (globalThis as any).Deno ? process.execPath : "deno";
+  if ((globalThis as any).Deno) return [process.execPath, ["run", "-A", SERVER]];
+  return [process.execPath, [fileURLToPath(new URL("../../bin/rabbit-eventstore.cjs", import.meta.url))]];
 }
 
 /** A TCP port that was free a moment ago. */
