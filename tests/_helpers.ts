@@ -6,6 +6,7 @@
  */
 import { mkdtemp, rm } from "node:fs/promises";
 import process from "node:process";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSession, type BrokerSession } from "../lib/broker.ts";
@@ -100,4 +101,16 @@ export async function history(port: number, query = ""): Promise<Array<Record<st
 /** Sleep. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A TCP port that was free a moment ago. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer();
+    s.once("error", reject);
+    s.listen(0, "127.0.0.1", () => {
+      const port = (s.address() as { port: number }).port;
+      s.close(() => resolve(port));
+    });
+  });
 }

@@ -9,14 +9,16 @@
  */
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { readFile } from "node:fs/promises";
-import { connect, createServer } from "node:net";
+import { connect } from "node:net";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Command, createCommand } from "../command.ts";
 import { listen, type Listener } from "../listener.ts";
 import type { BrokerSession } from "../lib/broker.ts";
 import { parseRecord } from "../lib/record.ts";
-import { AMQP_URL, delay } from "./_helpers.ts";
+import { AMQP_URL, delay, freePort } from "./_helpers.ts";
+
+export { freePort };
 
 const SERVER = fileURLToPath(new URL("../server.ts", import.meta.url));
 
@@ -131,17 +133,6 @@ function serverCommand(): [string, string[]] {
   return [process.execPath, [fileURLToPath(new URL("../../bin/rabbit-eventstore.cjs", import.meta.url))]];
 }
 
-/** A TCP port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The server's head position from /health, or undefined while it is down. */
 export async function serverHead(port: number): Promise<number | undefined> {

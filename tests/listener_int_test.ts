@@ -1,22 +1,11 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { createCommand, type Command } from "../command.ts";
 import { HandlerError, listen, subscribe, type EventRecord, type ListenOptions } from "../listener.ts";
 import { encodeRecord } from "../lib/record.ts";
 import type { EventStoreServer } from "../server.ts";
-import { AMQP_URL, delay, setup, waitFor, type TestContext } from "./_helpers.ts";
-
-async function freePort(): Promise<number> {
-  return await new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
+import { AMQP_URL, delay, freePort, setup, waitFor, type TestContext } from "./_helpers.ts";
 
 describe("listener against a real server and RabbitMQ", () => {
   let ctx: TestContext;

@@ -8,12 +8,11 @@ import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSession } from "../lib/broker.ts";
-import { AMQP_URL, uniqueName, waitFor } from "./_helpers.ts";
+import { AMQP_URL, freePort, uniqueName, waitFor } from "./_helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 
@@ -50,16 +49,6 @@ function run(cmd: string, args: string[], cwd: string, env: Record<string, strin
     execFile(cmd, args, { cwd, env: { ...process.env, ...env }, maxBuffer: 1 << 24 }, (error, stdout, stderr) => {
       if (error) reject(new Error(`${cmd} ${args.join(" ")} failed: ${error.message}\n${stderr}${stdout}`));
       else resolve(stdout);
-    });
-  });
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer();
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
     });
   });
 }
