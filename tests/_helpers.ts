@@ -69,13 +69,12 @@ export async function setup(prefix = "t"): Promise<TestContext> {
     },
     async cleanup() {
       for (const server of servers) await server.close().catch(() => {});
-      let session = broker;
-      if (session.closed) session = await openSession(AMQP_URL);
-      for (const q of [queueName, `${queueName}.dead`]) await session.deleteQueue(q).catch(() => {});
-      if (session.closed) session = await openSession(AMQP_URL);
-      await session.deleteExchange(exchangeName).catch(() => {});
+      await broker.close();
+      // A fresh session: the test's own may hold consumers whose cancellation would close it midway.
+      const session = await openSession(AMQP_URL);
+      for (const q of [queueName, `${queueName}.dead`]) await session.deleteQueue(q);
+      await session.deleteExchange(exchangeName);
       await session.close();
-      if (session !== broker) await broker.close();
       await rm(dir, { recursive: true, force: true });
     },
   };
