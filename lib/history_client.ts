@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { parseRecord, type EventRecord } from "./record.ts";
+import { type EventRecord, parseRecord } from "./record.ts";
 
 /**
  * Stream records from `from` (inclusive), at most `limit` of them, as the
@@ -23,7 +23,9 @@ export async function* readHistory(
 ): AsyncGenerator<EventRecord> {
   const url = new URL(historyUrl);
   url.searchParams.set("from", String(from));
-  if (options.limit !== undefined && Number.isFinite(options.limit)) url.searchParams.set("limit", String(options.limit));
+  if (options.limit !== undefined && Number.isFinite(options.limit)) {
+    url.searchParams.set("limit", String(options.limit));
+  }
   const response = await fetch(url, { signal: options.signal });
   if (!response.ok || !response.body) {
     const text = await response.text().catch(() => "");
@@ -39,7 +41,9 @@ export async function* readHistory(
     while (true) {
       const { done, value } = await reader.read();
       if (done) break;
-      const text = rest.length > 0 ? rest + decoder.decode(value, { stream: true }) : decoder.decode(value, { stream: true });
+      const text = rest.length > 0
+        ? rest + decoder.decode(value, { stream: true })
+        : decoder.decode(value, { stream: true });
       let start = 0;
       let end: number;
       while ((end = text.indexOf("\n", start)) !== -1) {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { spawn, type ChildProcess } from "node:child_process";
+import { type ChildProcess, spawn } from "node:child_process";
 import { open, readFile } from "node:fs/promises";
 import { connect } from "node:net";
 import os from "node:os";
@@ -78,7 +78,10 @@ export function startChild(command: string, args: string[], env: Record<string, 
         if (match) return Promise.resolve(match);
       }
       return new Promise((resolve, reject) => {
-        const timer = setTimeout(() => reject(new Error(`Timed out waiting for ${pattern} from ${command}: ${lines.slice(-5).join(" | ")}`)), timeoutMs);
+        const timer = setTimeout(
+          () => reject(new Error(`Timed out waiting for ${pattern} from ${command}: ${lines.slice(-5).join(" | ")}`)),
+          timeoutMs,
+        );
         watchers.push({ pattern, resolve: (m) => (clearTimeout(timer), resolve(m)) });
         const fail = () => {
           clearTimeout(timer);
@@ -173,7 +176,14 @@ export function median(values: number[]): number {
 
 /** The JSON body of bench event number `i` (about 100 bytes, like a small domain event). */
 export function benchEvent(i: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
-  return { kind: "BenchEvent", i, customer: `c-${i % 977}`, amount: (i % 1000) / 10, note: "xxxxxxxxxxxxxxxx", ...extra };
+  return {
+    kind: "BenchEvent",
+    i,
+    customer: `c-${i % 977}`,
+    amount: (i % 1000) / 10,
+    note: "xxxxxxxxxxxxxxxx",
+    ...extra,
+  };
 }
 
 /**
@@ -253,7 +263,7 @@ export class Window {
     task().catch((error) => (this.#error ??= error)).finally(() => {
       this.#inFlight--;
       this.#waiters.shift()?.();
-      if (this.#inFlight === 0) for (const wake of this.#waiters.splice(0)) wake();
+      if (this.#inFlight === 0) { for (const wake of this.#waiters.splice(0)) wake(); }
     });
   }
 

@@ -65,7 +65,15 @@ interface Sizes {
 
 /** The issue's sizes, and the CI sizes. */
 const SIZES: Record<"full" | "ci", Sizes> = {
-  full: { ingest: 100_000, replay: 1_000_000, latencySeconds: 10, latencyRate: 1000, ttfbRepeats: 9, rounds: 2, window: 2000 },
+  full: {
+    ingest: 100_000,
+    replay: 1_000_000,
+    latencySeconds: 10,
+    latencyRate: 1000,
+    ttfbRepeats: 9,
+    rounds: 2,
+    window: 2000,
+  },
   ci: { ingest: 5_000, replay: 20_000, latencySeconds: 2, latencyRate: 1000, ttfbRepeats: 5, rounds: 1, window: 2000 },
 };
 
@@ -82,7 +90,9 @@ function parseOptions(argv: string[]) {
     const raw = flags.get(flag);
     if (raw === undefined) return;
     const value = Number(raw.replace(/_/g, ""));
-    if (!Number.isFinite(value) || value <= 0) throw new RangeError(`Cannot use --${flag}=${raw}: expected a positive number`);
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new RangeError(`Cannot use --${flag}=${raw}: expected a positive number`);
+    }
     sizes[key] = value;
   };
   number("ingest", "ingest");
@@ -117,8 +127,14 @@ const figures: Figure[] = [];
 function record(figure: Figure): void {
   if (figure.baseline && figure.ratio === undefined) figure.ratio = figure.value / figure.baseline.value;
   figures.push(figure);
-  const base = figure.baseline ? ` (baseline ${fmt(figure.baseline.value, digits(figure.baseline.value))} ${figure.baseline.unit}, ratio ${fmt(figure.ratio, 2)})` : "";
-  console.log(`  ${figure.figure} [${figure.runtime}]: ${fmt(figure.value, digits(figure.value))} ${figure.unit}${base}`);
+  const base = figure.baseline
+    ? ` (baseline ${fmt(figure.baseline.value, digits(figure.baseline.value))} ${figure.baseline.unit}, ratio ${
+      fmt(figure.ratio, 2)
+    })`
+    : "";
+  console.log(
+    `  ${figure.figure} [${figure.runtime}]: ${fmt(figure.value, digits(figure.value))} ${figure.unit}${base}`,
+  );
 }
 function digits(value: number): number {
   return Math.abs(value) < 10 ? 2 : Math.abs(value) < 100 ? 1 : 0;
@@ -155,7 +171,12 @@ interface ServerChild {
 }
 
 /** Start the real server as a child process on `storageFile`; start-up time is until it prints its ready line. */
-async function startServerChild(runtime: string, storageFile: string, queue = names.queue, exchange = names.exchange): Promise<ServerChild> {
+async function startServerChild(
+  runtime: string,
+  storageFile: string,
+  queue = names.queue,
+  exchange = names.exchange,
+): Promise<ServerChild> {
   const env = {
     AMQPURL: AMQP_URL,
     QUEUENAME: queue,
@@ -170,11 +191,21 @@ async function startServerChild(runtime: string, storageFile: string, queue = na
   if (runtime === "deno") {
     // deno-lint-ignore no-explicit-any
     command = (globalThis as any).Deno.execPath();
-    args = ["run", "-A", ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []), join(ROOT, "server.ts")];
+    args = [
+      "run",
+      "-A",
+      ...(process.env.BENCH_SERVER_FLAGS?.split(" ").filter(Boolean) ?? []),
+      join(ROOT, "server.ts"),
+    ];
   } else {
     const build = npmBuild()!;
     command = "node";
-    args = [...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []), "--input-type=module", "-e", `const m = await import(${JSON.stringify(pathToFileURL(build.server).href)}); await m.main();`];
+    args = [
+      ...(process.env.BENCH_NODE_FLAGS?.split(" ").filter(Boolean) ?? []),
+      "--input-type=module",
+      "-e",
+      `const m = await import(${JSON.stringify(pathToFileURL(build.server).href)}); await m.main();`,
+    ];
   }
   const started = performance.now();
   const child = startChild(command, args, env, ROOT);
@@ -191,7 +222,13 @@ function settle(ms: number): Promise<void> {
 // ---------------------------------------------------------------- ingest
 
 /** Publish `count` bench events through the command module with `window` confirms in flight. */
-async function publishBurst(queueName: string, from: number, count: number, window: number, extra?: () => Record<string, unknown>) {
+async function publishBurst(
+  queueName: string,
+  from: number,
+  count: number,
+  window: number,
+  extra?: () => Record<string, unknown>,
+) {
   const command = createCommand({ amqpUrl: AMQP_URL, queueName });
   const limiter = new Window(window);
   for (let i = from; i < from + count; i++) {
@@ -285,7 +322,10 @@ async function ingestRelay(sizes: Sizes): Promise<number> {
 // ---------------------------------------------------------------- latency
 
 /** Publish at a steady rate; latency from the publish call to the listener's handler. */
-async function latency(server: ServerChild, sizes: Sizes): Promise<{ p50: number; p99: number; max: number; count: number }> {
+async function latency(
+  server: ServerChild,
+  sizes: Sizes,
+): Promise<{ p50: number; p99: number; max: number; count: number }> {
   const samples: number[] = [];
   const total = Math.round(sizes.latencySeconds * sizes.latencyRate);
   const skip = Math.min(200, Math.floor(total / 10)); // the first events pay for connection set-up
@@ -312,7 +352,12 @@ async function latency(server: ServerChild, sizes: Sizes): Promise<{ p50: number
   await Promise.all(pending);
   await Promise.race([done.promise, settle(30_000)]);
   await Promise.all([listener.close(), command.close()]);
-  return { p50: quantile(samples, 0.5), p99: quantile(samples, 0.99), max: quantile(samples, 1), count: samples.length };
+  return {
+    p50: quantile(samples, 0.5),
+    p99: quantile(samples, 0.99),
+    max: quantile(samples, 1),
+    count: samples.length,
+  };
 }
 
 // ---------------------------------------------------------------- replay
@@ -366,7 +411,9 @@ async function fillStream(path: string, window: number): Promise<void> {
     const limiter = new Window(window);
     for await (const lines of storageLines(path)) {
       for (const line of lines) {
-        await limiter.run(() => channel.basicPublish("", names.stream, line, { deliveryMode: 2, contentType: "application/json" }));
+        await limiter.run(() =>
+          channel.basicPublish("", names.stream, line, { deliveryMode: 2, contentType: "application/json" })
+        );
       }
     }
     await limiter.drain();
@@ -387,16 +434,20 @@ async function replayStream(count: number): Promise<number> {
     const done = deferred();
     let chain = Promise.resolve();
     const handler = (_event: unknown) => Promise.resolve();
-    await channel.basicConsume(names.stream, { noAck: false, args: { "x-stream-offset": "first" } }, (msg: AMQPMessage) => {
-      const event = JSON.parse(msg.bodyToString() ?? "null");
-      const tag = msg.deliveryTag;
-      chain = chain.then(async () => {
-        await handler(event);
-        handled++;
-        if (handled % 500 === 0 || handled === count) await channel.basicAck(tag, true);
-        if (handled === count) done.resolve();
-      });
-    });
+    await channel.basicConsume(
+      names.stream,
+      { noAck: false, args: { "x-stream-offset": "first" } },
+      (msg: AMQPMessage) => {
+        const event = JSON.parse(msg.bodyToString() ?? "null");
+        const tag = msg.deliveryTag;
+        chain = chain.then(async () => {
+          await handler(event);
+          handled++;
+          if (handled % 500 === 0 || handled === count) await channel.basicAck(tag, true);
+          if (handled === count) done.resolve();
+        });
+      },
+    );
     await done.promise;
     return count / ((performance.now() - started) / 1000);
   } finally {
@@ -463,7 +514,11 @@ async function main(): Promise<void> {
   const runtimes = wanted.filter((r) => r === "deno" || (r === "node" && build && nodeVersion));
   const notes: string[] = [];
   if (wanted.includes("node") && !runtimes.includes("node")) {
-    notes.push(build ? "Node figures not measured: node not found" : "Node figures not measured yet: npm/ is not built (deno task build)");
+    notes.push(
+      build
+        ? "Node figures not measured: node not found"
+        : "Node figures not measured yet: npm/ is not built (deno task build)",
+    );
   }
   const facts = await machine(nodeVersion);
   console.log(`bench (${size}): ${JSON.stringify(sizes)}`);
@@ -482,7 +537,9 @@ async function main(): Promise<void> {
     const replayFile = join(dir, "replay-storage");
     let t = performance.now();
     const bytes = await writeStorageFile(replayFile, sizes.replay);
-    console.log(`wrote ${fmt(sizes.replay)} records (${fmt(bytes / 2 ** 20, 1)} MiB) in ${fmt(performance.now() - t)} ms`);
+    console.log(
+      `wrote ${fmt(sizes.replay)} records (${fmt(bytes / 2 ** 20, 1)} MiB) in ${fmt(performance.now() - t)} ms`,
+    );
 
     // Stream-queue baseline: filled once, replayed once per runtime below.
     t = performance.now();
@@ -575,7 +632,6 @@ async function main(): Promise<void> {
         const ttfbs = [];
         for (const from of froms) ttfbs.push(await ttfb(big.historyUrl, from, sizes.ttfbRepeats));
         const first = ttfbs[0].median;
-        const slowest = Math.max(...ttfbs.map((x) => x.median));
         for (let i = 0; i < froms.length; i++) {
           record({
             figure: `TTFB ?from=${fmt(froms[i])} of ${fmt(sizes.replay)}`,
@@ -588,7 +644,6 @@ async function main(): Promise<void> {
             detail: { all: ttfbs[i].all },
           });
         }
-        void slowest;
         const stream = await replayStream(sizes.replay);
         const product = await replayProduct(big.historyUrl, sizes.replay);
         record({
@@ -633,12 +688,22 @@ async function main(): Promise<void> {
     await cleanup(dir);
   }
   const seconds = (performance.now() - began) / 1000;
-  console.log(`\nrabbit-eventstore bench (${size} size, ${fmt(seconds, 1)} s) on ${facts.cpu}, ${facts.cores} cores, ${facts.memoryGiB} GiB, RabbitMQ ${facts.rabbitmq}, Deno ${facts.deno}, Node ${facts.node}\n`);
+  console.log(
+    `\nrabbit-eventstore bench (${size} size, ${
+      fmt(seconds, 1)
+    } s) on ${facts.cpu}, ${facts.cores} cores, ${facts.memoryGiB} GiB, RabbitMQ ${facts.rabbitmq}, Deno ${facts.deno}, Node ${facts.node}\n`,
+  );
   console.log(table(figures));
   for (const note of notes) console.log(`note: ${note}`);
-  if (size === "ci") console.log("note: CI size — targets are stated for the full size (deno task bench); nothing here is asserted");
+  if (size === "ci") {
+    console.log("note: CI size — targets are stated for the full size (deno task bench); nothing here is asserted");
+  }
   await mkdir(dirname(out), { recursive: true });
-  await writeFile(out, JSON.stringify({ when: new Date().toISOString(), size, sizes, machine: facts, seconds, figures, notes }, null, 2) + "\n");
+  await writeFile(
+    out,
+    JSON.stringify({ when: new Date().toISOString(), size, sizes, machine: facts, seconds, figures, notes }, null, 2) +
+      "\n",
+  );
   console.log(`\nwrote ${out}`);
 }
 
