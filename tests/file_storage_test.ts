@@ -15,6 +15,7 @@ import { encodeRecord } from "../lib/record.ts";
 import type { AppendRecord } from "../lib/storage.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
 import { FaultyDisk, ioError, mountTmpfs, resizeTmpfs, unmount } from "./_faulty_disk.ts";
+import { prng } from "./_helpers.ts";
 
 const INDEX_EVERY = 1024; // lib/file_storage.ts keeps the offset of every 1024th record
 const TIME = "2026-11-27T00:00:00.000Z";
@@ -44,15 +45,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-/** A deterministic PRNG (mulberry32), so a failing random case reproduces. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
   return await new Response(stream).text();

@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import type { Delivery } from "../lib/broker.ts";
 import { deadLetterQueueName } from "../server.ts";
-import { delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
+import { delay, history, prng, setup, type TestContext, waitFor } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -26,15 +26,6 @@ interface Planned {
   reason?: RegExp;
 }
 
-/** A deterministic PRNG (mulberry32), so a failing run reproduces. */
-function prng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 /** A JSON object body of exactly `size` bytes. */
 function jsonOfSize(i: number, size: number): Uint8Array {
