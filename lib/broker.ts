@@ -133,7 +133,7 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
       notify(error);
     };
     pub.onerror = (reason) => fail(new Error(`publish channel closed by the broker: ${reason}`));
-    return new Session(client, ops, pub, () => (closedByUs = true), fail);
+    return new Session(client, ops, pub, () => (closedByUs = true), fail, () => notified);
   } catch (error) {
     closedByUs = true;
     await client.close().catch(() => {});
@@ -156,18 +156,30 @@ class Session implements BrokerSession {
   readonly #pub: AMQPChannel;
   readonly #markClosing: () => void;
   readonly #fail: (error: Error) => void;
+  readonly #lost: () => boolean;
   #consume: AMQPChannel | undefined;
 
-  constructor(client: AMQPClient, ops: AMQPChannel, pub: AMQPChannel, markClosing: () => void, fail: (error: Error) => void) {
+  constructor(
+    client: AMQPClient,
+    ops: AMQPChannel,
+    pub: AMQPChannel,
+    markClosing: () => void,
+    fail: (error: Error) => void,
+    lost: () => boolean,
+  ) {
     this.#client = client;
     this.#ops = ops;
     this.#pub = pub;
     this.#markClosing = markClosing;
     this.#fail = fail;
+    this.#lost = lost;
   }
 
   get closed(): boolean {
-    return this.#client.closed;
+    // When the broker closes the connection (CONNECTION_FORCED on stop_app) the client rejects
+    // pending confirms before its socket closes; the lost flag is already set by then, so
+    // callers see the session as closed and retry instead of failing for good.
+    return this.#client.closed || this.#lost();
   }
 
   async declareQueue(name: string, options: QueueOptions = {}): Promise<string> {
