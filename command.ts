@@ -4,7 +4,8 @@
  *
  * Every event gets a messageId (yours, or a generated UUID). The server
  * stores a messageId at most once, so retrying a publish with the same id is
- * safe, and this module retries by itself across broker reconnects.
+ * safe, and this module retries by itself across broker reconnects and
+ * negative confirms (basic.nack), for up to `retryFor` ms.
  *
  * @example Publish events (Node: `require("rabbit-eventstore/command")`)
  * ```ts ignore
@@ -25,7 +26,8 @@
  * @module
  */
 import { BrokerLink, type BrokerSession } from "./lib/broker.ts";
-import { brokerSettings, type BrokerSettings } from "./lib/config.ts";
+import { type BrokerSettings, brokerSettings } from "./lib/config.ts";
+import { PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";
 
 export type { BrokerSettings } from "./lib/config.ts";
@@ -34,8 +36,14 @@ export type { BrokerSettings } from "./lib/config.ts";
 export interface CommandOptions extends Partial<BrokerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */
   amqpHost?: string;
-  /** Keep retrying a publish across reconnects for this many ms. @default {30000} */
+  /** Keep retrying a publish across reconnects and nacks for this many ms. @default {30000} */
   retryFor?: number;
+  /**
+   * Publish again (same id) when the broker has not confirmed within this many ms.
+   * RabbitMQ can leave a confirm unanswered while it nacks a burst (a full queue with
+   * `overflow: reject-publish`); without this a publish could wait forever. @default {10000}
+   */
+  confirmTimeout?: number;
 }
 
 /** Options for one publish. */
@@ -76,7 +84,9 @@ export function serializeEvent(event: unknown): string {
     text = JSON.stringify(event, (key, value) => {
       const kind = typeof value;
       if (kind === "function" || kind === "symbol" || kind === "bigint") {
-        throw new TypeError(`Cannot publish event: ${key ? `property "${key}" is` : "it is"} a ${kind}, which JSON cannot hold`);
+        throw new TypeError(
+          `Cannot publish event: ${key ? `property "${key}" is` : "it is"} a ${kind}, which JSON cannot hold`,
+        );
       }
       return value;
     });
@@ -102,6 +112,7 @@ export function createCommand(options: CommandOptions = {}): Command {
   const settings = brokerSettings(options);
   const log = debugLog(settings.debug, "command");
   const retryFor = options.retryFor ?? 30_000;
+  const confirmTimeout = options.confirmTimeout ?? 10_000;
   let link: BrokerLink | undefined;
   let ready: Promise<void> | undefined;
   const sessionWaiters: Array<() => void> = [];
@@ -143,20 +154,32 @@ export function createCommand(options: CommandOptions = {}): Command {
     async publish(event: unknown, publishOptions: PublishOptions = {}): Promise<string> {
       const body = serializeEvent(event);
       if (publishOptions.id !== undefined && (typeof publishOptions.id !== "string" || publishOptions.id === "")) {
-        throw new TypeError(`Cannot publish event: id must be a non-empty string, got ${JSON.stringify(publishOptions.id)}`);
+        throw new TypeError(
+          `Cannot publish event: id must be a non-empty string, got ${JSON.stringify(publishOptions.id)}`,
+        );
       }
       if (closed) throw new Error("Cannot publish: the command was closed");
       const id = publishOptions.id ?? crypto.randomUUID();
       const deadline = Date.now() + retryFor;
+      let pause = 20;
       while (true) {
         const current = await session(deadline);
         try {
-          await current.publish("", settings.queueName, body, { messageId: id, type: publishOptions.type });
-          return id;
+          const sent = current.publish("", settings.queueName, body, { messageId: id, type: publishOptions.type });
+          if (await confirmedWithin(sent, confirmTimeout)) return id;
+          if (closed || Date.now() > deadline) throw new Error(`Cannot publish ${id}: the broker did not confirm it`);
+          log(`Publish of ${id} not confirmed within ${confirmTimeout} ms; publishing again`);
+          continue;
         } catch (error) {
-          // Lost with the connection: publish again with the same id; the server stores it once.
-          if (!current.closed || closed || Date.now() > deadline) throw error;
-          log(`Publish of ${id} interrupted by a reconnect; retrying`);
+          // Lost with the connection, or nacked by a broker that is stopping a queue: publish
+          // again with the same id; the server stores it once.
+          const nacked = error instanceof PublishNackedError;
+          if ((!nacked && !current.closed) || closed || Date.now() > deadline) throw error;
+          log(`Publish of ${id} ${nacked ? "nacked by the broker" : "interrupted by a reconnect"}; retrying`);
+          if (nacked) {
+            await new Promise((resolve) => setTimeout(resolve, pause));
+            pause = Math.min(pause * 2, 1000);
+          }
         }
       }
     },
@@ -167,6 +190,14 @@ export function createCommand(options: CommandOptions = {}): Command {
       link = undefined;
     },
   };
+}
+
+/** Resolves true when `sent` resolves within `ms`, false when it has not by then; rejects with its error. */
+function confirmedWithin(sent: Promise<void>, ms: number): Promise<boolean> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
+  sent.catch(() => {}); // a confirm that fails after the timeout is ignored: the retry owns the outcome
+  return Promise.race([sent.then(() => true), late]).finally(() => clearTimeout(timer));
 }
 
 let shared: Command | undefined;

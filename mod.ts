@@ -23,11 +23,18 @@
 export { deadLetterQueueName, main, startServer } from "./server.ts";
 export type { EventStoreServer, ServerOptions } from "./server.ts";
 export { listen, subscribe } from "./listener.ts";
-export type { Handler, ListenOptions, Listener, Subscription } from "./listener.ts";
+export type { Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
 export { close, createCommand, publish, serializeEvent } from "./command.ts";
 export type { Command, CommandOptions, PublishOptions } from "./command.ts";
 export type { EventRecord } from "./lib/record.ts";
-export { ConfigError, CorruptLogError, HandlerError, OutOfOrderError, StorageFailedError } from "./lib/errors.ts";
+export {
+  ConfigError,
+  CorruptLogError,
+  HandlerError,
+  OutOfOrderError,
+  PublishNackedError,
+  StorageFailedError,
+} from "./lib/errors.ts";
 export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";
 export { FileStorage } from "./lib/file_storage.ts";
 export { verifyStorageFile } from "./lib/verify.ts";

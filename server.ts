@@ -18,7 +18,7 @@
  * @module
  */
 import { BrokerLink, type BrokerSession, type Consumer, type Delivery } from "./lib/broker.ts";
-import { serverSettings, type ServerSettings } from "./lib/config.ts";
+import { type ServerSettings, serverSettings } from "./lib/config.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
 import { ConfigError, describe } from "./lib/errors.ts";
 import { FanoutPublisher } from "./lib/fanout_publisher.ts";
@@ -26,7 +26,7 @@ import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
 import { debugLog, warnLog } from "./lib/log.ts";
 import { PublishWatermark } from "./lib/publish_watermark.ts";
-import { serve, type HttpServer } from "./lib/runtime/serve.ts";
+import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
 
@@ -39,6 +39,8 @@ export interface ServerOptions extends Partial<ServerSettings> {
   amqpHost?: string;
   /** Give up connecting to the broker at start-up after this many ms. @default {10000} */
   brokerStartTimeout?: number;
+  /** Publish to the fanout again when the broker has not confirmed a batch within this many ms. @default {15000} */
+  confirmTimeout?: number;
   /** Replace how the storage file is opened (fault-injection tests only). */
   openFile?: FileStorageOptions["open"];
 }
@@ -81,7 +83,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   });
   log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
   const watermark = await PublishWatermark.open(`${settings.storageFile}.published`, storage.head);
-  const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log);
+  const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
   const deadLetters = deadLetterQueueName(settings.queueName);
 
   let resolveStopped!: () => void;
@@ -134,10 +136,13 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   };
 
   try {
-    http = await serve(historyHandler(storage, () => ({ published: watermark.value, broker: link?.session ? "up" : "down" })), {
-      port: settings.port,
-      hostname: settings.hostname,
-    });
+    http = await serve(
+      historyHandler(storage, () => ({ published: watermark.value, broker: link?.session ? "up" : "down" })),
+      {
+        port: settings.port,
+        hostname: settings.hostname,
+      },
+    );
     link = new BrokerLink(settings.amqpUrl, {
       name: "rabbit-eventstore server",
       log,
@@ -181,9 +186,19 @@ async function openStorage(path: string, options: FileStorageOptions): Promise<F
     return await FileStorage.open(path, options);
   } catch (error) {
     const code = (error as { code?: string })?.code;
-    if (code === "ENOENT") throw new ConfigError(`Cannot open STORAGEFILE "${path}": its directory does not exist; create it or point STORAGEFILE elsewhere`);
-    if (code === "EACCES" || code === "EPERM") throw new ConfigError(`Cannot open STORAGEFILE "${path}": permission denied; point STORAGEFILE at a writable path`);
-    if (code === "EISDIR") throw new ConfigError(`Cannot open STORAGEFILE "${path}": it is a directory; point STORAGEFILE at a file`);
+    if (code === "ENOENT") {
+      throw new ConfigError(
+        `Cannot open STORAGEFILE "${path}": its directory does not exist; create it or point STORAGEFILE elsewhere`,
+      );
+    }
+    if (code === "EACCES" || code === "EPERM") {
+      throw new ConfigError(
+        `Cannot open STORAGEFILE "${path}": permission denied; point STORAGEFILE at a writable path`,
+      );
+    }
+    if (code === "EISDIR") {
+      throw new ConfigError(`Cannot open STORAGEFILE "${path}": it is a directory; point STORAGEFILE at a file`);
+    }
     throw error;
   }
 }

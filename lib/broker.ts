@@ -11,8 +11,8 @@
  *
  * @module
  */
-import { AMQPClient, type AMQPChannel, type AMQPMessage } from "@cloudamqp/amqp-client";
-import { describe } from "./errors.ts";
+import { type AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { describe, PublishNackedError } from "./errors.ts";
 import { redact } from "./config.ts";
 
 /** A message delivered to a consumer. */
@@ -72,13 +72,26 @@ export interface BrokerSession {
   /** Bind a queue to an exchange. */
   bind(queue: string, exchange: string): Promise<void>;
   /** Consume with manual ack and the given prefetch. */
-  consume(queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void, args?: Record<string, unknown>): Promise<Consumer>;
+  consume(
+    queue: string,
+    prefetch: number,
+    onDelivery: (delivery: Delivery) => void,
+    args?: Record<string, unknown>,
+  ): Promise<Consumer>;
   /** Acknowledge a delivery (and, with multiple, every earlier one). */
   ack(tag: number, multiple?: boolean): Promise<void>;
   /** Reject a delivery without requeue (dead-letters it if configured). */
   reject(tag: number): Promise<void>;
-  /** Publish with publisher confirms; resolves when the broker confirmed. */
-  publish(exchange: string, routingKey: string, body: string | Uint8Array, properties?: PublishProperties): Promise<void>;
+  /**
+   * Publish with publisher confirms; resolves when the broker confirmed.
+   * @throws {PublishNackedError} When the broker answered with basic.nack.
+   */
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    properties?: PublishProperties,
+  ): Promise<void>;
   /** Delete a queue (tests and temporary queues). */
   deleteQueue(name: string): Promise<void>;
   /** Delete an exchange (tests). */
@@ -224,7 +237,9 @@ class Session implements BrokerSession {
     // The broker cancels a consumer when its queue is deleted: without this the
     // session would stay up and silently consume nothing.
     consumer.wait().catch((error: Error) => {
-      if (!cancelling && !this.#client.closed) this.#fail(new Error(`consumer of ${queue} cancelled by the broker: ${error.message}`));
+      if (!cancelling && !this.#client.closed) {
+        this.#fail(new Error(`consumer of ${queue} cancelled by the broker: ${error.message}`));
+      }
     });
     return {
       cancel: () => {
@@ -244,7 +259,12 @@ class Session implements BrokerSession {
     return this.#consume.basicReject(tag, false);
   }
 
-  async publish(exchange: string, routingKey: string, body: string | Uint8Array, properties: PublishProperties = {}): Promise<void> {
+  async publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    properties: PublishProperties = {},
+  ): Promise<void> {
     const pending = unconfirmedPublishes(this.#pub);
     const before = pending?.length;
     const sent = this.#pub.basicPublish(exchange, routingKey, body, {
@@ -263,8 +283,15 @@ class Session implements BrokerSession {
     // the confirm is rejected before anything is chained to it: an unhandled rejection,
     // which ends the whole process (server, or an application using the command module).
     // So the reject goes to a promise raced right now instead, and the confirm only resolves.
+    // A basic.nack rejects with a plain "Message rejected" while the connection stays up;
+    // it becomes a PublishNackedError so callers know to publish again.
     const entry = pending[pending.length - 1];
-    const failed = new Promise<never>((_, reject) => (entry[2] = (error) => reject(error ?? new Error("Publish not confirmed"))));
+    const failed = new Promise<never>((_, reject) =>
+      entry[2] = (error) => {
+        if (error?.message === "Message rejected") reject(new PublishNackedError(properties.messageId));
+        else reject(error ?? new Error("Publish not confirmed"));
+      }
+    );
     await Promise.race([sent, failed]);
   }
 

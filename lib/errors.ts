@@ -117,6 +117,25 @@ export class HandlerError extends Error {
   }
 }
 
+/**
+ * The broker answered a publish with a negative confirm (basic.nack): it did
+ * not take responsibility for the message, for example because a queue was
+ * stopping. The connection may still be up.
+ *
+ * Rule: a nacked publish is not an error for good. Publish it again (with the
+ * same messageId) after a short pause; the server stores a messageId once.
+ */
+export class PublishNackedError extends Error {
+  /**
+   * Create the error.
+   * @param messageId The nacked message's id, if it had one.
+   */
+  constructor(messageId?: string) {
+    super(`The broker did not accept the publish${messageId ? ` of ${messageId}` : ""} (basic.nack); publish it again`);
+    this.name = "PublishNackedError";
+  }
+}
+
 /** One-line description of any thrown value. */
 export function describe(error: unknown): string {
   if (error instanceof Error) return error.message;

@@ -1,7 +1,9 @@
 /**
  * Publishes stored records to the fanout exchange, in position order, at
  * least once: after every (re)connect it resumes from the last position the
- * broker confirmed, reading older records back from storage.
+ * broker confirmed, reading older records back from storage. A publish the
+ * broker nacks, or leaves unconfirmed for `confirmTimeout` ms, is sent again
+ * the same way on the same connection after a short pause.
  *
  * @module
  */
@@ -49,18 +51,30 @@ export class FanoutPublisher {
   #catchingEpoch = -1;
   #catchUpDone: Promise<void> = Promise.resolve();
   #waiters: Array<() => void> = [];
+  readonly #confirmTimeout: number;
+  /** Pause before the next resend on a live session; doubles up to 2 s while resends fail. */
+  #resendDelay = 0;
+  #resendTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
    * @param storage Where older records are read back from.
    * @param watermark The confirmed position, advanced here.
    * @param exchange The fanout exchange's name.
    * @param log Debug log.
+   * @param confirmTimeout Resend when a batch has no confirm after this many ms.
    */
-  constructor(storage: EventStorage, watermark: PublishWatermark, exchange: string, log: (message: string) => void = () => {}) {
+  constructor(
+    storage: EventStorage,
+    watermark: PublishWatermark,
+    exchange: string,
+    log: (message: string) => void = () => {},
+    confirmTimeout = 15_000,
+  ) {
     this.#storage = storage;
     this.#watermark = watermark;
     this.#exchange = exchange;
     this.#log = log;
+    this.#confirmTimeout = confirmTimeout;
   }
 
   /** Publishes sent but not yet confirmed. */
@@ -70,6 +84,8 @@ export class FanoutPublisher {
 
   /** Use a new session: republish everything after the confirmed watermark. */
   attach(session: BrokerSession): Promise<void> {
+    clearTimeout(this.#resendTimer);
+    this.#resendTimer = undefined;
     this.#session = session;
     this.#epoch++;
     this.#broken = false;
@@ -79,6 +95,8 @@ export class FanoutPublisher {
 
   /** Stop using the current session (it was lost). */
   detach(): void {
+    clearTimeout(this.#resendTimer);
+    this.#resendTimer = undefined;
     this.#session = undefined;
     this.#epoch++;
   }
@@ -118,17 +136,36 @@ export class FanoutPublisher {
     this.#sent = last;
     this.#inFlight += records.length;
     this.#chain = this.#chain.then(async () => {
-      const results = await settled;
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const late = new Promise<undefined>((
+        resolve,
+      ) => (timer = setTimeout(() => resolve(undefined), this.#confirmTimeout)));
+      const results = await Promise.race([settled, late]).finally(() => clearTimeout(timer));
       this.#inFlight -= records.length;
       for (const wake of this.#waiters.splice(0)) wake();
       if (epoch !== this.#epoch) return;
-      if (this.#broken || results.some((r) => r.status === "rejected")) {
-        // The session is gone or going; the next attach resumes from the watermark.
+      if (this.#broken || !results || results.some((r) => r.status === "rejected")) {
+        // Nothing later in this epoch may move the watermark. A lost session is re-attached by
+        // its owner on reconnect; on a live one (nack, or a confirm that never came) resend here.
         this.#broken = true;
+        this.#resendLater(session, epoch, results ? "nacked" : `not confirmed within ${this.#confirmTimeout} ms`);
         return;
       }
+      this.#resendDelay = 0;
       this.#watermark.advance(last);
     });
+  }
+
+  #resendLater(session: BrokerSession, epoch: number, why: string): void {
+    if (session.closed || this.#resendTimer) return;
+    this.#resendDelay = Math.min(Math.max(this.#resendDelay * 2, 50), 2000);
+    this.#log(
+      `Fanout publish ${why}; publishing again from position ${this.#watermark.value + 1} in ${this.#resendDelay} ms`,
+    );
+    this.#resendTimer = setTimeout(() => {
+      this.#resendTimer = undefined;
+      if (epoch === this.#epoch && this.#session === session && !session.closed) void this.attach(session);
+    }, this.#resendDelay);
   }
 
   #startCatchUp(session: BrokerSession): Promise<void> {

@@ -2,7 +2,8 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createCommand } from "../command.ts";
 import type { Delivery } from "../lib/broker.ts";
-import { AMQP_URL, history, setup, waitFor, type TestContext } from "./_helpers.ts";
+import { AMQP_URL, delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
+import { rabbitmqctl } from "./_scenarios.ts";
 
 describe("command against RabbitMQ", () => {
   let ctx: TestContext;
@@ -42,5 +43,39 @@ describe("command against RabbitMQ", () => {
     assert.deepEqual(records[1000].data, { last: true });
     await cmd.close();
     await assert.rejects(cmd.publish(1), /closed/);
+  });
+
+  it("publishes again with the same id when the broker nacks, until it accepts", async () => {
+    // A policy makes the real broker answer basic.nack (overflow reject-publish on a full queue),
+    // as it does for messages to a queue that is stopping during `rabbitmqctl stop_app`. In such a
+    // burst RabbitMQ 3.10 also leaves some confirms unanswered: the confirm timeout covers those.
+    const policy = `${ctx.queueName}-nack`;
+    const cmd = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName, confirmTimeout: 1000 });
+    await cmd.publish({ n: 0 }); // declares the queue
+    await rabbitmqctl(
+      "set_policy",
+      "--apply-to",
+      "queues",
+      policy,
+      `^${ctx.queueName}$`,
+      '{"max-length":1,"overflow":"reject-publish"}',
+    );
+    try {
+      let confirmed = 0;
+      const pending = [1, 2, 3].map((n) => cmd.publish({ n }, { id: `nacked-${n}` }).then((id) => (confirmed++, id)));
+      await delay(500); // the queue is full: every publish is being nacked and retried
+      assert.equal(confirmed, 0, "nothing is confirmed while the broker nacks");
+      const got: Delivery[] = [];
+      await ctx.broker.consume(ctx.queueName, 1, (d) => {
+        got.push(d);
+        void ctx.broker.ack(d.tag);
+      });
+      assert.deepEqual(await Promise.all(pending), ["nacked-1", "nacked-2", "nacked-3"]);
+      await waitFor(() => got.length === 4, "4 deliveries");
+      assert.deepEqual(got.slice(1).map((d) => d.messageId).sort(), ["nacked-1", "nacked-2", "nacked-3"]);
+    } finally {
+      await rabbitmqctl("clear_policy", policy).catch(() => {});
+      await cmd.close();
+    }
   });
 });

@@ -4,7 +4,8 @@ import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { encodeRecord } from "../lib/record.ts";
 import type { Delivery } from "../lib/broker.ts";
 import { startServer } from "../server.ts";
-import { delay, history, setup, waitFor, type TestContext } from "./_helpers.ts";
+import { delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
+import { rabbitmqctl } from "./_scenarios.ts";
 
 /** Bind a fresh queue to the context's fanout and collect what arrives. */
 async function tapFanout(ctx: TestContext): Promise<Delivery[]> {
@@ -30,7 +31,9 @@ describe("server against RabbitMQ", () => {
 
   it("stores published events at dense positions and serves them as NDJSON", async () => {
     const server = await ctx.startServer();
-    for (let i = 0; i < 10; i++) await ctx.broker.publish("", ctx.queueName, JSON.stringify({ i }), { messageId: `m${i}` });
+    for (let i = 0; i < 10; i++) {
+      await ctx.broker.publish("", ctx.queueName, JSON.stringify({ i }), { messageId: `m${i}` });
+    }
     await waitFor(() => server.head === 10, "10 stored events");
     const records = await history(server.port);
     assert.deepEqual(records.map((r) => r.position), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
@@ -67,7 +70,9 @@ describe("server against RabbitMQ", () => {
 
   it("stores a messageId once: duplicates are acked without a new position, also after a restart", async () => {
     let server = await ctx.startServer();
-    for (const id of ["a", "b", "a", "c", "b"]) await ctx.broker.publish("", ctx.queueName, `"${id}"`, { messageId: id });
+    for (const id of ["a", "b", "a", "c", "b"]) {
+      await ctx.broker.publish("", ctx.queueName, `"${id}"`, { messageId: id });
+    }
     await waitFor(() => server.head === 3, "3 stored events");
     await delay(200);
     assert.equal(server.head, 3);
@@ -88,7 +93,14 @@ describe("server against RabbitMQ", () => {
       dead.push(d);
       void ctx.broker.ack(d.tag);
     });
-    const bodies: Array<string | Uint8Array> = ['{"ok":1}', "{not json", new Uint8Array([0x22, 0xc3, 0x28, 0x22]), '"' + "x".repeat(100) + '"', "", '{"ok":2}'];
+    const bodies: Array<string | Uint8Array> = [
+      '{"ok":1}',
+      "{not json",
+      new Uint8Array([0x22, 0xc3, 0x28, 0x22]),
+      '"' + "x".repeat(100) + '"',
+      "",
+      '{"ok":2}',
+    ];
     for (const body of bodies) await ctx.broker.publish("", ctx.queueName, body);
     await waitFor(() => server.head === 2 && dead.length === 4, "2 stored and 4 dead-lettered");
     const records = await history(server.port);
@@ -119,7 +131,10 @@ describe("server against RabbitMQ", () => {
   it("refuses to start on damage before the last line, naming line and offset", async () => {
     const lines = [1, 2, 3].map((p) => encodeRecord(p, `i${p}`, "t", "1"));
     await writeFile(ctx.storageFile, lines[0] + "garbage\n" + lines[2]);
-    await assert.rejects(ctx.startServer(), (e: Error) => e.name === "CorruptLogError" && /line 2 \(byte offset \d+\)/.test(e.message));
+    await assert.rejects(
+      ctx.startServer(),
+      (e: Error) => e.name === "CorruptLogError" && /line 2 \(byte offset \d+\)/.test(e.message),
+    );
   });
 
   it("republishes records that were stored but never confirmed on the fanout at start-up", async () => {
@@ -139,6 +154,41 @@ describe("server against RabbitMQ", () => {
     await delay(300);
     assert.equal(got.length, before);
     await again.close();
+  });
+
+  it("publishes to the fanout again what the broker nacked, on the same connection", async () => {
+    // A bound queue that is full with overflow reject-publish makes the real broker nack fanout publishes.
+    const tap = `${ctx.queueName}.tap`;
+    const policy = `${tap}-full`;
+    await ctx.broker.declareFanout(ctx.exchangeName);
+    await ctx.broker.declareQueue(tap, { durable: false });
+    await ctx.broker.bind(tap, ctx.exchangeName);
+    await rabbitmqctl(
+      "set_policy",
+      "--apply-to",
+      "queues",
+      policy,
+      `^${tap.replaceAll(".", "\\.")}$`,
+      '{"max-length":1,"overflow":"reject-publish"}',
+    );
+    try {
+      const server = await ctx.startServer({ confirmTimeout: 1000 });
+      for (let i = 1; i <= 3; i++) await ctx.broker.publish("", ctx.queueName, `{"n":${i}}`, { messageId: `nack${i}` });
+      await waitFor(() => server.head === 3, "3 stored");
+      await delay(300);
+      const health = async () => (await (await fetch(`http://127.0.0.1:${server.port}/health`)).json()).published;
+      assert.ok((await health()) < 3, "positions the broker nacked are not counted as published");
+      const got: number[] = [];
+      await ctx.broker.consume(tap, 1, (d) => {
+        got.push(Number(d.headers?.position));
+        void ctx.broker.ack(d.tag);
+      });
+      await waitFor(() => [1, 2, 3].every((p) => got.includes(p)), "positions 1..3 on the tapped queue");
+      await waitFor(async () => (await health()) === 3, "watermark at 3");
+    } finally {
+      await rabbitmqctl("clear_policy", policy).catch(() => {});
+      await ctx.broker.deleteQueue(tap).catch(() => {});
+    }
   });
 
   it("on close, stores what it took and leaves the rest in the queue: nothing lost", async () => {
@@ -172,7 +222,10 @@ describe("server against RabbitMQ", () => {
       /Cannot connect to RabbitMQ at amqp:\/\/guest:\*\*\*@127\.0\.0\.1:1.*check AMQPHOST or AMQPURL/,
     );
     const server = await ctx.startServer();
-    await assert.rejects(startServer(ctx.serverOptions({ port: server.port })), /Cannot listen on port \d+: it is already in use; set PORT/);
+    await assert.rejects(
+      startServer(ctx.serverOptions({ port: server.port })),
+      /Cannot listen on port \d+: it is already in use; set PORT/,
+    );
   });
 });
 
