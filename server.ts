@@ -20,7 +20,7 @@
 import { BrokerLink, type BrokerSession, type Consumer, type Delivery } from "./lib/broker.ts";
 import { type ServerSettings, serverSettings } from "./lib/config.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
-import { ConfigError, describe } from "./lib/errors.ts";
+import { ConfigError, describe, PublishNackedError } from "./lib/errors.ts";
 import { FanoutPublisher } from "./lib/fanout_publisher.ts";
 import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
@@ -57,6 +57,17 @@ export interface EventStoreServer {
   readonly stopped: Promise<void>;
   /** Stop consuming, store and publish what is in flight, and close everything. */
   close(): Promise<void>;
+}
+
+/** Settle like `promise`, or reject with `message` after `ms`. */
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  promise.catch(() => {}); // a late failure after the timeout is already handled
+  const late = new Promise<never>((
+    _,
+    reject,
+  ) => (timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms)));
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** The dead-letter queue's name for an input queue: `<QUEUENAME>.dead`. */
@@ -107,12 +118,23 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     deadLetter: async (session: BrokerSession, delivery: Delivery, reason: string) => {
       // Declare it again first: a publish to a queue that was deleted meanwhile is confirmed and dropped.
       await session.declareQueue(deadLetters);
-      await session.publish("", deadLetters, delivery.body, {
-        messageId: delivery.messageId,
-        type: delivery.type,
-        contentType: "application/octet-stream",
-        headers: { ...delivery.headers, "x-rejected-reason": reason, "x-original-queue": settings.queueName },
-      });
+      // A nack is retried a few times; a confirm that never comes must not hold the batch forever.
+      // If it still fails the message stays unacknowledged and the broker redelivers it on reconnect.
+      for (let attempt = 1;; attempt++) {
+        const sent = session.publish("", deadLetters, delivery.body, {
+          messageId: delivery.messageId,
+          type: delivery.type,
+          contentType: "application/octet-stream",
+          headers: { ...delivery.headers, "x-rejected-reason": reason, "x-original-queue": settings.queueName },
+        });
+        try {
+          await withTimeout(sent, options.confirmTimeout ?? 15_000, "dead-letter publish not confirmed");
+          return;
+        } catch (error) {
+          if (!(error instanceof PublishNackedError) || attempt === 5) throw error;
+          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+        }
+      }
     },
     onFatal: (error) => {
       warn(`Fatal: ${describe(error)}`);
