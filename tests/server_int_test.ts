@@ -176,7 +176,8 @@ describe("server against RabbitMQ", () => {
       for (let i = 1; i <= 3; i++) await ctx.broker.publish("", ctx.queueName, `{"n":${i}}`, { messageId: `nack${i}` });
       await waitFor(() => server.head === 3, "3 stored");
       await delay(300);
-      const health = async () => (await (await fetch(`http://127.0.0.1:${server.port}/health`)).json()).published;
+      const health = async () =>
+        ((await (await fetch(`http://127.0.0.1:${server.port}/health`)).json()) as { published: number }).published;
       assert.ok((await health()) < 3, "positions the broker nacked are not counted as published");
       const got: number[] = [];
       await ctx.broker.consume(tap, 1, (d) => {
