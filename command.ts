@@ -27,7 +27,7 @@
  */
 import { BrokerLink, type BrokerSession } from "./lib/broker.ts";
 import { type BrokerSettings, brokerSettings } from "./lib/config.ts";
-import { PublishNackedError } from "./lib/errors.ts";
+import { describe, PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";
 
 export type { BrokerSettings } from "./lib/config.ts";
@@ -172,14 +172,13 @@ export function createCommand(options: CommandOptions = {}): Command {
           continue;
         } catch (error) {
           // Lost with the connection, or nacked by a broker that is stopping a queue: publish
-          // again with the same id; the server stores it once.
-          const nacked = error instanceof PublishNackedError;
-          if ((!nacked && !current.closed) || closed || Date.now() > deadline) throw error;
-          log(`Publish of ${id} ${nacked ? "nacked by the broker" : "interrupted by a reconnect"}; retrying`);
-          if (nacked) {
-            await new Promise((resolve) => setTimeout(resolve, pause));
-            pause = Math.min(pause * 2, 1000);
-          }
+          // again with the same id (the server stores it once) until the deadline. The pause
+          // also lets the event loop turn, so the client can notice a dead socket.
+          if (closed || Date.now() > deadline) throw error;
+          const why = error instanceof PublishNackedError ? "nacked by the broker" : `failed (${describe(error)})`;
+          log(`Publish of ${id} ${why}; retrying`);
+          await new Promise((resolve) => setTimeout(resolve, pause));
+          pause = Math.min(pause * 2, 1000);
         }
       }
     },

@@ -275,7 +275,7 @@ class Session implements BrokerSession {
       headers: properties.headers as Record<string, never> | undefined,
     });
     if (!pending || pending.length !== before! + 1) {
-      await sent; // not queued for a confirm (channel closed, or not in confirm mode)
+      await this.#unlessWriteFails(sent); // not queued for a confirm (channel closed, or not in confirm mode)
       return;
     }
     // amqp-client 4.1 returns send(frames).then(() => confirm) and queues the confirm's
@@ -292,7 +292,24 @@ class Session implements BrokerSession {
         else reject(error ?? new Error("Publish not confirmed"));
       }
     );
-    await Promise.race([sent, failed]);
+    await this.#unlessWriteFails(Promise.race([sent, failed]));
+  }
+
+  /**
+   * A socket write that fails (ECONNRESET, "write after destroyed") means the connection is gone,
+   * but the client only notices on the socket's close event, a turn of the event loop later. Until
+   * then every publish would fail at once while the session still read as open, and publishers
+   * that retry would spin in microtasks and starve that very event. So the session closes now.
+   */
+  async #unlessWriteFails(sent: Promise<unknown>): Promise<void> {
+    try {
+      await sent;
+    } catch (error) {
+      if (!(error instanceof PublishNackedError) && !this.closed) {
+        this.#fail(new Error(`connection failed while publishing: ${describe(error)}`));
+      }
+      throw error;
+    }
   }
 
   async deleteQueue(name: string): Promise<void> {

@@ -133,7 +133,6 @@ function serverCommand(): [string, string[]] {
   return [process.execPath, [fileURLToPath(new URL("../../bin/rabbit-eventstore.cjs", import.meta.url))]];
 }
 
-
 /** The server's head position from /health, or undefined while it is down. */
 export async function serverHead(port: number): Promise<number | undefined> {
   try {
@@ -232,6 +231,8 @@ export interface PumpResult {
   confirmed: Set<string>;
   /** Publishes that failed for good (after the command's own retries). */
   failed: number;
+  /** How often each failure message occurred. */
+  errors: Map<string, number>;
 }
 
 /** Options for {@link pump}. */
@@ -270,8 +271,10 @@ export async function pump(command: Command, count: number, result: PumpResult, 
       try {
         await command.publish({ i, pad }, { id });
         result.confirmed.add(id);
-      } catch {
+      } catch (error) {
         result.failed++;
+        const message = (error as Error)?.message?.replace(/[0-9a-f-]{36}|\b\w+-\d+\b/g, "<id>") ?? String(error);
+        result.errors.set(message, (result.errors.get(message) ?? 0) + 1);
       }
     }
   };
@@ -280,7 +283,7 @@ export async function pump(command: Command, count: number, result: PumpResult, 
 
 /** An empty {@link PumpResult}. */
 export function newPumpResult(): PumpResult {
-  return { published: new Set(), confirmed: new Set(), failed: 0 };
+  return { published: new Set(), confirmed: new Set(), failed: 0, errors: new Map() };
 }
 
 // ---------------------------------------------------------------------------
@@ -560,6 +563,7 @@ export async function runScenario(ctx: RunContext, options: RunOptions): Promise
     await publishingDone;
     await watchListener;
     log(`published ${pumped.published.size}, confirmed ${pumped.confirmed.size}, failed ${pumped.failed}`);
+    for (const [message, n] of pumped.errors) log(`  ${n} x ${message}`);
 
     if (!server?.running) await control.startServer();
     const drained = await drain(ctx.queueName, port, [recording!], options.drainTimeoutMs ?? 120_000, log);
