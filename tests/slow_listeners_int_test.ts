@@ -60,15 +60,24 @@ interface Done {
   last: number;
 }
 
-/** The listener from 0 in its own process, with a 20 ms handler until told `fast`. */
-function slowListenerChild(exchangeName: string, port: number) {
+/**
+ * `SLOW_LISTENER=full` runs the first test at the issue's full size: a 100 ms handler while 1,000
+ * events/s are published for 30 s (1 KiB each, so 30,000 events wait). CI runs the small size.
+ */
+const FULL = process.env.SLOW_LISTENER === "full";
+const SLOW = FULL
+  ? { events: 30_000, rate: 1000, pad: 1024, handlerMs: 100 }
+  : { events: 2000, rate: 500, pad: PAD, handlerMs: 20 };
+
+/** The listener from 0 in its own process, with a slow handler until told `fast`. */
+function slowListenerChild(exchangeName: string, port: number, handlerMs = 20) {
   const child = spawn(process.execPath, ["run", "-A", "--v8-flags=--expose-gc", CHILD], {
     env: {
       ...process.env,
       AMQPURL: AMQP_URL,
       EXCHANGENAME: exchangeName,
       HISTORYURL: `http://127.0.0.1:${port}/`,
-      HANDLER_MS: "20",
+      HANDLER_MS: String(handlerMs),
     },
     stdio: ["pipe", "pipe", "inherit"],
   });
@@ -110,32 +119,33 @@ function slowListenerChild(exchangeName: string, port: number) {
 
 describe("slow and late listeners", () => {
   it("a slow listener buffers a bounded number of events while thousands wait, then delivers all in order", async () => {
-    const EVENTS = 2000; // 500/s for 4 s, 16 KiB each: 31 MiB in total
+    const EVENTS = SLOW.events; // CI: 500/s for 4 s, 16 KiB each: 31 MiB in total
     const ctx = await setup("slowlistener");
     const port = await freePort();
     const server = new ServerChild({ ...ctx, port });
     const command = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName });
-    const child = slowListenerChild(ctx.exchangeName, port);
+    const child = slowListenerChild(ctx.exchangeName, port, SLOW.handlerMs);
     try {
       await server.ready;
       await waitFor(() => child.samples.length >= 3, "the listener child to start");
       const idle = child.samples.length - 1; // listening, nothing published yet: the baseline
       const pumped = newPumpResult();
       const prefix = `${ctx.queueName}-e`;
-      await pump(command, EVENTS, pumped, { prefix, window: 50, ratePerSecond: 500, payloadBytes: PAD });
+      const started = Date.now();
+      await pump(command, EVENTS, pumped, { prefix, window: 50, ratePerSecond: SLOW.rate, payloadBytes: SLOW.pad });
+      const seconds = (Date.now() - started) / 1000;
       await waitFor(async () => (await serverHead(port)) === EVENTS, "all events stored");
       const growth = child.growth(idle);
       const waiting = EVENTS - child.samples[child.samples.length - 1].delivered;
       const done = await child.finish(EVENTS);
       console.log(
-        `slow listener: ${waiting} of ${EVENTS} events (${
-          mib(waiting * PAD)
-        }) not yet handled when publishing ended; ` +
+        `slow listener (${SLOW.handlerMs} ms handler, ${EVENTS} events published in ${seconds.toFixed(1)} s): ` +
+          `${waiting} of ${EVENTS} events (${mib(waiting * SLOW.pad)}) not yet handled when publishing ended; ` +
           `heap+external grew by at most ${mib(growth.used)}, RSS by ${mib(growth.rss)}; ` +
           `then delivered ${done?.delivered}, duplicated ${done?.duplicated}, out of order ${done?.outOfOrder}`,
       );
       // The test means something only if far more was waiting than the bound allows in memory.
-      assert.ok(waiting * PAD > 20 * MiB, `only ${waiting} events were waiting: the handler was not slow enough`);
+      assert.ok(waiting * SLOW.pad > 20 * MiB, `only ${waiting} events were waiting: the handler was not slow enough`);
       // Prefetch 256 x 16 KiB = 4 MiB may sit in the listener; everything else must wait in the broker.
       assert.ok(
         growth.used < 10 * MiB,
