@@ -7,7 +7,8 @@ import { type EventRecord, parseRecord } from "./record.ts";
 
 /**
  * Stream records from `from` (inclusive), at most `limit` of them, as the
- * server had them when the request arrived.
+ * server had them when the request arrived. Gives up (throws) when the
+ * signal aborts or the body stalls for `idleTimeout` ms (default 30 s).
  *
  * @example
  * ```ts ignore
@@ -19,8 +20,9 @@ import { type EventRecord, parseRecord } from "./record.ts";
 export async function* readHistory(
   historyUrl: string,
   from: number,
-  options: { limit?: number; signal?: AbortSignal } = {},
+  options: { limit?: number; signal?: AbortSignal; idleTimeout?: number } = {},
 ): AsyncGenerator<EventRecord> {
+  const idleTimeout = options.idleTimeout ?? 30_000;
   const url = new URL(historyUrl);
   url.searchParams.set("from", String(from));
   if (options.limit !== undefined && Number.isFinite(options.limit)) {
@@ -39,7 +41,7 @@ export async function* readHistory(
   let finished = false;
   try {
     while (true) {
-      const { done, value } = await reader.read();
+      const { done, value } = await settleOrGiveUp(reader.read(), options.signal, idleTimeout);
       if (done) break;
       const text = rest.length > 0
         ? rest + decoder.decode(value, { stream: true })
@@ -56,6 +58,31 @@ export async function* readHistory(
     rest += decoder.decode();
     if (rest.length > 0) throw new SyntaxError(`Cannot parse stream: last line has no newline: ${rest.slice(0, 80)}`);
   } finally {
-    if (!finished) await reader.cancel().catch(() => {});
+    // Not awaited: on Node a cancel after an abort can stay pending forever.
+    if (!finished) reader.cancel().catch(() => {});
   }
+}
+
+/**
+ * Settle like `read`, or reject when `signal` aborts or nothing arrives for `idleMs`. Node's fetch
+ * (undici) can leave a body read pending forever after an abort or a stalled socket; without this
+ * a listener's close() or its catch-up could wait forever.
+ */
+function settleOrGiveUp<T>(read: Promise<T>, signal: AbortSignal | undefined, idleMs: number): Promise<T> {
+  if (signal?.aborted) {
+    read.catch(() => {});
+    return Promise.reject(signal.reason ?? new Error("History request aborted"));
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const gaveUp = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`History response stalled: no data for ${idleMs} ms`)), idleMs);
+    onAbort = () => reject(signal?.reason ?? new Error("History request aborted"));
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+  read.catch(() => {}); // a read that fails after we gave up is no longer anyone's concern
+  return Promise.race([read, gaveUp]).finally(() => {
+    clearTimeout(timer);
+    signal?.removeEventListener("abort", onAbort!);
+  });
 }

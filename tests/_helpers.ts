@@ -9,8 +9,8 @@ import process from "node:process";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openSession, type BrokerSession } from "../lib/broker.ts";
-import { startServer, type EventStoreServer, type ServerOptions } from "../server.ts";
+import { type BrokerSession, openSession } from "../lib/broker.ts";
+import { type EventStoreServer, type ServerOptions, startServer } from "../server.ts";
 
 /** The broker every test talks to. */
 export const AMQP_URL = process.env.TEST_AMQPURL ?? "amqp://guest:guest@127.0.0.1:5672";
@@ -71,10 +71,19 @@ export async function setup(prefix = "t"): Promise<TestContext> {
       for (const server of servers) await server.close().catch(() => {});
       await broker.close();
       // A fresh session: the test's own may hold consumers whose cancellation would close it midway.
-      const session = await openSession(AMQP_URL);
-      for (const q of [queueName, `${queueName}.dead`]) await session.deleteQueue(q);
-      await session.deleteExchange(exchangeName);
-      await session.close();
+      // Tried twice: a fault test elsewhere on this broker may close every connection meanwhile.
+      for (let attempt = 1;; attempt++) {
+        const session = await openSession(AMQP_URL);
+        try {
+          for (const q of [queueName, `${queueName}.dead`]) await session.deleteQueue(q);
+          await session.deleteExchange(exchangeName);
+          break;
+        } catch (error) {
+          if (attempt === 2) throw error;
+        } finally {
+          await session.close();
+        }
+      }
       await rm(dir, { recursive: true, force: true });
     },
   };
@@ -82,7 +91,11 @@ export async function setup(prefix = "t"): Promise<TestContext> {
 }
 
 /** Poll `check` until it returns true or `timeoutMs` passes (then throw with `what`). */
-export async function waitFor(check: () => boolean | Promise<boolean>, what: string, timeoutMs = 20_000): Promise<void> {
+export async function waitFor(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  timeoutMs = 20_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what}`);
