@@ -56,7 +56,12 @@ export class FanoutPublisher {
    * @param exchange The fanout exchange's name.
    * @param log Debug log.
    */
-  constructor(storage: EventStorage, watermark: PublishWatermark, exchange: string, log: (message: string) => void = () => {}) {
+  constructor(
+    storage: EventStorage,
+    watermark: PublishWatermark,
+    exchange: string,
+    log: (message: string) => void = () => {},
+  ) {
     this.#storage = storage;
     this.#watermark = watermark;
     this.#exchange = exchange;
@@ -151,7 +156,7 @@ export class FanoutPublisher {
         if (batch.length === 0 || epoch !== this.#epoch) break;
         this.#log(`Republishing positions ${from}..${to} to the fanout`);
         this.#send(session, batch);
-        await this.below(10_000);
+        await this.below(CATCH_UP_IN_FLIGHT);
       }
     } catch (error) {
       this.#log(`Republishing stopped: ${(error as Error)?.message ?? error}`);
@@ -161,6 +166,13 @@ export class FanoutPublisher {
     }
   }
 }
+
+/**
+ * Most republished records awaiting a confirm during a catch-up. Each costs a
+ * publish buffer in the AMQP client; the catch-up reads from disk whenever it
+ * likes, so a deeper window buys nothing.
+ */
+const CATCH_UP_IN_FLIGHT = 2_000;
 
 function typeOf(line: string): string | undefined {
   const match = /^\{"position":\d+,"id":"(?:[^"\\]|\\.)*","time":"[^"]*","type":("(?:[^"\\]|\\.)*")/.exec(line);
