@@ -17,8 +17,9 @@
  *
  * @module
  */
+import process from "node:process";
 import { BrokerLink, type BrokerSession, type Consumer, type Delivery } from "./lib/broker.ts";
-import { serverSettings, type ServerSettings } from "./lib/config.ts";
+import { type ServerSettings, serverSettings } from "./lib/config.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
 import { ConfigError, describe } from "./lib/errors.ts";
 import { FanoutPublisher } from "./lib/fanout_publisher.ts";
@@ -26,7 +27,7 @@ import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
 import { debugLog, warnLog } from "./lib/log.ts";
 import { PublishWatermark } from "./lib/publish_watermark.ts";
-import { serve, type HttpServer } from "./lib/runtime/serve.ts";
+import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
 
@@ -134,10 +135,17 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   };
 
   try {
-    http = await serve(historyHandler(storage, () => ({ published: watermark.value, broker: link?.session ? "up" : "down" })), {
-      port: settings.port,
-      hostname: settings.hostname,
-    });
+    http = await serve(
+      historyHandler(storage, () => ({
+        published: watermark.value,
+        broker: link?.session ? "up" : "down",
+        memory: memoryFigures(),
+      })),
+      {
+        port: settings.port,
+        hostname: settings.hostname,
+      },
+    );
     link = new BrokerLink(settings.amqpUrl, {
       name: "rabbit-eventstore server",
       log,
@@ -181,9 +189,19 @@ async function openStorage(path: string, options: FileStorageOptions): Promise<F
     return await FileStorage.open(path, options);
   } catch (error) {
     const code = (error as { code?: string })?.code;
-    if (code === "ENOENT") throw new ConfigError(`Cannot open STORAGEFILE "${path}": its directory does not exist; create it or point STORAGEFILE elsewhere`);
-    if (code === "EACCES" || code === "EPERM") throw new ConfigError(`Cannot open STORAGEFILE "${path}": permission denied; point STORAGEFILE at a writable path`);
-    if (code === "EISDIR") throw new ConfigError(`Cannot open STORAGEFILE "${path}": it is a directory; point STORAGEFILE at a file`);
+    if (code === "ENOENT") {
+      throw new ConfigError(
+        `Cannot open STORAGEFILE "${path}": its directory does not exist; create it or point STORAGEFILE elsewhere`,
+      );
+    }
+    if (code === "EACCES" || code === "EPERM") {
+      throw new ConfigError(
+        `Cannot open STORAGEFILE "${path}": permission denied; point STORAGEFILE at a writable path`,
+      );
+    }
+    if (code === "EISDIR") {
+      throw new ConfigError(`Cannot open STORAGEFILE "${path}": it is a directory; point STORAGEFILE at a file`);
+    }
     throw error;
   }
 }
@@ -220,3 +238,15 @@ export async function main(): Promise<void> {
 // deno-lint-ignore no-explicit-any
 const deno = (globalThis as any).Deno;
 if (typeof deno?.mainModule === "string" && /\/server\.ts$/.test(deno.mainModule)) void main();
+
+/** Resident set and heap sizes in MiB, for `/health` (the bench and operators read them). */
+function memoryFigures(): Record<string, number> {
+  const usage = process.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20 * 10) / 10;
+  return {
+    rssMiB: mib(usage.rss),
+    heapUsedMiB: mib(usage.heapUsed),
+    heapTotalMiB: mib(usage.heapTotal),
+    externalMiB: mib(usage.external),
+  };
+}
