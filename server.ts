@@ -77,6 +77,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   const window = new DedupWindow(settings.dedupWindow);
   const storage = await openStorage(settings.storageFile, {
     visit: (position, id) => window.add(id, position),
+    visitAscii: (position, bytes, start, end) => window.addAscii(bytes, start, end, position),
     warn,
     open: options.openFile,
   });

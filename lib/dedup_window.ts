@@ -51,13 +51,32 @@ export class DedupWindow {
 
   /** Remember that `id` was stored at `position`. */
   add(id: string, position: number): void {
+    this.#rotate();
+    this.#current.add(hash(id), position);
+  }
+
+  /**
+   * {@link add} for an id given as its bytes, `bytes[start..end)`, which must
+   * be ASCII (then they are the id's UTF-16 code units and hash the same).
+   * Saves making a string of every id when rebuilding the window at start-up.
+   */
+  addAscii(bytes: Uint8Array, start: number, end: number, position: number): void {
+    let h = FNV_OFFSET;
+    for (let i = start; i < end; i++) {
+      h ^= bytes[i];
+      h = Math.imul(h, FNV_PRIME);
+    }
+    this.#rotate();
+    this.#current.add(fold(h), position);
+  }
+
+  #rotate(): void {
     if (this.#current.size >= this.#capacity) {
       const reused = this.#previous ?? new Generation(this.#capacity);
       reused.clear();
       this.#previous = this.#current;
       this.#current = reused;
     }
-    this.#current.add(hash(id), position);
   }
 
   /** Positions whose id may equal `id` (same hash), newest first. */
@@ -119,12 +138,19 @@ class Generation {
   }
 }
 
+const FNV_OFFSET = 0x811c9dc5;
+const FNV_PRIME = 0x01000193;
+
 /** FNV-1a over UTF-16 code units, folded to 30 bits. */
 function hash(text: string): number {
-  let h = 0x811c9dc5;
+  let h = FNV_OFFSET;
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i);
-    h = Math.imul(h, 0x01000193);
+    h = Math.imul(h, FNV_PRIME);
   }
+  return fold(h);
+}
+
+function fold(h: number): number {
   return (h ^ (h >>> 30)) & 0x3fffffff;
 }

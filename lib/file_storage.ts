@@ -10,7 +10,7 @@ import { isUtf8 } from "node:buffer";
 import { crashPoint } from "./crash_point.ts";
 import { CorruptLogError, OutOfOrderError, StorageFailedError } from "./errors.ts";
 import { parseRecord } from "./record.ts";
-import { matchRecordBytes } from "./record_bytes.ts";
+import { idOffset, matchRecordId } from "./record_bytes.ts";
 import type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./storage.ts";
 
 /** The subset of `node:fs/promises` FileHandle the storage uses (a seam for fault tests). */
@@ -33,6 +33,12 @@ export interface FileLike {
 export interface FileStorageOptions {
   /** Called for each record found at start-up, oldest first (e.g. to rebuild a dedup window). */
   visit?: (position: number, id: string) => void;
+  /**
+   * Called instead of `visit` for a record whose id is printable ASCII (most
+   * are), with the id as `bytes[start..end)`: no string is made. The bytes
+   * are only valid during the call. When absent, `visit` gets every id.
+   */
+  visitAscii?: (position: number, bytes: Uint8Array, start: number, end: number) => void;
   /** Called with warnings, such as a truncated torn tail. @default {console.warn} */
   warn?: (message: string) => void;
   /** Opens the file; replace only to inject faults in tests. @default {node:fs/promises open} */
@@ -108,7 +114,7 @@ export class FileStorage implements EventStorage {
     await (await open(path, "a")).close();
     const file = await open(path, "r+");
     try {
-      const scan = await scanFile(path, file, options.visit, options.fullParse ?? false);
+      const scan = await scanFile(path, file, options, options.fullParse ?? false);
       if (scan.validSize < scan.fileSize) {
         warn(
           `Storage file ${path}: truncating ${scan.fileSize - scan.validSize} bytes of a torn last record ` +
@@ -296,9 +302,13 @@ interface ScanResult {
 async function scanFile(
   path: string,
   file: FileLike,
-  visit: ((position: number, id: string) => void) | undefined,
+  { visit, visitAscii }: Pick<FileStorageOptions, "visit" | "visitAscii">,
   fullParse: boolean,
 ): Promise<ScanResult> {
+  const visitBytes = visitAscii ??
+    (visit &&
+      ((position: number, bytes: Uint8Array, start: number, end: number) =>
+        visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
   const { size: fileSize } = await file.stat();
   const offsets: number[] = [];
   let head = 0;
@@ -343,9 +353,9 @@ async function scanFile(
       const lineOffset = chunkStart + start;
       lineNo++;
       // The common case: a line proven well-formed at the next position from its bytes alone.
-      const id = wholeUtf8 && !fullParse ? matchRecordBytes(buffer, start, nl, head + 1) : undefined;
-      if (id !== undefined) visit?.(head + 1, id);
-      const reason = id !== undefined ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
+      const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1) : -1;
+      if (idEnd >= 0) visitBytes?.(head + 1, buffer, start + idOffset(head + 1), idEnd);
+      const reason = idEnd >= 0 ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
       if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
         // A complete record after damage, or out of sequence: not a torn tail.
         if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);

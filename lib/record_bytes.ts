@@ -58,55 +58,81 @@ const stack = new Uint8Array(MAX_DEPTH);
  * ```
  */
 export function matchRecordBytes(bytes: Uint8Array, start: number, end: number, expected: number): string | undefined {
+  const idEnd = matchRecordId(bytes, start, end, expected);
+  if (idEnd < 0) return undefined;
+  const idStart = start + idOffset(expected);
+  return String.fromCharCode.apply(null, bytes.subarray(idStart, idEnd) as unknown as number[]);
+}
+
+/** The id's bytes start this far into a line that {@link matchRecordId} took for `position`. */
+export function idOffset(position: number): number {
+  return POSITION_PREFIX.length + digitCount(position) + ID_PREFIX.length;
+}
+
+function digitCount(n: number): number {
+  let digits = 1;
+  while (n >= 10) {
+    n = Math.floor(n / 10);
+    digits++;
+  }
+  return digits;
+}
+
+/**
+ * {@link matchRecordBytes} without making the id a string: the id is the
+ * printable ASCII at `bytes[start + idOffset(expected) .. result)`.
+ *
+ * @returns The index just after the id's bytes, or -1 when the line is not proven.
+ */
+export function matchRecordId(bytes: Uint8Array, start: number, end: number, expected: number): number {
   let i = start;
-  if (!hasAt(bytes, i, end, POSITION_PREFIX)) return undefined;
+  if (!hasAt(bytes, i, end, POSITION_PREFIX)) return -1;
   i += POSITION_PREFIX.length;
   // position: a positive integer without leading zeros, equal to expected.
   const digitsStart = i;
   let position = 0;
   while (i < end && bytes[i] >= ZERO && bytes[i] <= NINE) position = position * 10 + (bytes[i++] - ZERO);
   const digits = i - digitsStart;
-  if (digits === 0 || digits > 15 || bytes[digitsStart] === ZERO || position !== expected) return undefined;
-  if (!hasAt(bytes, i, end, ID_PREFIX)) return undefined;
+  if (digits === 0 || digits > 15 || bytes[digitsStart] === ZERO || position !== expected) return -1;
+  if (!hasAt(bytes, i, end, ID_PREFIX)) return -1;
   i += ID_PREFIX.length;
   // id: printable ASCII without escapes (anything else is left to the full parse).
-  const idStart = i;
   while (i < end && bytes[i] !== QUOTE) {
     const b = bytes[i];
-    if (b < 0x20 || b >= 0x7f || b === BACKSLASH) return undefined;
+    if (b < 0x20 || b >= 0x7f || b === BACKSLASH) return -1;
     i++;
   }
-  if (i >= end) return undefined;
+  if (i >= end) return -1;
   const idEnd = i++;
-  if (!hasAt(bytes, i, end, TIME_PREFIX)) return undefined;
+  if (!hasAt(bytes, i, end, TIME_PREFIX)) return -1;
   i += TIME_PREFIX.length;
   i = skipStringBody(bytes, i, end);
-  if (i < 0) return undefined;
+  if (i < 0) return -1;
   // The rest: more members, one of them data, then the closing brace.
   let sawData = false;
   while (true) {
     i = skipSpace(bytes, i, end);
-    if (i >= end) return undefined;
+    if (i >= end) return -1;
     if (bytes[i] === CLOSE_BRACE) {
       i++;
       break;
     }
-    if (bytes[i] !== COMMA) return undefined;
+    if (bytes[i] !== COMMA) return -1;
     i = skipSpace(bytes, i + 1, end);
-    if (i >= end || bytes[i] !== QUOTE) return undefined;
+    if (i >= end || bytes[i] !== QUOTE) return -1;
     const keyStart = i + 1;
     i = skipStringBody(bytes, keyStart, end);
-    if (i < 0) return undefined;
+    if (i < 0) return -1;
     const keyEnd = i - 1;
     if (equalsAt(bytes, keyStart, keyEnd, DATA_KEY)) sawData = true;
-    for (const key of CONTRACT_KEYS) if (equalsAt(bytes, keyStart, keyEnd, key)) return undefined;
+    for (const key of CONTRACT_KEYS) if (equalsAt(bytes, keyStart, keyEnd, key)) return -1;
     i = skipSpace(bytes, i, end);
-    if (i >= end || bytes[i] !== COLON) return undefined;
+    if (i >= end || bytes[i] !== COLON) return -1;
     i = skipValue(bytes, i + 1, end);
-    if (i < 0) return undefined;
+    if (i < 0) return -1;
   }
-  if (!sawData || skipSpace(bytes, i, end) !== end) return undefined;
-  return String.fromCharCode.apply(null, bytes.subarray(idStart, idEnd) as unknown as number[]);
+  if (!sawData || skipSpace(bytes, i, end) !== end) return -1;
+  return idEnd;
 }
 
 function hasAt(bytes: Uint8Array, at: number, end: number, expected: Uint8Array): boolean {

@@ -184,6 +184,36 @@ describe("FileStorage basics", () => {
     await again.storage.close();
   });
 
+  it("visitAscii gets the ids' bytes where it can, visit the rest, together every record once in order", async () => {
+    const file = tempFile();
+    const records = [
+      ...recs(1, 3),
+      {
+        position: 4,
+        id: "é-4",
+        line: encodeRecord(4, "é-4", TIME, "{}"),
+      },
+      { position: 5, id: 'q"5', line: encodeRecord(5, 'q"5', TIME, "{}") },
+      rec(6),
+    ];
+    await writeFile(file, bytesOf(records));
+    const seen: Array<[number, string]> = [];
+    const storage = await FileStorage.open(file, {
+      visit: (p, id) => seen.push([p, `visit ${id}`]),
+      visitAscii: (p, bytes, start, end) =>
+        seen.push([p, `ascii ${new TextDecoder().decode(bytes.subarray(start, end))}`]),
+    });
+    await storage.close();
+    assert.deepEqual(seen, [
+      [1, "ascii id-1"],
+      [2, "ascii id-2"],
+      [3, "ascii id-3"],
+      [4, "visit é-4"],
+      [5, 'visit q"5'],
+      [6, "ascii id-6"],
+    ]);
+  });
+
   it("reads a record larger than its 1 MiB read chunk, at start-up and through read()", async () => {
     const file = tempFile();
     const big = rec(2, `{"blob":"${"é".repeat(1_500_000)}"}`); // ~3 MB of UTF-8
