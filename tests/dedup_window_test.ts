@@ -41,6 +41,17 @@ describe("DedupWindow", () => {
     for (let i = 0; i < 25; i++) assert.deepEqual(byBytes.candidates(`id-${i}`), byString.candidates(`id-${i}`));
   });
 
+  it("keeps positions beyond 32 bits, and one that goes back starts a new generation", () => {
+    const window = new DedupWindow(10);
+    const far = 2 ** 40;
+    window.add("a", far);
+    window.add("b", far + 1);
+    assert.deepEqual(window.candidates("b"), [far + 1]);
+    window.add("c", 3); // back: a new generation, the previous one kept
+    assert.deepEqual(window.candidates("a"), [far]);
+    assert.deepEqual(window.candidates("c"), [3]);
+  });
+
   it("rejects a bad capacity", () => {
     assert.throws(() => new DedupWindow(0), RangeError);
   });
