@@ -152,14 +152,19 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
 }
 
 /**
- * AMQP frame size asked for. amqp-client 4.1 writes every publish into a
- * buffer of this size (bigger bodies are split into frames), so each publish
- * awaiting its confirm costs this much memory: 16 KiB rather than the
- * broker's 128 KiB default keeps 2,000 unconfirmed publishes at 32 MiB.
+ * AMQP frame size asked for: the protocol's minimum. amqp-client 4.1 writes
+ * every publish into a buffer of this size (bigger bodies are split into
+ * frames, or get a buffer of their own), so each publish awaiting its confirm
+ * costs this much memory: 8 KiB rather than the broker's 128 KiB default.
  */
-const FRAME_MAX = 16_384;
-/** Publish buffers kept for reuse after their confirm; the rest are left to the GC. */
-const BUFFER_POOL_KEEP = 256;
+const FRAME_MAX = 8_192;
+/**
+ * Publish buffers kept for reuse after their confirm; the rest are left to
+ * the GC. Enough for the publishes in flight while ingesting at the default
+ * prefetch, so the steady state allocates none (16 MiB at most); a bigger
+ * burst (a catch-up) is given back afterwards.
+ */
+const BUFFER_POOL_KEEP = 2_048;
 
 /**
  * Cap amqp-client's pool of publish buffers (a field of amqp-client 4.1). It
