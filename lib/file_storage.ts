@@ -329,50 +329,55 @@ async function scanFile(
   let carry = 0; // bytes at the start of buffer carried over from the last chunk
   let chunkStart = 0; // file offset of buffer[0]
   let lineNo = 0;
-  while (true) {
-    const bytesRead = await pending;
-    if (bytesRead === 0) break;
-    if (carry + bytesRead > buffer.length) {
-      // A line longer than the buffer: grow it.
-      const bigger = new Uint8Array(2 * (carry + bytesRead));
-      bigger.set(buffer.subarray(0, carry));
-      buffer = bigger;
-    }
-    buffer.set(raw.subarray(0, bytesRead), carry);
-    pending = readNext();
-    const filled = carry + bytesRead;
-    const lastNewline = buffer.lastIndexOf(NEWLINE, filled - 1);
-    if (lastNewline === -1) {
-      carry = filled; // the rest is one partial line so far
-      continue;
-    }
-    const wholeUtf8 = isUtf8(buffer.subarray(0, lastNewline + 1));
-    let start = 0;
-    while (start <= lastNewline) {
-      const nl = buffer.indexOf(NEWLINE, start);
-      const lineOffset = chunkStart + start;
-      lineNo++;
-      // The common case: a line proven well-formed at the next position from its bytes alone.
-      const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1) : -1;
-      if (idEnd >= 0) visitBytes?.(head + 1, buffer, start + idOffset(head + 1), idEnd);
-      const reason = idEnd >= 0 ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
-      if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
-        // A complete record after damage, or out of sequence: not a torn tail.
-        if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);
-        if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason);
-        if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
-        head++;
-        validSize = chunkStart + nl + 1;
-      } else if (!bad) {
-        bad = { line: lineNo, offset: lineOffset, reason };
+  try {
+    while (true) {
+      const bytesRead = await pending;
+      if (bytesRead === 0) break;
+      if (carry + bytesRead > buffer.length) {
+        // A line longer than the buffer: grow it.
+        const bigger = new Uint8Array(2 * (carry + bytesRead));
+        bigger.set(buffer.subarray(0, carry));
+        buffer = bigger;
       }
-      start = nl + 1;
+      buffer.set(raw.subarray(0, bytesRead), carry);
+      pending = readNext();
+      const filled = carry + bytesRead;
+      const lastNewline = buffer.lastIndexOf(NEWLINE, filled - 1);
+      if (lastNewline === -1) {
+        carry = filled; // the rest is one partial line so far
+        continue;
+      }
+      const wholeUtf8 = isUtf8(buffer.subarray(0, lastNewline + 1));
+      let start = 0;
+      while (start <= lastNewline) {
+        const nl = buffer.indexOf(NEWLINE, start);
+        const lineOffset = chunkStart + start;
+        lineNo++;
+        // The common case: a line proven well-formed at the next position from its bytes alone.
+        const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1) : -1;
+        if (idEnd >= 0) visitBytes?.(head + 1, buffer, start + idOffset(head + 1), idEnd);
+        const reason = idEnd >= 0 ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
+        if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
+          // A complete record after damage, or out of sequence: not a torn tail.
+          if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);
+          if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason);
+          if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
+          head++;
+          validSize = chunkStart + nl + 1;
+        } else if (!bad) {
+          bad = { line: lineNo, offset: lineOffset, reason };
+        }
+        start = nl + 1;
+      }
+      // Move the partial line after the last newline to the front.
+      const rest = buffer.subarray(lastNewline + 1, filled);
+      buffer.copyWithin(0, lastNewline + 1, filled);
+      chunkStart += lastNewline + 1;
+      carry = rest.length;
     }
-    // Move the partial line after the last newline to the front.
-    const rest = buffer.subarray(lastNewline + 1, filled);
-    buffer.copyWithin(0, lastNewline + 1, filled);
-    chunkStart += lastNewline + 1;
-    carry = rest.length;
+  } finally {
+    // When the scan throws, a read may still be in flight: let it end before the caller closes the file.
+    await pending.catch(() => {});
   }
   const tornReason = bad ? `line ${bad.line}: ${bad.reason}` : `line ${lineNo + 1} has no newline`;
   return { offsets, head, validSize, fileSize, tornReason };
