@@ -17,6 +17,7 @@
  *
  * @module
  */
+import process from "node:process";
 import { BrokerLink, type BrokerSession, type Consumer, type Delivery } from "./lib/broker.ts";
 import { type ServerSettings, serverSettings } from "./lib/config.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
@@ -89,6 +90,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   const window = new DedupWindow(settings.dedupWindow);
   const storage = await openStorage(settings.storageFile, {
     visit: (position, id) => window.add(id, position),
+    visitAscii: (position, bytes, start, end) => window.addAscii(bytes, start, end, position),
     warn,
     open: options.openFile,
   });
@@ -159,7 +161,11 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
 
   try {
     http = await serve(
-      historyHandler(storage, () => ({ published: watermark.value, broker: link?.session ? "up" : "down" })),
+      historyHandler(storage, () => ({
+        published: watermark.value,
+        broker: link?.session ? "up" : "down",
+        memory: memoryFigures(),
+      })),
       {
         port: settings.port,
         hostname: settings.hostname,
@@ -257,3 +263,15 @@ export async function main(): Promise<void> {
 // deno-lint-ignore no-explicit-any
 const deno = (globalThis as any).Deno;
 if (typeof deno?.mainModule === "string" && /\/server\.ts$/.test(deno.mainModule)) void main();
+
+/** Resident set and heap sizes in MiB, for `/health` (the bench and operators read them). */
+function memoryFigures(): Record<string, number> {
+  const usage = process.memoryUsage();
+  const mib = (bytes: number) => Math.round(bytes / 2 ** 20 * 10) / 10;
+  return {
+    rssMiB: mib(usage.rss),
+    heapUsedMiB: mib(usage.heapUsed),
+    heapTotalMiB: mib(usage.heapTotal),
+    externalMiB: mib(usage.external),
+  };
+}

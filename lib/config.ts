@@ -66,7 +66,10 @@ export const DEFAULTS = {
 type Env = Record<string, string | undefined>;
 
 /** Read broker settings. */
-export function brokerSettings(options: Partial<BrokerSettings & { amqpHost: string }> = {}, vars: Env = env()): BrokerSettings {
+export function brokerSettings(
+  options: Partial<BrokerSettings & { amqpHost: string }> = {},
+  vars: Env = env(),
+): BrokerSettings {
   return {
     amqpUrl: options.amqpUrl ?? amqpUrl(options.amqpHost, vars),
     exchangeName: name("EXCHANGENAME", options.exchangeName ?? vars.EXCHANGENAME ?? DEFAULTS.exchangeName),
@@ -138,7 +141,9 @@ function amqpUrl(host: string | undefined, vars: Env): string {
   }
   const h = host ?? nonEmpty("AMQPHOST", vars.AMQPHOST) ?? DEFAULTS.amqpHost;
   if (/[\s/@]/.test(h)) {
-    throw new ConfigError(`AMQPHOST must be a host name or address (optionally host:port), got "${h}"; use AMQPURL for a full URL`);
+    throw new ConfigError(
+      `AMQPHOST must be a host name or address (optionally host:port), got "${h}"; use AMQPURL for a full URL`,
+    );
   }
   return `amqp://guest:guest@${h}`;
 }

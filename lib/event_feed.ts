@@ -20,7 +20,7 @@ import type { ListenerSettings } from "./config.ts";
 import { describe, HandlerError } from "./errors.ts";
 import { readHistory } from "./history_client.ts";
 import type { Log } from "./log.ts";
-import { parseRecord, type EventRecord } from "./record.ts";
+import { type EventRecord, parseRecord } from "./record.ts";
 
 /** Called for each event in order; a returned promise is awaited. */
 export type Handler<T = unknown> = (event: EventRecord<T>) => void | Promise<void>;
@@ -172,10 +172,12 @@ export class EventFeed {
     while (!this.#closed && this.#next !== undefined && this.#next < from + limit) {
       const start = this.#next;
       try {
-        for await (const record of readHistory(this.#settings.historyUrl, start, {
-          limit: Number.isFinite(limit) ? from + limit - start : undefined,
-          signal: this.#abort.signal,
-        })) {
+        for await (
+          const record of readHistory(this.#settings.historyUrl, start, {
+            limit: Number.isFinite(limit) ? from + limit - start : undefined,
+            signal: this.#abort.signal,
+          })
+        ) {
           if (this.#closed) return;
           if (record.position < this.#next) continue;
           if (record.position > this.#next) {

@@ -23,7 +23,10 @@ export type Validation =
  */
 export function validateEvent(body: Uint8Array, maxBytes: number): Validation {
   if (body.byteLength > maxBytes) {
-    return { ok: false, reason: `event is ${body.byteLength} bytes, larger than the maximum of ${maxBytes} (MAXEVENTBYTES)` };
+    return {
+      ok: false,
+      reason: `event is ${body.byteLength} bytes, larger than the maximum of ${maxBytes} (MAXEVENTBYTES)`,
+    };
   }
   let text: string;
   try {

@@ -188,7 +188,7 @@ export class FanoutPublisher {
         if (batch.length === 0 || epoch !== this.#epoch) break;
         this.#log(`Republishing positions ${from}..${to} to the fanout`);
         this.#send(session, batch);
-        await this.below(10_000);
+        await this.below(CATCH_UP_IN_FLIGHT);
       }
     } catch (error) {
       this.#log(`Republishing stopped: ${(error as Error)?.message ?? error}`);
@@ -198,6 +198,13 @@ export class FanoutPublisher {
     }
   }
 }
+
+/**
+ * Most republished records awaiting a confirm during a catch-up. Each costs a
+ * publish buffer in the AMQP client; the catch-up reads from disk whenever it
+ * likes, so a deeper window buys nothing.
+ */
+const CATCH_UP_IN_FLIGHT = 2_000;
 
 function typeOf(line: string): string | undefined {
   const match = /^\{"position":\d+,"id":"(?:[^"\\]|\\.)*","time":"[^"]*","type":("(?:[^"\\]|\\.)*")/.exec(line);

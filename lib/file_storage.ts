@@ -10,6 +10,7 @@ import { isUtf8 } from "node:buffer";
 import { crashPoint } from "./crash_point.ts";
 import { CorruptLogError, OutOfOrderError, StorageFailedError } from "./errors.ts";
 import { parseRecord } from "./record.ts";
+import { idOffset, matchRecordId } from "./record_bytes.ts";
 import type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./storage.ts";
 
 /** The subset of `node:fs/promises` FileHandle the storage uses (a seam for fault tests). */
@@ -32,10 +33,23 @@ export interface FileLike {
 export interface FileStorageOptions {
   /** Called for each record found at start-up, oldest first (e.g. to rebuild a dedup window). */
   visit?: (position: number, id: string) => void;
+  /**
+   * Called instead of `visit` for a record whose id is printable ASCII (most
+   * are), with the id as `bytes[start..end)`: no string is made. The bytes
+   * are only valid during the call. When absent, `visit` gets every id.
+   */
+  visitAscii?: (position: number, bytes: Uint8Array, start: number, end: number) => void;
   /** Called with warnings, such as a truncated torn tail. @default {console.warn} */
   warn?: (message: string) => void;
   /** Opens the file; replace only to inject faults in tests. @default {node:fs/promises open} */
   open?: (path: string, flags: string) => Promise<FileLike>;
+  /**
+   * Check every record at start-up with a full `JSON.parse` instead of the
+   * byte-level check (which falls back to the full parse for any line it
+   * cannot prove). Both refuse the same lines; the full parse is slower.
+   * `verifyStorageFile` uses it. @default {false}
+   */
+  fullParse?: boolean;
 }
 
 /** Keep the byte offset of every INDEX_EVERY-th record. */
@@ -100,7 +114,7 @@ export class FileStorage implements EventStorage {
     await (await open(path, "a")).close();
     const file = await open(path, "r+");
     try {
-      const scan = await scanFile(path, file, options.visit);
+      const scan = await scanFile(path, file, options, options.fullParse ?? false);
       if (scan.validSize < scan.fileSize) {
         warn(
           `Storage file ${path}: truncating ${scan.fileSize - scan.validSize} bytes of a torn last record ` +
@@ -136,7 +150,9 @@ export class FileStorage implements EventStorage {
     for (const record of records) {
       if (record.position !== expected) throw new OutOfOrderError(expected, record.position);
       if (!record.line.endsWith("\n") || record.line.indexOf("\n") !== record.line.length - 1) {
-        throw new TypeError(`Cannot append record at position ${record.position}: line must end in exactly one newline`);
+        throw new TypeError(
+          `Cannot append record at position ${record.position}: line must end in exactly one newline`,
+        );
       }
       expected++;
     }
@@ -286,61 +302,84 @@ interface ScanResult {
 async function scanFile(
   path: string,
   file: FileLike,
-  visit: ((position: number, id: string) => void) | undefined,
+  { visit, visitAscii }: Pick<FileStorageOptions, "visit" | "visitAscii">,
+  fullParse: boolean,
 ): Promise<ScanResult> {
+  const visitBytes = visitAscii ??
+    (visit &&
+      ((position: number, bytes: Uint8Array, start: number, end: number) =>
+        visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
   const { size: fileSize } = await file.stat();
   const offsets: number[] = [];
   let head = 0;
   let validSize = 0;
   /** The first bad line, if any; only allowed if nothing valid follows. */
   let bad: { line: number; offset: number; reason: string } | undefined;
-  let buffer = new Uint8Array(CHUNK);
+  // Read ahead: the next chunk is read into `raw` while this one is checked in `buffer`.
+  const raw = new Uint8Array(CHUNK);
+  let readOffset = 0;
+  const readNext = async (): Promise<number> => {
+    if (readOffset >= fileSize) return 0;
+    const { bytesRead } = await file.read(raw, 0, Math.min(raw.length, fileSize - readOffset), readOffset);
+    readOffset += bytesRead;
+    return bytesRead;
+  };
+  let pending = readNext();
+  let buffer = new Uint8Array(2 * CHUNK);
   let carry = 0; // bytes at the start of buffer carried over from the last chunk
   let chunkStart = 0; // file offset of buffer[0]
   let lineNo = 0;
-  while (chunkStart + carry < fileSize) {
-    const want = Math.min(buffer.length - carry, fileSize - chunkStart - carry);
-    const { bytesRead } = await file.read(buffer, carry, want, chunkStart + carry);
-    if (bytesRead === 0) break;
-    const filled = carry + bytesRead;
-    const lastNewline = buffer.lastIndexOf(NEWLINE, filled - 1);
-    if (lastNewline === -1) {
-      if (chunkStart + filled >= fileSize) break; // the rest is one partial line
-      // A line longer than the buffer: grow it.
-      const bigger = new Uint8Array(buffer.length * 2);
-      bigger.set(buffer.subarray(0, filled));
-      buffer = bigger;
-      carry = filled;
-      continue;
-    }
-    const wholeUtf8 = isUtf8(buffer.subarray(0, lastNewline + 1));
-    let start = 0;
-    while (start <= lastNewline) {
-      const nl = buffer.indexOf(NEWLINE, start);
-      const lineOffset = chunkStart + start;
-      lineNo++;
-      const reason = checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
-      if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
-        // A complete record after damage, or out of sequence: not a torn tail.
-        if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);
-        if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason);
-        if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
-        head++;
-        validSize = chunkStart + nl + 1;
-      } else if (!bad) {
-        bad = { line: lineNo, offset: lineOffset, reason };
+  try {
+    while (true) {
+      const bytesRead = await pending;
+      if (bytesRead === 0) break;
+      if (carry + bytesRead > buffer.length) {
+        // A line longer than the buffer: grow it.
+        const bigger = new Uint8Array(2 * (carry + bytesRead));
+        bigger.set(buffer.subarray(0, carry));
+        buffer = bigger;
       }
-      start = nl + 1;
+      buffer.set(raw.subarray(0, bytesRead), carry);
+      pending = readNext();
+      const filled = carry + bytesRead;
+      const lastNewline = buffer.lastIndexOf(NEWLINE, filled - 1);
+      if (lastNewline === -1) {
+        carry = filled; // the rest is one partial line so far
+        continue;
+      }
+      const wholeUtf8 = isUtf8(buffer.subarray(0, lastNewline + 1));
+      let start = 0;
+      while (start <= lastNewline) {
+        const nl = buffer.indexOf(NEWLINE, start);
+        const lineOffset = chunkStart + start;
+        lineNo++;
+        // The common case: a line proven well-formed at the next position from its bytes alone.
+        const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1) : -1;
+        if (idEnd >= 0) visitBytes?.(head + 1, buffer, start + idOffset(head + 1), idEnd);
+        const reason = idEnd >= 0 ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
+        if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
+          // A complete record after damage, or out of sequence: not a torn tail.
+          if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);
+          if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason);
+          if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
+          head++;
+          validSize = chunkStart + nl + 1;
+        } else if (!bad) {
+          bad = { line: lineNo, offset: lineOffset, reason };
+        }
+        start = nl + 1;
+      }
+      // Move the partial line after the last newline to the front.
+      const rest = buffer.subarray(lastNewline + 1, filled);
+      buffer.copyWithin(0, lastNewline + 1, filled);
+      chunkStart += lastNewline + 1;
+      carry = rest.length;
     }
-    // Move the partial line after the last newline to the front.
-    const rest = buffer.subarray(lastNewline + 1, filled);
-    buffer.copyWithin(0, lastNewline + 1, filled);
-    chunkStart += lastNewline + 1;
-    carry = rest.length;
+  } finally {
+    // When the scan throws, a read may still be in flight: let it end before the caller closes the file.
+    await pending.catch(() => {});
   }
-  const tornReason = bad
-    ? `line ${bad.line}: ${bad.reason}`
-    : `line ${lineNo + 1} has no newline`;
+  const tornReason = bad ? `line ${bad.line}: ${bad.reason}` : `line ${lineNo + 1} has no newline`;
   return { offsets, head, validSize, fileSize, tornReason };
 }
 

@@ -56,7 +56,9 @@ export function historyHandler(
 function parseParam(url: URL, name: string, fallback: number): number | string {
   const raw = url.searchParams.get(name);
   if (raw === null) return fallback;
-  if (!/^\d{1,15}$/.test(raw)) return `Cannot read query parameter ${name}: expected a non-negative integer, got "${raw}"`;
+  if (!/^\d{1,15}$/.test(raw)) {
+    return `Cannot read query parameter ${name}: expected a non-negative integer, got "${raw}"`;
+  }
   return Number(raw);
 }
 

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { readFile, writeFile, rename } from "node:fs/promises";
+import { readFile, rename, writeFile } from "node:fs/promises";
 
 /**
  * @example

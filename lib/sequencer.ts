@@ -122,7 +122,9 @@ export class Sequencer {
       if (given) {
         const existing = ids.get(given) ?? stored.get(given);
         if (existing !== undefined) {
-          this.#o.log(`Message ${given} is already stored at position ${existing}; acknowledging without a new position`);
+          this.#o.log(
+            `Message ${given} is already stored at position ${existing}; acknowledging without a new position`,
+          );
           done.push(item);
           continue;
         }

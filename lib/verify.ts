@@ -5,7 +5,7 @@
  */
 import { open } from "node:fs/promises";
 import { CorruptLogError } from "./errors.ts";
-import { FileStorage, type FileLike } from "./file_storage.ts";
+import { type FileLike, FileStorage } from "./file_storage.ts";
 
 /** What {@link verifyStorageFile} found. */
 export interface VerifyReport {
@@ -36,6 +36,8 @@ export async function verifyStorageFile(path: string): Promise<VerifyReport> {
       // FileStorage words it as what it does; this check changes nothing, so say what the server would do.
       warn: (message) => (torn = message.replace(": truncating ", ": the server would truncate ")),
       visit: () => records++,
+      // The thorough check: a full JSON.parse of every line, not the byte-level start-up check.
+      fullParse: true,
       // Read-only: a torn tail is reported, never truncated.
       open: async (p, flags) => {
         const handle = await open(p, flags === "a" ? "r" : "r");

@@ -26,6 +26,32 @@ describe("DedupWindow", () => {
     assert.deepEqual(window.candidates("same"), [2, 1]);
   });
 
+  it("addAscii(bytes) remembers an ASCII id exactly as add(string) does", () => {
+    const byString = new DedupWindow(10);
+    const byBytes = new DedupWindow(10);
+    const bytes = new TextEncoder().encode('xx order-17 ~!{}"\\ yy');
+    byString.add('order-17 ~!{}"\\', 5);
+    byBytes.addAscii(bytes, 3, bytes.length - 3, 5);
+    assert.deepEqual(byBytes.candidates('order-17 ~!{}"\\'), [5]);
+    for (let i = 0; i < 25; i++) {
+      byString.add(`id-${i}`, 6 + i);
+      const id = new TextEncoder().encode(`id-${i}`);
+      byBytes.addAscii(id, 0, id.length, 6 + i);
+    }
+    for (let i = 0; i < 25; i++) assert.deepEqual(byBytes.candidates(`id-${i}`), byString.candidates(`id-${i}`));
+  });
+
+  it("keeps positions beyond 32 bits, and one that goes back starts a new generation", () => {
+    const window = new DedupWindow(10);
+    const far = 2 ** 40;
+    window.add("a", far);
+    window.add("b", far + 1);
+    assert.deepEqual(window.candidates("b"), [far + 1]);
+    window.add("c", 3); // back: a new generation, the previous one kept
+    assert.deepEqual(window.candidates("a"), [far]);
+    assert.deepEqual(window.candidates("c"), [3]);
+  });
+
   it("rejects a bad capacity", () => {
     assert.throws(() => new DedupWindow(0), RangeError);
   });

@@ -45,7 +45,6 @@ function concat(...parts: Uint8Array[]): Uint8Array {
   return out;
 }
 
-
 async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
   return await new Response(stream).text();
 }
@@ -183,6 +182,36 @@ describe("FileStorage basics", () => {
     assert.equal(again.storage.head, total + 1);
     assert.equal(await text(again.storage.read(total, { limit: 5 })), rec(total).line + rec(total + 1).line);
     await again.storage.close();
+  });
+
+  it("visitAscii gets the ids' bytes where it can, visit the rest, together every record once in order", async () => {
+    const file = tempFile();
+    const records = [
+      ...recs(1, 3),
+      {
+        position: 4,
+        id: "é-4",
+        line: encodeRecord(4, "é-4", TIME, "{}"),
+      },
+      { position: 5, id: 'q"5', line: encodeRecord(5, 'q"5', TIME, "{}") },
+      rec(6),
+    ];
+    await writeFile(file, bytesOf(records));
+    const seen: Array<[number, string]> = [];
+    const storage = await FileStorage.open(file, {
+      visit: (p, id) => seen.push([p, `visit ${id}`]),
+      visitAscii: (p, bytes, start, end) =>
+        seen.push([p, `ascii ${new TextDecoder().decode(bytes.subarray(start, end))}`]),
+    });
+    await storage.close();
+    assert.deepEqual(seen, [
+      [1, "ascii id-1"],
+      [2, "ascii id-2"],
+      [3, "ascii id-3"],
+      [4, "visit é-4"],
+      [5, 'visit q"5'],
+      [6, "ascii id-6"],
+    ]);
   });
 
   it("reads a record larger than its 1 MiB read chunk, at start-up and through read()", async () => {
@@ -370,6 +399,31 @@ describe("FileStorage on torn and damaged files", () => {
       concat(...lines.slice(0, 3), encoder.encode('{"position":4}\n'), lines[4]),
       4,
       /id is not a string/,
+    ],
+    // Lines whose contract prefix is right but whose rest is not a record: the byte-level
+    // start-up check must not take them, and the full parse names the problem.
+    ...([
+      ["data that is not valid JSON (a trailing comma)", '"data":{"n":3,}}', /./],
+      ["an unterminated string in data", '"data":{"s":"abc}}', /./],
+      ["a bad escape in data", '"data":{"s":"a\\qb"}}', /./],
+      ["a raw control byte inside a string in data", '"data":{"s":"a\u0001b"}}', /./],
+      ["no closing brace", '"data":{"n":3}', /./],
+      ["bytes after the closing brace", '"data":{"n":3}}x', /./],
+      ["a number with a leading zero", '"data":{"n":03}}', /./],
+      ["a misspelt literal", '"data":{"b":ture}}', /./],
+      ["no data member", '"type":"x"}', /data is missing/],
+      ["a second position member", '"data":1,"position":9}', /record has position 9 where 3 was expected/],
+    ] as Array<[string, string, RegExp]>).map(([what, rest, reason]): [string, Uint8Array, number, RegExp] => [
+      `line 3 with the right prefix but ${what}`,
+      concat(lines[0], lines[1], encoder.encode(`{"position":3,"id":"id-3","time":"${TIME}",${rest}\n`), lines[3]),
+      3,
+      reason,
+    ]),
+    [
+      "line 3 with the contract prefix of position 5 (not dense)",
+      concat(lines[0], lines[1], encoder.encode(rec(5).line), lines[3]),
+      3,
+      /record has position 5 where 3 was expected/,
     ],
     [
       "a complete record out of sequence as the last line",
