@@ -8,6 +8,7 @@
  * deno task bench --ci            # CI size (or BENCH_SIZE=ci): 5,000 events, small files, < 60 s
  * deno task bench --ingest=20000 --replay=200000 --latency-seconds=5 --rounds=2
  * deno task bench --runtimes=deno # skip the Node server even when npm/ is built
+ * deno task bench --only=replay   # only the replay figures (stream baseline, Deno and Node listeners)
  * ```
  *
  * Prints a table and writes `.bench/results.json` (or `--out=path`). It never
@@ -103,8 +104,12 @@ function parseOptions(argv: string[]) {
   number("rounds", "rounds");
   number("window", "window");
   const runtimes = (flags.get("runtimes") ?? "deno,node").split(",").filter((r) => r === "deno" || r === "node");
+  const only = flags.get("only");
+  if (only !== undefined && only !== "replay") {
+    throw new RangeError(`Cannot use --only=${only}: expected "replay"`);
+  }
   const out = flags.get("out") ?? join(ROOT, ".bench", size === "ci" ? "results-ci.json" : "results.json");
-  return { size, sizes, runtimes, out };
+  return { size, sizes, runtimes, out, only };
 }
 
 // ---------------------------------------------------------------- results
@@ -455,6 +460,32 @@ async function replayStream(count: number): Promise<number> {
   }
 }
 
+/** The replay figures against a running server: stream baseline, listener on Deno, listener on Node. */
+async function replayFigures(runtime: string, historyUrl: string, count: number, withNode: boolean): Promise<void> {
+  const stream = await replayStream(count);
+  const product = await replayProduct(historyUrl, count);
+  record({
+    figure: `replay from 0 over ${fmt(count)} events, listener on Deno`,
+    runtime,
+    value: product,
+    unit: "events/s",
+    baseline: { name: "stream queue, x-stream-offset first", value: stream, unit: "events/s" },
+    target: runtime === "deno" ? "≥ 500k/s (≥ 5× stream)" : "printed",
+    met: runtime === "deno" ? product >= 500_000 && product / stream >= 5 : undefined,
+  });
+  if (!withNode) return;
+  const nodeRate = await replayNodeListener(historyUrl, count);
+  record({
+    figure: `replay from 0 over ${fmt(count)} events, listener on Node`,
+    runtime,
+    value: nodeRate,
+    unit: "events/s",
+    baseline: { name: "stream queue, x-stream-offset first", value: stream, unit: "events/s" },
+    target: "≥ 200k/s",
+    met: nodeRate >= 200_000,
+  });
+}
+
 /** Time to the first body byte of `?from=N` (median of `repeats`). */
 async function ttfb(historyUrl: string, from: number, repeats: number): Promise<{ median: number; all: number[] }> {
   const all: number[] = [];
@@ -508,7 +539,7 @@ function table(rows: Figure[]): string {
 }
 
 async function main(): Promise<void> {
-  const { size, sizes, runtimes: wanted, out } = parseOptions(process.argv.slice(2));
+  const { size, sizes, runtimes: wanted, out, only } = parseOptions(process.argv.slice(2));
   const nodeVersion = await output("node", ["--version"]);
   const build = npmBuild();
   const runtimes = wanted.filter((r) => r === "deno" || (r === "node" && build && nodeVersion));
@@ -547,6 +578,15 @@ async function main(): Promise<void> {
     console.log(`filled stream queue in ${fmt(performance.now() - t)} ms`);
 
     for (const runtime of runtimes) {
+      if (only === "replay") {
+        const big = await startServerChild(runtime, replayFile);
+        try {
+          await replayFigures(runtime, big.historyUrl, sizes.replay, Boolean(build && nodeVersion));
+        } finally {
+          await big.child.stop();
+        }
+        continue;
+      }
       console.log(`\n[${runtime}] ingest, latency, memory`);
       // Ingest: baseline and product alternate; the best of each is kept.
       const relayRates: number[] = [];
@@ -644,31 +684,10 @@ async function main(): Promise<void> {
             detail: { all: ttfbs[i].all },
           });
         }
-        const stream = await replayStream(sizes.replay);
-        const product = await replayProduct(big.historyUrl, sizes.replay);
-        record({
-          figure: `replay from 0 over ${fmt(sizes.replay)} events, listener on Deno`,
-          runtime,
-          value: product,
-          unit: "events/s",
-          baseline: { name: "stream queue, x-stream-offset first", value: stream, unit: "events/s" },
-          target: runtime === "deno" ? "≥ 500k/s (≥ 5× stream)" : "printed",
-          met: runtime === "deno" ? product >= 500_000 && product / stream >= 5 : undefined,
-        });
-        if (build && nodeVersion) {
-          const nodeRate = await replayNodeListener(big.historyUrl, sizes.replay);
-          record({
-            figure: `replay from 0 over ${fmt(sizes.replay)} events, listener on Node`,
-            runtime,
-            value: nodeRate,
-            unit: "events/s",
-            baseline: { name: "stream queue, x-stream-offset first", value: stream, unit: "events/s" },
-            target: "≥ 200k/s",
-            met: nodeRate >= 200_000,
-          });
-        } else if (runtime === runtimes[0]) {
+        if (!(build && nodeVersion) && runtime === runtimes[0]) {
           notes.push("Replay with the listener on Node not measured yet: npm/ is not built (deno task build)");
         }
+        await replayFigures(runtime, big.historyUrl, sizes.replay, Boolean(build && nodeVersion));
         const rssAfter = await memoryOf(big.child.pid);
         record({
           figure: `server RSS on a ${fmt(sizes.replay)}-record file after replay`,
