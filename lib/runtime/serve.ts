@@ -44,7 +44,10 @@ export function serve(handler: (request: Request) => Promise<Response>, options:
 function explain(error: unknown, port: number): Error {
   const code = (error as { code?: string })?.code ?? (error as Error)?.name;
   if (code === "EACCES" || code === "PermissionDenied") {
-    return new Error(`Cannot listen on port ${port}: permission denied; set PORT to a port above 1023 or run with the needed privilege`, { cause: error });
+    return new Error(
+      `Cannot listen on port ${port}: permission denied; set PORT to a port above 1023 or run with the needed privilege`,
+      { cause: error },
+    );
   }
   if (code === "EADDRINUSE" || code === "AddrInUse") {
     return new Error(`Cannot listen on port ${port}: it is already in use; set PORT to a free port`, { cause: error });
@@ -61,7 +64,8 @@ function serveDeno(handler: (request: Request) => Promise<Response>, options: Se
       hostname: options.hostname ?? "0.0.0.0",
       signal: controller.signal,
       onListen: () => {},
-      onError: (error: unknown) => new Response(`Internal error: ${(error as Error)?.message ?? error}\n`, { status: 500 }),
+      onError: (error: unknown) =>
+        new Response(`Internal error: ${(error as Error)?.message ?? error}\n`, { status: 500 }),
     }, handler);
   } catch (error) {
     return Promise.reject(explain(error, options.port));
@@ -119,6 +123,8 @@ async function respond(
   });
   const response = await handler(request);
   res.writeHead(response.status, Object.fromEntries(response.headers));
+  // Send the headers now, as Deno.serve does, not with the first body chunk: a client learns the head at once.
+  res.flushHeaders();
   if (!response.body || method === "HEAD") {
     await response.body?.cancel();
     res.end();
@@ -130,15 +136,17 @@ async function respond(
       if (controller.signal.aborted) break;
       const { done, value } = await reader.read();
       if (done) break;
-      if (!res.write(value)) await new Promise<void>((resolve) => {
-        const go = () => {
-          res.off("drain", go);
-          res.off("close", go);
-          resolve();
-        };
-        res.on("drain", go);
-        res.on("close", go);
-      });
+      if (!res.write(value)) {
+        await new Promise<void>((resolve) => {
+          const go = () => {
+            res.off("drain", go);
+            res.off("close", go);
+            resolve();
+          };
+          res.on("drain", go);
+          res.on("close", go);
+        });
+      }
     }
   } finally {
     if (controller.signal.aborted) await reader.cancel().catch(() => {});
