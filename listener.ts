@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { listenerSettings, type ListenerSettings } from "./lib/config.ts";
+import { type ListenerSettings, listenerSettings } from "./lib/config.ts";
 import { EventFeed, type Handler } from "./lib/event_feed.ts";
 import { debugLog } from "./lib/log.ts";
 import type { EventRecord } from "./lib/record.ts";

@@ -13,17 +13,25 @@
  *    message is acked only after its handler finished; the broker's prefetch
  *    bounds what waits in memory.
  *
+ * History arrives in chunks (one array of records per body chunk) delivered
+ * in a plain loop: one promise round trip per chunk, and a handler that
+ * returns nothing (or a non-thenable) costs no await at all. `close()` is
+ * checked before every record, so it stops mid-chunk.
+ *
  * @module
  */
 import { BrokerLink, type BrokerSession, type Delivery } from "./broker.ts";
 import type { ListenerSettings } from "./config.ts";
 import { describe, HandlerError } from "./errors.ts";
-import { readHistory } from "./history_client.ts";
+import { readHistoryChunks } from "./history_client.ts";
 import type { Log } from "./log.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
 
-/** Called for each event in order; a returned promise is awaited. */
-export type Handler<T = unknown> = (event: EventRecord<T>) => void | Promise<void>;
+/**
+ * Called for each event in order. A returned promise (any thenable) is awaited
+ * before the next event; returning nothing costs no await.
+ */
+export type Handler<T = unknown> = (event: EventRecord<T>) => void | PromiseLike<void>;
 
 interface Live {
   session: BrokerSession;
@@ -173,17 +181,28 @@ export class EventFeed {
       const start = this.#next;
       try {
         for await (
-          const record of readHistory(this.#settings.historyUrl, start, {
+          const records of readHistoryChunks(this.#settings.historyUrl, start, {
             limit: Number.isFinite(limit) ? from + limit - start : undefined,
             signal: this.#abort.signal,
           })
         ) {
-          if (this.#closed) return;
-          if (record.position < this.#next) continue;
-          if (record.position > this.#next) {
-            throw new Error(`history skipped from ${this.#next} to ${record.position}`);
+          for (let i = 0; i < records.length; i++) {
+            if (this.#closed) return;
+            const record = records[i];
+            const position = record.position;
+            if (position < this.#next) continue;
+            if (position > this.#next) throw new Error(`history skipped from ${this.#next} to ${position}`);
+            // Inline delivery: await only a thenable, and no extra async frame per record.
+            const result = this.#call(record);
+            if (result !== undefined) {
+              try {
+                await result;
+              } catch (error) {
+                throw this.#failed(record, error);
+              }
+            }
+            this.#next = position + 1;
           }
-          await this.#deliver(record);
         }
         if (!Number.isFinite(limit) || this.#next >= from + limit) return;
         // The server did not have the range yet; wait and ask again.
@@ -199,12 +218,37 @@ export class EventFeed {
   }
 
   async #deliver(record: EventRecord): Promise<void> {
-    try {
-      await this.#handler(record);
-    } catch (error) {
-      this.#stop();
-      throw new HandlerError(record.position, error);
+    const result = this.#call(record);
+    if (result !== undefined) {
+      try {
+        await result;
+      } catch (error) {
+        throw this.#failed(record, error);
+      }
     }
     this.#next = record.position + 1;
+  }
+
+  /** Call the handler; returns its result only when it is a thenable (which must be awaited). */
+  #call(record: EventRecord): PromiseLike<void> | undefined {
+    let result: unknown;
+    try {
+      result = this.#handler(record);
+    } catch (error) {
+      throw this.#failed(record, error);
+    }
+    if (
+      result !== null && (typeof result === "object" || typeof result === "function") &&
+      typeof (result as PromiseLike<void>).then === "function"
+    ) {
+      return result as PromiseLike<void>;
+    }
+    return undefined;
+  }
+
+  /** Stop the feed because the handler failed at `record`. */
+  #failed(record: EventRecord, error: unknown): HandlerError {
+    this.#stop();
+    return new HandlerError(record.position, error);
   }
 }

@@ -5,7 +5,7 @@
  * @module
  */
 import { type ChildProcess, spawn } from "node:child_process";
-import { open, readFile } from "node:fs/promises";
+import { open, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import os from "node:os";
 import process from "node:process";
@@ -188,7 +188,10 @@ export function benchEvent(i: number, extra: Record<string, unknown> = {}): Reco
 
 /**
  * Write `count` records at positions 1..count straight into a storage file,
- * in the storage format (`encodeRecord`), without the server.
+ * in the storage format (`encodeRecord`), without the server, and mark them
+ * all published (`<path>.published`): otherwise the server republishes the
+ * whole file to the fanout at start-up, competing with the figures measured
+ * right after it.
  */
 export async function writeStorageFile(path: string, count: number): Promise<number> {
   const file = await open(path, "w");
@@ -211,6 +214,7 @@ export async function writeStorageFile(path: string, count: number): Promise<num
   } finally {
     await file.close();
   }
+  await writeFile(`${path}.published`, `${count}\n`);
   return bytes;
 }
 

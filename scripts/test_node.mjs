@@ -20,5 +20,7 @@ for (const name of readdirSync(dir).sort()) {
 console.log(
   `node --test: ${files.length} files; Deno-only (they spawn deno child processes): ${denoOnly.join(", ") || "none"}`,
 );
-const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-timeout=300000", ...files], { stdio: "inherit" });
+const result = spawnSync(process.execPath, ["--test", "--test-concurrency=1", "--test-timeout=300000", ...files], {
+  stdio: "inherit",
+});
 process.exit(result.status ?? 1);

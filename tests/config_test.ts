@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { listenerSettings, serverSettings, brokerSettings } from "../lib/config.ts";
+import { brokerSettings, listenerSettings, serverSettings } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 
 describe("config", () => {
@@ -36,10 +36,16 @@ describe("config", () => {
   });
 
   it("explains invalid values with the setting and value", () => {
-    assert.throws(() => serverSettings({}, { PORT: "abc" }), (e: Error) => e instanceof ConfigError && /PORT must be an integer from 0 to 65535, got "abc"/.test(e.message));
+    assert.throws(
+      () => serverSettings({}, { PORT: "abc" }),
+      (e: Error) => e instanceof ConfigError && /PORT must be an integer from 0 to 65535, got "abc"/.test(e.message),
+    );
     assert.throws(() => serverSettings({}, { PORT: "70000" }), ConfigError);
     assert.throws(() => serverSettings({}, { AMQPURL: "http://x" }), /AMQPURL must start with amqp/);
-    assert.throws(() => serverSettings({}, { AMQPURL: "amqp://u:secret@" + "h:notaport" }), (e: Error) => !e.message.includes("secret"));
+    assert.throws(
+      () => serverSettings({}, { AMQPURL: "amqp://u:secret@" + "h:notaport" }),
+      (e: Error) => !e.message.includes("secret"),
+    );
     assert.throws(() => listenerSettings({}, { HISTORYURL: "nope" }), /HISTORYURL must be an http/);
     assert.throws(() => serverSettings({}, { MAXEVENTBYTES: "-1" }), /MAXEVENTBYTES/);
   });

@@ -16,6 +16,9 @@ describe("validateEvent", () => {
     assert.match((bad as { reason: string }).reason, /not valid JSON/);
     assert.match((validateEvent(new Uint8Array([0x22, 0xff, 0x22]), 100) as { reason: string }).reason, /UTF-8/);
     assert.match((validateEvent(bytes(""), 100) as { reason: string }).reason, /empty/);
-    assert.match((validateEvent(bytes('"' + "x".repeat(200) + '"'), 100) as { reason: string }).reason, /larger than the maximum of 100/);
+    assert.match(
+      (validateEvent(bytes('"' + "x".repeat(200) + '"'), 100) as { reason: string }).reason,
+      /larger than the maximum of 100/,
+    );
   });
 });

@@ -1,72 +1,204 @@
-import { describe, it } from "node:test";
+import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { readHistory } from "../lib/history_client.ts";
-import { encodeRecord } from "../lib/record.ts";
+import { HistoryTimeoutError, readHistory, readHistoryChunks } from "../lib/history_client.ts";
+import { encodeRecord, type EventRecord } from "../lib/record.ts";
 import { type HttpServer, serve } from "../lib/runtime/serve.ts";
+import { delay } from "./_helpers.ts";
 
-/** A real HTTP server whose history response sends `lines` and then stalls without ending. */
-async function stallingServer(lines: number): Promise<HttpServer & { url: string; stop(): void }> {
-  const stops: Array<() => void> = [];
-  const server = await serve(() => {
-    let stop!: () => void;
-    const body = new ReadableStream<Uint8Array>({
-      start(controller) {
-        for (let p = 1; p <= lines; p++) {
-          controller.enqueue(new TextEncoder().encode(encodeRecord(p, `id${p}`, "2026-01-01T00:00:00.000Z", "{}")));
-        }
-        stop = () => {
-          try {
-            controller.close();
-          } catch { /* already cancelled */ }
-        };
-        stops.push(stop);
-      },
-    });
-    return Promise.resolve(new Response(body, { headers: { "content-type": "application/x-ndjson" } }));
-  }, { port: 0, hostname: "127.0.0.1" });
-  return {
-    ...server,
-    port: server.port,
-    url: `http://127.0.0.1:${server.port}/`,
-    stop: () => stops.forEach((s) => s()),
-    close: server.close,
-  };
+const encoder = new TextEncoder();
+const line = (p: number) => encodeRecord(p, `id-${p}`, "2026-01-01T00:00:00.000Z", JSON.stringify({ p, s: "é€😀" }));
+
+/** What the test server answers: body pieces sent one by one, then (unless `hang`) the end of the body. */
+interface Script {
+  pieces: Uint8Array[];
+  /** The x-head-position header; none when undefined. */
+  head?: number;
+  /** Keep the body open after the pieces, as a stalled server or a lost end-of-body would. */
+  hang?: boolean;
+  /** Never answer at all. */
+  silent?: boolean;
 }
 
-describe("readHistory", () => {
-  it("gives up on a response that stalls instead of waiting forever", async () => {
-    const server = await stallingServer(2);
-    try {
-      const got: number[] = [];
-      await assert.rejects(
-        (async () => {
-          for await (const record of readHistory(server.url, 1, { idleTimeout: 300 })) got.push(record.position);
-        })(),
-        /stalled: no data for 300 ms/,
-      );
-      assert.deepEqual(got, [1, 2]);
-    } finally {
-      server.stop();
-      await server.close();
-    }
+describe("readHistory / readHistoryChunks", () => {
+  let server: HttpServer;
+  let url: string;
+  let script: Script;
+  let lastQuery: URLSearchParams | undefined;
+  /** Ends whatever a test left hanging, so the server can close. */
+  let releases: Array<() => void> = [];
+
+  before(async () => {
+    server = await serve((request) => {
+      lastQuery = new URL(request.url).searchParams;
+      const { pieces, head, hang, silent } = script;
+      if (silent) {
+        return new Promise<Response>((resolve) => releases.push(() => resolve(new Response(""))));
+      }
+      let i = 0;
+      const body = new ReadableStream<Uint8Array>({
+        async pull(controller) {
+          if (i < pieces.length) {
+            if (i > 0) await delay(2); // separate network chunks, to split lines between reads
+            controller.enqueue(pieces[i++]);
+            return;
+          }
+          if (!hang) return controller.close();
+          await new Promise<void>((resolve) =>
+            releases.push(() => {
+              resolve();
+              try {
+                controller.close();
+              } catch { /* already cancelled */ }
+            })
+          );
+        },
+      }, { highWaterMark: 0 });
+      const headers: Record<string, string> = { "content-type": "application/x-ndjson" };
+      if (head !== undefined) headers["x-head-position"] = String(head);
+      return Promise.resolve(new Response(body, { headers }));
+    }, { port: 0, hostname: "127.0.0.1" });
+    url = `http://127.0.0.1:${server.port}/`;
+  });
+  afterEach(() => {
+    for (const release of releases) release();
+    releases = [];
+  });
+  after(async () => {
+    await server.close();
   });
 
-  it("stops at once when its signal aborts while a read is pending", async () => {
-    const server = await stallingServer(1);
-    const abort = new AbortController();
-    try {
-      const got: number[] = [];
-      const reading = (async () => {
-        for await (const record of readHistory(server.url, 1, { signal: abort.signal, idleTimeout: 60_000 })) {
-          got.push(record.position);
-          setTimeout(() => abort.abort(new Error("closed by the test")), 50);
-        }
-      })();
-      await assert.rejects(reading, /closed by the test|abort/i);
-      assert.deepEqual(got, [1]);
-    } finally {
-      server.stop();
-      await server.close();
+  /** The bytes of records `from..to`, cut into pieces at the given byte offsets. */
+  function cut(from: number, to: number, offsets: number[]): Uint8Array[] {
+    let text = "";
+    for (let p = from; p <= to; p++) text += line(p);
+    const bytes = encoder.encode(text);
+    const pieces: Uint8Array[] = [];
+    let start = 0;
+    for (const offset of [...offsets, bytes.length]) {
+      if (offset > start) pieces.push(bytes.subarray(start, offset));
+      start = offset;
     }
+    return pieces;
+  }
+
+  async function collect(from: number, options = {}): Promise<{ records: EventRecord[]; error?: Error }> {
+    const records: EventRecord[] = [];
+    try {
+      for await (const chunk of readHistoryChunks(url, from, options)) {
+        assert.ok(chunk.length > 0, "chunks are never empty");
+        records.push(...chunk);
+      }
+      return { records };
+    } catch (error) {
+      return { records, error: error as Error };
+    }
+  }
+
+  it("keeps order and content across chunk boundaries inside lines and inside UTF-8 characters", async () => {
+    const whole = encoder.encode(line(1));
+    const inEuro = whole.indexOf(0xe2) + 1; // inside the 3-byte "€"
+    script = { pieces: cut(1, 50, [1, inEuro, whole.length - 1, whole.length + 7, 4000, 4001]), head: 50 };
+    const { records, error } = await collect(1);
+    assert.equal(error, undefined);
+    assert.deepEqual(records.map((r) => r.position), Array.from({ length: 50 }, (_, i) => i + 1));
+    assert.deepEqual(records[0].data, { p: 1, s: "é€😀" });
+    const one: number[] = [];
+    for await (const record of readHistory(url, 1)) one.push(record.position);
+    assert.equal(one.length, 50);
+  });
+
+  it("stops after the record x-head-position names, even if the end of the body never comes", async () => {
+    script = { pieces: cut(1, 3, []), head: 3, hang: true };
+    const { records, error } = await collect(1);
+    assert.equal(error, undefined);
+    assert.deepEqual(records.map((r) => r.position), [1, 2, 3]);
+  });
+
+  it("stops after from + limit - 1 when the head is further", async () => {
+    script = { pieces: cut(5, 6, []), head: 100, hang: true };
+    const { records, error } = await collect(5, { limit: 2 });
+    assert.equal(error, undefined);
+    assert.equal(lastQuery?.get("limit"), "2");
+    assert.deepEqual(records.map((r) => r.position), [5, 6]);
+  });
+
+  it("reads nothing when the head is below from", async () => {
+    script = { pieces: [], head: 4, hang: true };
+    const { records, error } = await collect(5);
+    assert.equal(error, undefined);
+    assert.deepEqual(records, []);
+  });
+
+  it("rejects a body that ends without a final newline, after the complete records", async () => {
+    script = { pieces: [encoder.encode(line(1) + line(2).slice(0, 30))] };
+    const { records, error } = await collect(1);
+    assert.ok(error instanceof SyntaxError, String(error));
+    assert.match(error.message, /last line has no newline/);
+    assert.deepEqual(records.map((r) => r.position), [1]);
+  });
+
+  it("yields the records before a bad line in the same chunk, then rejects", async () => {
+    script = { pieces: [encoder.encode(line(1) + line(2) + "not json\n" + line(4))], head: 4 };
+    const { records, error } = await collect(1);
+    assert.ok(error instanceof SyntaxError, String(error));
+    assert.deepEqual(records.map((r) => r.position), [1, 2]);
+  });
+
+  it("fails with HistoryTimeoutError when the server goes silent mid-body", async () => {
+    script = { pieces: cut(1, 2, []), head: 10, hang: true };
+    const { records, error } = await collect(1, { idleTimeout: 200 });
+    assert.ok(error instanceof HistoryTimeoutError, String(error));
+    assert.match(error.message, /sent nothing for 200 ms/);
+    assert.deepEqual(records.map((r) => r.position), [1, 2]);
+  });
+
+  it("fails with HistoryTimeoutError when the server never answers", async () => {
+    script = { pieces: [], silent: true };
+    const { error } = await collect(1, { idleTimeout: 200 });
+    assert.ok(error instanceof HistoryTimeoutError, String(error));
+  });
+
+  it("does not count the consumer's time as idle", async () => {
+    script = { pieces: cut(1, 3, [1, 300]), head: 3 };
+    const got: number[] = [];
+    for await (const chunk of readHistoryChunks(url, 1, { idleTimeout: 100 })) {
+      await delay(250); // a slow handler
+      got.push(...chunk.map((r) => r.position));
+    }
+    assert.deepEqual(got, [1, 2, 3]);
+  });
+
+  it("an abort ends a read that waits for bytes, with the abort's reason", async () => {
+    script = { pieces: cut(1, 1, []), head: 10, hang: true };
+    const controller = new AbortController();
+    const got: number[] = [];
+    await assert.rejects(
+      (async () => {
+        for await (const chunk of readHistoryChunks(url, 1, { signal: controller.signal, idleTimeout: Infinity })) {
+          got.push(...chunk.map((r) => r.position));
+          setTimeout(() => controller.abort(new Error("stop now")), 50);
+        }
+      })(),
+      /stop now/,
+    );
+    assert.deepEqual(got, [1]);
+  });
+
+  it("an already aborted signal rejects before any request", async () => {
+    script = { pieces: cut(1, 1, []), head: 1 };
+    lastQuery = undefined;
+    const { error } = await collect(1, { signal: AbortSignal.abort(new Error("gone")) });
+    assert.match(String(error), /gone/);
+    assert.equal(lastQuery, undefined);
+  });
+
+  it("breaking out early returns at once, without waiting for the rest of the body", async () => {
+    script = { pieces: cut(1, 5, []), head: 10, hang: true };
+    const got: number[] = [];
+    for await (const record of readHistory(url, 1, { idleTimeout: Infinity })) {
+      got.push(record.position);
+      if (record.position === 2) break;
+    }
+    assert.deepEqual(got, [1, 2]);
   });
 });

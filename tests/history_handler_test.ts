@@ -18,7 +18,11 @@ describe("historyHandler", () => {
     storage = await FileStorage.open(join(dir, "storage"));
     const records = [];
     for (let p = 1; p <= N; p++) {
-      records.push({ position: p, id: `id-${p}`, line: encodeRecord(p, `id-${p}`, "2026-01-01T00:00:00.000Z", JSON.stringify({ p, s: "é" })) });
+      records.push({
+        position: p,
+        id: `id-${p}`,
+        line: encodeRecord(p, `id-${p}`, "2026-01-01T00:00:00.000Z", JSON.stringify({ p, s: "é" })),
+      });
     }
     await storage.append(records);
     handle = historyHandler(storage);
@@ -47,7 +51,11 @@ describe("historyHandler", () => {
 
   it("serves from (inclusive) and limit at any position, across index boundaries", async () => {
     for (const from of [1, 2, 1023, 1024, 1025, 1026, 2048, 2049, N]) {
-      assert.deepEqual(await positions(`http://x/?from=${from}&limit=3`), [from, from + 1, from + 2].filter((p) => p <= N), `from=${from}`);
+      assert.deepEqual(
+        await positions(`http://x/?from=${from}&limit=3`),
+        [from, from + 1, from + 2].filter((p) => p <= N),
+        `from=${from}`,
+      );
     }
     assert.deepEqual(await positions("http://x/?from=0&limit=2"), [1, 2]);
     assert.equal((await positions(`http://x/?from=${N - 9}`)).length, 10);

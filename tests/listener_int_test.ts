@@ -1,11 +1,11 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
-import { createCommand, type Command } from "../command.ts";
-import { HandlerError, listen, subscribe, type EventRecord, type ListenOptions } from "../listener.ts";
+import { type Command, createCommand } from "../command.ts";
+import { type EventRecord, HandlerError, listen, type ListenOptions, subscribe } from "../listener.ts";
 import { encodeRecord } from "../lib/record.ts";
 import type { EventStoreServer } from "../server.ts";
-import { AMQP_URL, delay, freePort, setup, waitFor, type TestContext } from "./_helpers.ts";
+import { AMQP_URL, delay, freePort, setup, type TestContext, waitFor } from "./_helpers.ts";
 
 describe("listener against a real server and RabbitMQ", () => {
   let ctx: TestContext;
@@ -24,7 +24,8 @@ describe("listener against a real server and RabbitMQ", () => {
     await ctx.cleanup();
   });
 
-  const publishMany = (n: number, tag = "e") => Promise.all(Array.from({ length: n }, (_, i) => command.publish({ tag, i })));
+  const publishMany = (n: number, tag = "e") =>
+    Promise.all(Array.from({ length: n }, (_, i) => command.publish({ tag, i })));
 
   it("listen(0) delivers history then live events, in order, exactly once", async () => {
     await publishMany(300, "old");
@@ -119,6 +120,80 @@ describe("listener against a real server and RabbitMQ", () => {
     });
     assert.deepEqual(got, [1, 2, 3]);
     assert.equal(listener.position, 4);
+  });
+
+  it("delivers history in chunks without losing order across chunk boundaries (sync and thenable handlers)", async () => {
+    await publishMany(5000);
+    await waitFor(() => server.head === 5000, "5000 stored");
+    const sync: number[] = [];
+    const syncListener = listen(0, (e) => {
+      sync.push(e.position); // returns nothing: no await per event
+    }, options);
+    // A thenable that is not a native promise is still awaited before the next event.
+    let pending = 0;
+    let maxPending = 0;
+    const thenable: number[] = [];
+    const thenableListener = listen(0, (e) =>
+      ({
+        then(resolve: () => void) {
+          pending++;
+          maxPending = Math.max(maxPending, pending);
+          const settle = () => {
+            thenable.push(e.position);
+            pending--;
+            resolve();
+          };
+          if (e.position % 1000 === 0) setTimeout(settle, 2);
+          else queueMicrotask(settle);
+        },
+      }) as unknown as PromiseLike<void>, options);
+    await waitFor(() => sync.length >= 5000 && thenable.length >= 5000, "5000 delivered twice");
+    await syncListener.close();
+    await thenableListener.close();
+    const all = Array.from({ length: 5000 }, (_, i) => i + 1);
+    assert.deepEqual(sync, all);
+    assert.deepEqual(thenable, all);
+    assert.equal(maxPending, 1);
+  });
+
+  it("a handler throwing in the middle of a history chunk reports its position and gets nothing after it", async () => {
+    await publishMany(3000);
+    await waitFor(() => server.head === 3000, "3000 stored");
+    for (const mode of ["sync", "async"] as const) {
+      const got: number[] = [];
+      const listener = listen(0, (e) => {
+        if (e.position === 1234) {
+          if (mode === "sync") throw new Error("bad event");
+          return Promise.reject(new Error("bad event"));
+        }
+        got.push(e.position);
+      }, options);
+      await assert.rejects(listener.closed, (error: Error) => {
+        assert.ok(error instanceof HandlerError);
+        assert.equal(error.position, 1234);
+        return true;
+      });
+      await delay(50);
+      assert.deepEqual(got, Array.from({ length: 1233 }, (_, i) => i + 1), mode);
+      assert.equal(listener.position, 1234);
+    }
+  });
+
+  it("close() stops in the middle of a history chunk", async () => {
+    await publishMany(3000);
+    await waitFor(() => server.head === 3000, "3000 stored");
+    const got: number[] = [];
+    let closing: Promise<void> | undefined;
+    const listener = listen(0, (e) => {
+      got.push(e.position);
+      if (e.position === 777) closing = listener.close();
+    }, options);
+    await waitFor(() => closing !== undefined, "close called");
+    await closing;
+    await listener.closed;
+    await delay(50);
+    assert.deepEqual(got, Array.from({ length: 777 }, (_, i) => i + 1));
+    assert.equal(listener.position, 778);
   });
 
   it("is an async iterable that fetches the next event only when asked", async () => {

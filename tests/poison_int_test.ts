@@ -26,7 +26,6 @@ interface Planned {
   reason?: RegExp;
 }
 
-
 /** A JSON object body of exactly `size` bytes. */
 function jsonOfSize(i: number, size: number): Uint8Array {
   const head = `{"i":${i},"pad":"`;

@@ -123,6 +123,8 @@ async function respond(
   });
   const response = await handler(request);
   res.writeHead(response.status, Object.fromEntries(response.headers));
+  // Send the headers now, as Deno.serve does, not with the first body chunk: a client learns the head at once.
+  res.flushHeaders();
   if (!response.body || method === "HEAD") {
     await response.body?.cancel();
     res.end();
