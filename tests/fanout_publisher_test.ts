@@ -1,0 +1,118 @@
+/**
+ * FanoutPublisher with a small fake broker session (the project's own
+ * BrokerSession interface) and a real storage file: the watermark moves only
+ * over confirmed positions, and what the broker nacks or never confirms is
+ * published again on the same session. The nack path is also proven against
+ * the real RabbitMQ in tests/server_int_test.ts; a confirm that never comes
+ * cannot be produced on demand there, so it is proven here.
+ */
+import { afterEach, beforeEach, describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import type { BrokerSession, PublishProperties } from "../lib/broker.ts";
+import { PublishNackedError } from "../lib/errors.ts";
+import { FanoutPublisher, type Publishable } from "../lib/fanout_publisher.ts";
+import { FileStorage } from "../lib/file_storage.ts";
+import { PublishWatermark } from "../lib/publish_watermark.ts";
+import { encodeRecord } from "../lib/record.ts";
+import { waitFor } from "./_helpers.ts";
+
+type Answer = "confirm" | "nack" | "never";
+
+/** A session whose publishes are answered by `answer(position, attempt)`. */
+class FakeSession {
+  readonly published: number[] = [];
+  readonly attempts = new Map<number, number>();
+  closed = false;
+  constructor(readonly answer: (position: number, attempt: number) => Answer) {}
+  publish(
+    _exchange: string,
+    _key: string,
+    _body: string | Uint8Array,
+    properties: PublishProperties = {},
+  ): Promise<void> {
+    const position = Number(properties.headers?.position);
+    const attempt = (this.attempts.get(position) ?? 0) + 1;
+    this.attempts.set(position, attempt);
+    this.published.push(position);
+    switch (this.answer(position, attempt)) {
+      case "confirm":
+        return Promise.resolve();
+      case "nack":
+        return Promise.reject(new PublishNackedError(String(position)));
+      case "never":
+        return new Promise<void>(() => {});
+    }
+  }
+}
+
+describe("FanoutPublisher", () => {
+  let dir: string;
+  let storage: FileStorage;
+  let watermark: PublishWatermark;
+  const records: Publishable[] = [];
+
+  beforeEach(async () => {
+    dir = await mkdtemp(join(tmpdir(), "res-fanout-"));
+    storage = await FileStorage.open(join(dir, "storage"));
+    records.length = 0;
+    for (let p = 1; p <= 5; p++) {
+      const line = encodeRecord(p, `id${p}`, "2026-11-27T00:00:00.000Z", `{"p":${p}}`);
+      records.push({ position: p, id: `id${p}`, line: line.slice(0, -1) });
+      await storage.append([{ position: p, id: `id${p}`, line }]);
+    }
+    // No watermark file yet: nothing is confirmed, so an attach publishes positions 1..5.
+    watermark = await PublishWatermark.open(join(dir, "storage.published"), storage.head);
+  });
+  afterEach(async () => {
+    await watermark.flush();
+    await storage.close();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  it("advances the watermark over confirmed positions only", async () => {
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000);
+    const session = new FakeSession(() => "confirm");
+    await publisher.attach(session as unknown as BrokerSession);
+    await publisher.idle();
+    assert.deepEqual(session.published, [1, 2, 3, 4, 5]);
+    assert.equal(watermark.value, 5);
+    publisher.detach();
+  });
+
+  it("publishes again from the watermark what the broker nacked, on the same session", async () => {
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000);
+    const session = new FakeSession((p, attempt) => (p === 3 && attempt <= 2 ? "nack" : "confirm"));
+    await publisher.attach(session as unknown as BrokerSession);
+    await waitFor(() => watermark.value === 5, "the watermark at 5 after the resends");
+    assert.equal(session.attempts.get(3), 3, "position 3 was sent three times");
+    assert.ok(session.published.slice(-3).every((p, i) => p === 3 + i), "the resend goes on in position order");
+    publisher.detach();
+  });
+
+  it("publishes again what the broker never confirmed, after the confirm timeout", async () => {
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 100);
+    const session = new FakeSession((p, attempt) => (p === 2 && attempt === 1 ? "never" : "confirm"));
+    await publisher.attach(session as unknown as BrokerSession);
+    await waitFor(() => watermark.value === 5, "the watermark at 5 after the timeout");
+    assert.equal(session.attempts.get(2), 2);
+    assert.equal(publisher.inFlight, 0, "the unanswered publish no longer counts as in flight");
+    publisher.detach();
+  });
+
+  it("does not resend on a session that closed: the next attach does", async () => {
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000);
+    const session = new FakeSession(() => "nack");
+    session.closed = true;
+    await publisher.attach(session as unknown as BrokerSession);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    assert.equal(watermark.value, 0);
+    const next = new FakeSession(() => "confirm");
+    await publisher.attach(next as unknown as BrokerSession);
+    await publisher.idle();
+    assert.equal(watermark.value, 5);
+    publisher.detach();
+  });
+});
