@@ -194,13 +194,7 @@ export class EventFeed {
             if (position > this.#next) throw new Error(`history skipped from ${this.#next} to ${position}`);
             // Inline delivery: await only a thenable, and no extra async frame per record.
             const result = this.#call(record);
-            if (result !== undefined) {
-              try {
-                await result;
-              } catch (error) {
-                throw this.#failed(record, error);
-              }
-            }
+            if (result !== undefined) await this.#settle(result, record);
             this.#next = position + 1;
           }
         }
@@ -219,14 +213,17 @@ export class EventFeed {
 
   async #deliver(record: EventRecord): Promise<void> {
     const result = this.#call(record);
-    if (result !== undefined) {
-      try {
-        await result;
-      } catch (error) {
-        throw this.#failed(record, error);
-      }
-    }
+    if (result !== undefined) await this.#settle(result, record);
     this.#next = record.position + 1;
+  }
+
+  /** Await the handler's thenable; a rejection stops the feed with the record's position. */
+  async #settle(result: PromiseLike<void>, record: EventRecord): Promise<void> {
+    try {
+      await result;
+    } catch (error) {
+      throw this.#failed(record, error);
+    }
   }
 
   /** Call the handler; returns its result only when it is a thenable (which must be awaited). */
