@@ -31,6 +31,7 @@ export {
   ConfigError,
   CorruptLogError,
   HandlerError,
+  HistoryTimeoutError,
   OutOfOrderError,
   PublishNackedError,
   StorageFailedError,

@@ -136,6 +136,24 @@ export class PublishNackedError extends Error {
   }
 }
 
+/**
+ * The history server sent nothing for `idleTimeout` ms while the reader
+ * waited: the request is abandoned (and retried by the listener).
+ *
+ * Rule: a listener never waits forever on a history response; it asks
+ * again from the next position it has not delivered.
+ */
+export class HistoryTimeoutError extends Error {
+  /**
+   * @param url The history request.
+   * @param ms The idle time that was exceeded.
+   */
+  constructor(url: string, ms: number) {
+    super(`History request ${url} sent nothing for ${ms} ms`);
+    this.name = "HistoryTimeoutError";
+  }
+}
+
 /** One-line description of any thrown value. */
 export function describe(error: unknown): string {
   if (error instanceof Error) return error.message;

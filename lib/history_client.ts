@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { HistoryTimeoutError } from "./errors.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
 
 /** Options for {@link readHistoryChunks} and {@link readHistory}. */
@@ -40,21 +41,6 @@ const DEFAULTS = {
   /** A history body streams from a file; 30 s without a byte means the connection is dead. */
   idleTimeout: 30_000,
 } as const;
-
-/**
- * The history server sent nothing for `idleTimeout` ms while the reader
- * waited: the request is abandoned (and retried by the listener).
- */
-export class HistoryTimeoutError extends Error {
-  /**
-   * @param url The history request.
-   * @param ms The idle time that was exceeded.
-   */
-  constructor(url: string, ms: number) {
-    super(`History request ${url} sent nothing for ${ms} ms`);
-    this.name = "HistoryTimeoutError";
-  }
-}
 
 /**
  * Stream records from `from` (inclusive), at most `limit` of them, as the

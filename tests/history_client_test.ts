@@ -1,6 +1,7 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { HistoryTimeoutError, readHistory, readHistoryChunks } from "../lib/history_client.ts";
+import { HistoryTimeoutError } from "../lib/errors.ts";
+import { readHistory, readHistoryChunks } from "../lib/history_client.ts";
 import { encodeRecord, type EventRecord } from "../lib/record.ts";
 import { type HttpServer, serve } from "../lib/runtime/serve.ts";
 import { delay } from "./_helpers.ts";
