@@ -29,6 +29,7 @@ import { BrokerLink, type BrokerSession } from "./lib/broker.ts";
 import { type BrokerSettings, brokerSettings } from "./lib/config.ts";
 import { describe, PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";
+import { settleWithin } from "./lib/settle_within.ts";
 
 export type { BrokerSettings } from "./lib/config.ts";
 
@@ -166,7 +167,7 @@ export function createCommand(options: CommandOptions = {}): Command {
         const current = await session(deadline);
         try {
           const sent = current.publish("", settings.queueName, body, { messageId: id, type: publishOptions.type });
-          if (await confirmedWithin(sent, confirmTimeout)) return id;
+          if (await settleWithin(sent.then(() => true), confirmTimeout, () => false)) return id;
           if (closed || Date.now() > deadline) throw new Error(`Cannot publish ${id}: the broker did not confirm it`);
           log(`Publish of ${id} not confirmed within ${confirmTimeout} ms; publishing again`);
           continue;
@@ -189,14 +190,6 @@ export function createCommand(options: CommandOptions = {}): Command {
       link = undefined;
     },
   };
-}
-
-/** Resolves true when `sent` resolves within `ms`, false when it has not by then; rejects with its error. */
-function confirmedWithin(sent: Promise<void>, ms: number): Promise<boolean> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), ms)));
-  sent.catch(() => {}); // a confirm that fails after the timeout is ignored: the retry owns the outcome
-  return Promise.race([sent.then(() => true), late]).finally(() => clearTimeout(timer));
 }
 
 let shared: Command | undefined;

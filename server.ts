@@ -30,6 +30,7 @@ import { PublishWatermark } from "./lib/publish_watermark.ts";
 import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
+import { settleWithin } from "./lib/settle_within.ts";
 
 export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
 export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
@@ -58,17 +59,6 @@ export interface EventStoreServer {
   readonly stopped: Promise<void>;
   /** Stop consuming, store and publish what is in flight, and close everything. */
   close(): Promise<void>;
-}
-
-/** Settle like `promise`, or reject with `message` after `ms`. */
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  promise.catch(() => {}); // a late failure after the timeout is already handled
-  const late = new Promise<never>((
-    _,
-    reject,
-  ) => (timer = setTimeout(() => reject(new Error(`${message} within ${ms} ms`)), ms)));
-  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** The dead-letter queue's name for an input queue: `<QUEUENAME>.dead`. */
@@ -130,7 +120,10 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
           headers: { ...delivery.headers, "x-rejected-reason": reason, "x-original-queue": settings.queueName },
         });
         try {
-          await withTimeout(sent, options.confirmTimeout ?? 15_000, "dead-letter publish not confirmed");
+          const ms = options.confirmTimeout ?? 15_000;
+          await settleWithin(sent, ms, () => {
+            throw new Error(`dead-letter publish not confirmed within ${ms} ms`);
+          });
           return;
         } catch (error) {
           if (!(error instanceof PublishNackedError) || attempt === 5) throw error;

@@ -10,6 +10,7 @@
 import type { BrokerSession } from "./broker.ts";
 import type { EventStorage } from "./storage.ts";
 import type { PublishWatermark } from "./publish_watermark.ts";
+import { settleWithin } from "./settle_within.ts";
 
 /** A record just made durable, ready to publish. */
 export interface Publishable {
@@ -136,11 +137,7 @@ export class FanoutPublisher {
     this.#sent = last;
     this.#inFlight += records.length;
     this.#chain = this.#chain.then(async () => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const late = new Promise<undefined>((
-        resolve,
-      ) => (timer = setTimeout(() => resolve(undefined), this.#confirmTimeout)));
-      const results = await Promise.race([settled, late]).finally(() => clearTimeout(timer));
+      const results = await settleWithin(settled, this.#confirmTimeout, () => undefined);
       this.#inFlight -= records.length;
       for (const wake of this.#waiters.splice(0)) wake();
       if (epoch !== this.#epoch) return;
