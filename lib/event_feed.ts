@@ -173,19 +173,21 @@ export class EventFeed {
       if (this.#closed) return;
     }
     if (position === this.#next) await this.#deliver(record);
-    if (!session.closed) await this.#ack(session, delivery.tag);
+    const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
+    if (acking) await acking;
   }
 
   /**
    * Acknowledge a handled live message and every earlier one on its session at once (`multiple`),
    * when nothing else is waiting or a quarter of the prefetch is unacknowledged: one ack frame
-   * per burst instead of one per event, while the broker never runs out of prefetch.
+   * per burst instead of one per event, while the broker never runs out of prefetch. Returns the
+   * ack to await, or nothing (no await, no promise) when this message waits for a later one.
    */
-  async #ack(session: BrokerSession, tag: number): Promise<void> {
+  #ack(session: BrokerSession, tag: number): Promise<void> | undefined {
     this.#unacked++;
-    if (this.#live.length > 0 && this.#unacked < Math.max(1, this.#settings.prefetch >> 2)) return;
+    if (this.#live.length > 0 && this.#unacked < Math.max(1, this.#settings.prefetch >> 2)) return undefined;
     this.#unacked = 0;
-    await session.ack(tag, true).catch(() => {});
+    return session.ack(tag, true).catch(() => {});
   }
 
   /** Deliver history from `from`, at most `limit` records; retries while the server is unreachable. */
