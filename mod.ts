@@ -32,9 +32,11 @@ export {
   CorruptLogError,
   HandlerError,
   HistoryTimeoutError,
+  NotAStoreError,
   OutOfOrderError,
   PublishNackedError,
   StorageFailedError,
+  StoreLockedError,
 } from "./lib/errors.ts";
 export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";
 export { FileStorage } from "./lib/file_storage.ts";

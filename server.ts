@@ -21,7 +21,7 @@ import process from "node:process";
 import { BrokerLink, type BrokerSession, type Consumer, type Delivery } from "./lib/broker.ts";
 import { type ServerSettings, serverSettings } from "./lib/config.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
-import { ConfigError, describe, PublishNackedError } from "./lib/errors.ts";
+import { ConfigError, describe, NotAStoreError, PublishNackedError, StoreLockedError } from "./lib/errors.ts";
 import { FanoutPublisher } from "./lib/fanout_publisher.ts";
 import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
@@ -203,22 +203,34 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
 }
 
 async function openStorage(path: string, options: FileStorageOptions): Promise<FileStorage> {
+  const refuse = (why: string, what: string) => new ConfigError(`Cannot open STORAGEFILE "${path}": ${why}; ${what}`);
   try {
     return await FileStorage.open(path, options);
   } catch (error) {
+    if (error instanceof StoreLockedError) {
+      throw new ConfigError(
+        `STORAGEFILE "${path}" is in use by another server (pid ${error.pid ?? "unknown"}); ` +
+          `stop it first, or give this server its own STORAGEFILE and QUEUENAME`,
+      );
+    }
+    if (error instanceof NotAStoreError) {
+      throw new ConfigError(
+        `STORAGEFILE "${path}" is not a rabbit-eventstore store (${error.reason}); ` +
+          `it was left untouched — point STORAGEFILE at a store or at a new file`,
+      );
+    }
     const code = (error as { code?: string })?.code;
     if (code === "ENOENT") {
-      throw new ConfigError(
-        `Cannot open STORAGEFILE "${path}": its directory does not exist; create it or point STORAGEFILE elsewhere`,
-      );
+      throw refuse("its directory does not exist", "create it or point STORAGEFILE elsewhere");
     }
     if (code === "EACCES" || code === "EPERM") {
-      throw new ConfigError(
-        `Cannot open STORAGEFILE "${path}": permission denied; point STORAGEFILE at a writable path`,
-      );
+      throw refuse("permission denied", "point STORAGEFILE at a writable path");
+    }
+    if (code === "EROFS") {
+      throw refuse("the file system is read-only", "point STORAGEFILE at a writable file system");
     }
     if (code === "EISDIR") {
-      throw new ConfigError(`Cannot open STORAGEFILE "${path}": it is a directory; point STORAGEFILE at a file`);
+      throw refuse("it is a directory", "point STORAGEFILE at a file");
     }
     throw error;
   }

@@ -5,6 +5,7 @@
  * Set `RABBIT_EVENTSTORE_CRASH_AT=<point>[:<n>]` to make the process kill
  * itself with SIGKILL the n-th time (default 1st) it reaches `<point>`:
  *
+ * - `before-header-fsync`: a new store's header line was written but not fsync'd;
  * - `before-fsync`: a batch was written to the storage file but not fsync'd;
  * - `before-publish`: the batch is durable but not handed to the fanout;
  * - `before-ack`: the batch was published to the fanout (and confirmed) but
@@ -17,7 +18,7 @@
 import process from "node:process";
 
 /** The steps at which a crash can be injected. */
-export type CrashPointName = "before-fsync" | "before-publish" | "before-ack";
+export type CrashPointName = "before-header-fsync" | "before-fsync" | "before-publish" | "before-ack";
 
 let armed: { at: string; remaining: number } | undefined;
 

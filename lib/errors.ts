@@ -45,19 +45,74 @@ export class CorruptLogError extends Error {
   readonly line: number;
   /** The byte offset at which the damaged line starts. */
   readonly offset: number;
+  /** The position the damaged line should have held (the intact records before it are 1 .. position - 1). */
+  readonly position: number;
   /**
    * Create the error.
    * @param path The storage file's path.
    * @param line The 1-based line number of the first damaged line.
    * @param offset The byte offset at which that line starts.
    * @param reason What is wrong with the line.
+   * @param position The position that line should have held. @default {line}
    */
-  constructor(path: string, line: number, offset: number, reason: string) {
+  constructor(path: string, line: number, offset: number, reason: string, position: number = line) {
     super(`Storage file ${path} is damaged at line ${line} (byte offset ${offset}): ${reason}`);
     this.name = "CorruptLogError";
     this.path = path;
     this.line = line;
     this.offset = offset;
+    this.position = position;
+  }
+}
+
+/**
+ * A file offered as a store does not begin as one.
+ *
+ * Rule: a store is only ever opened from a file that is empty, begins with a
+ * store header line, or begins with a record at position 1 (a store written
+ * before headers existed). Anything else is somebody else's file: it is
+ * refused byte for byte untouched, never "repaired" as a torn tail.
+ */
+export class NotAStoreError extends Error {
+  /** The file's path. */
+  readonly path: string;
+  /** Why it is not a store, e.g. `it begins with "{\n  \"name\""`. */
+  readonly reason: string;
+  /**
+   * Create the error.
+   * @param path The file's path.
+   * @param reason Why it is not a store.
+   */
+  constructor(path: string, reason: string) {
+    super(`File ${path} is not a rabbit-eventstore store (${reason}); it was left untouched`);
+    this.name = "NotAStoreError";
+    this.path = path;
+    this.reason = reason;
+  }
+}
+
+/**
+ * Another server holds the store.
+ *
+ * Rule: a store has one writer. The writer holds an exclusive lock on the
+ * file for as long as it runs; the OS frees it when that process dies, so a
+ * crash never leaves a stale lock. A second opener never writes a byte.
+ */
+export class StoreLockedError extends Error {
+  /** The store's path. */
+  readonly path: string;
+  /** The pid of the process holding the lock, where the OS tells it. */
+  readonly pid: number | undefined;
+  /**
+   * Create the error.
+   * @param path The store's path.
+   * @param pid The holder's pid, if known.
+   */
+  constructor(path: string, pid?: number) {
+    super(`Store ${path} is in use by another server (pid ${pid ?? "unknown"})`);
+    this.name = "StoreLockedError";
+    this.path = path;
+    this.pid = pid;
   }
 }
 

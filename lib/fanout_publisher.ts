@@ -129,7 +129,7 @@ export class FanoutPublisher {
       session.publish(this.#exchange, "", r.line, {
         messageId: r.id,
         type: r.type,
-        headers: { position: r.position },
+        headers: { position: r.position, "store-id": this.#storage.storeId },
       })
     ));
     const last = records[records.length - 1].position;

@@ -5,10 +5,12 @@
  *
  * @module
  */
-import { open as openFile } from "node:fs/promises";
+import { open as openFile, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { crashPoint } from "./crash_point.ts";
-import { CorruptLogError, OutOfOrderError, StorageFailedError } from "./errors.ts";
+import { CorruptLogError, NotAStoreError, OutOfOrderError, StorageFailedError } from "./errors.ts";
+import { type FileLock, lockFile } from "./runtime/file_lock.ts";
+import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_header.ts";
 import { parseRecord } from "./record.ts";
 import { idOffset, matchRecordId } from "./record_bytes.ts";
 import type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./storage.ts";
@@ -50,6 +52,12 @@ export interface FileStorageOptions {
    * `verifyStorageFile` uses it. @default {false}
    */
   fullParse?: boolean;
+  /**
+   * Open for reading only: no lock, nothing created, truncated or written
+   * (a torn tail is only reported through `warn`). `verifyStorageFile` uses
+   * it. @default {false}
+   */
+  readOnly?: boolean;
 }
 
 /** Keep the byte offset of every INDEX_EVERY-th record. */
@@ -80,6 +88,8 @@ export class FileStorage implements EventStorage {
   readonly #open: (path: string, flags: string) => Promise<FileLike>;
   /** offsets[k] is the byte offset of position k * INDEX_EVERY + 1. */
   readonly #offsets: number[];
+  readonly #storeId: string;
+  readonly #lock: FileLock | undefined;
   #head: number;
   #size: number;
   #failed: StorageFailedError | undefined;
@@ -90,44 +100,92 @@ export class FileStorage implements EventStorage {
     path: string,
     file: FileLike,
     open: (path: string, flags: string) => Promise<FileLike>,
-    offsets: number[],
-    head: number,
-    size: number,
+    opened: { offsets: number[]; head: number; size: number; storeId: string; lock?: FileLock },
   ) {
     this.#path = path;
     this.#file = file;
     this.#open = open;
-    this.#offsets = offsets;
-    this.#head = head;
-    this.#size = size;
+    this.#offsets = opened.offsets;
+    this.#head = opened.head;
+    this.#size = opened.size;
+    this.#storeId = opened.storeId;
+    this.#lock = opened.lock;
   }
 
   /**
-   * Open (or create) a storage file, check every record, truncate a torn last
-   * line, and refuse damage before it.
+   * Open (or create) a store: lock it for this process, check that it is a
+   * store, check every record, truncate a torn last line, and refuse damage
+   * before it. A new store gets a header line with a fresh identity.
    *
+   * @throws {NotAStoreError} When the path is not a regular file, or the file does not begin as a store.
+   * @throws {StoreLockedError} When another server holds the store.
    * @throws {CorruptLogError} When a line before the last is damaged.
    */
   static async open(path: string, options: FileStorageOptions = {}): Promise<FileStorage> {
     const open = options.open ?? ((p: string, flags: string) => openFile(p, flags) as Promise<FileLike>);
     const warn = options.warn ?? ((message: string) => console.warn(message));
-    await (await open(path, "a")).close();
-    const file = await open(path, "r+");
+    const readOnly = options.readOnly ?? false;
+    await refuseNonFile(path);
+    if (!readOnly) await (await open(path, "a")).close();
+    // Lock before reading a byte: a second server must not take the first's write in progress for a torn tail.
+    const lock = readOnly ? undefined : await lockFile(path);
+    let file: FileLike | undefined;
     try {
-      const scan = await scanFile(path, file, options, options.fullParse ?? false);
-      if (scan.validSize < scan.fileSize) {
-        warn(
-          `Storage file ${path}: truncating ${scan.fileSize - scan.validSize} bytes of a torn last record ` +
-            `at byte offset ${scan.validSize} (${scan.tornReason}); it was never acknowledged, so the broker redelivers it`,
+      file = await open(path, readOnly ? "r" : "r+");
+      const { size: fileSize } = await file.stat();
+      const start = new Uint8Array(Math.min(fileSize, 64 * 1024));
+      if (start.length > 0) await file.read(start, 0, start.length, 0);
+      const kind = classifyStoreStart(start, fileSize);
+      if (kind.kind === "foreign") throw new NotAStoreError(path, kind.reason);
+      let storeId = kind.kind === "header" ? kind.header.storeId : kind.kind === "legacy" ? kind.storeId : "";
+      let scan: ScanResult;
+      if (kind.kind === "torn") {
+        warn(`Storage file ${path}: dropping ${fileSize} bytes of a store whose creation was cut short`);
+        scan = { offsets: [], head: 0, validSize: 0, fileSize, tornReason: "" };
+      } else {
+        scan = await scanFile(
+          path,
+          file,
+          options,
+          options.fullParse ?? false,
+          kind.kind === "header" ? kind.length : 0,
         );
+        if (scan.validSize < scan.fileSize) {
+          warn(
+            `Storage file ${path}: truncating ${scan.fileSize - scan.validSize} bytes of a torn last record ` +
+              `at byte offset ${scan.validSize} (${scan.tornReason}); it was never acknowledged, so the broker redelivers it`,
+          );
+        }
+      }
+      if (!readOnly && scan.validSize < scan.fileSize) {
         await file.truncate(scan.validSize);
         await file.datasync();
       }
-      return new FileStorage(path, file, open, scan.offsets, scan.head, scan.validSize);
+      if (!readOnly && scan.validSize === 0) {
+        // A new store (or one whose very first write was cut short): its header comes first.
+        const header = newStoreHeader();
+        const bytes = storeHeaderBytes(header);
+        await writeAll(file, bytes, 0);
+        await crashPoint("before-header-fsync"); // test-only
+        await file.datasync();
+        scan.validSize = bytes.length;
+        storeId = header.storeId;
+      }
+      return new FileStorage(path, file, open, { ...scan, size: scan.validSize, storeId, lock });
     } catch (error) {
-      await file.close();
+      await file?.close();
+      await lock?.release();
       throw error;
     }
+  }
+
+  /**
+   * The store's identity: a UUID made when the store was created and kept in
+   * its header (derived from the first record for a store from before
+   * headers; "" for an empty store opened read-only).
+   */
+  get storeId(): string {
+    return this.#storeId;
   }
 
   /** The last durable position; 0 when empty. */
@@ -170,12 +228,7 @@ export class FileStorage implements EventStorage {
       }
       const bytes = buffer.subarray(0, length);
       try {
-        let written = 0;
-        while (written < bytes.length) {
-          const { bytesWritten } = await this.#file.write(bytes, written, bytes.length - written, this.#size + written);
-          if (bytesWritten <= 0) throw new Error("write returned 0 bytes");
-          written += bytesWritten;
-        }
+        await writeAll(this.#file, bytes, this.#size);
         await crashPoint("before-fsync"); // test-only; a no-op unless RABBIT_EVENTSTORE_CRASH_AT is set
         await this.#file.datasync();
       } catch (cause) {
@@ -264,7 +317,11 @@ export class FileStorage implements EventStorage {
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
-    await this.#file.close();
+    try {
+      await this.#file.close();
+    } finally {
+      await this.#lock?.release();
+    }
   }
 
   /** Byte offset where the record at `position` (1..head+1) starts. */
@@ -298,12 +355,47 @@ interface ScanResult {
   tornReason: string;
 }
 
-/** Read the whole file once: index it, validate it, find the torn tail. */
+/** Write all of `bytes` at file offset `at`. */
+async function writeAll(file: FileLike, bytes: Uint8Array, at: number): Promise<void> {
+  let written = 0;
+  while (written < bytes.length) {
+    const { bytesWritten } = await file.write(bytes, written, bytes.length - written, at + written);
+    if (bytesWritten <= 0) throw new Error("write returned 0 bytes");
+    written += bytesWritten;
+  }
+}
+
+/** Refuse a path that exists but is not a regular file (a device, a FIFO, a socket, a directory). */
+async function refuseNonFile(path: string): Promise<void> {
+  let info;
+  try {
+    info = await stat(path);
+  } catch (error) {
+    if ((error as { code?: string })?.code === "ENOENT") return; // created below
+    throw error;
+  }
+  if (info.isFile()) return;
+  const what = info.isDirectory()
+    ? "a directory"
+    : info.isFIFO()
+    ? "a FIFO"
+    : info.isCharacterDevice()
+    ? "a character device"
+    : info.isBlockDevice()
+    ? "a block device"
+    : info.isSocket()
+    ? "a socket"
+    : "not a regular file";
+  throw new NotAStoreError(path, `it is ${what}, not a regular file`);
+}
+
+/** Read the whole file once from `dataStart` (after the header): index it, validate it, find the torn tail. */
 async function scanFile(
   path: string,
   file: FileLike,
   { visit, visitAscii }: Pick<FileStorageOptions, "visit" | "visitAscii">,
   fullParse: boolean,
+  dataStart: number,
 ): Promise<ScanResult> {
   const visitBytes = visitAscii ??
     (visit &&
@@ -312,12 +404,12 @@ async function scanFile(
   const { size: fileSize } = await file.stat();
   const offsets: number[] = [];
   let head = 0;
-  let validSize = 0;
+  let validSize = dataStart;
   /** The first bad line, if any; only allowed if nothing valid follows. */
-  let bad: { line: number; offset: number; reason: string } | undefined;
+  let bad: { line: number; offset: number; reason: string; position: number } | undefined;
   // Read ahead: the next chunk is read into `raw` while this one is checked in `buffer`.
   const raw = new Uint8Array(CHUNK);
-  let readOffset = 0;
+  let readOffset = dataStart;
   const readNext = async (): Promise<number> => {
     if (readOffset >= fileSize) return 0;
     const { bytesRead } = await file.read(raw, 0, Math.min(raw.length, fileSize - readOffset), readOffset);
@@ -327,8 +419,8 @@ async function scanFile(
   let pending = readNext();
   let buffer = new Uint8Array(2 * CHUNK);
   let carry = 0; // bytes at the start of buffer carried over from the last chunk
-  let chunkStart = 0; // file offset of buffer[0]
-  let lineNo = 0;
+  let chunkStart = dataStart; // file offset of buffer[0]
+  let lineNo = dataStart > 0 ? 1 : 0; // the header is line 1
   try {
     while (true) {
       const bytesRead = await pending;
@@ -359,13 +451,13 @@ async function scanFile(
         const reason = idEnd >= 0 ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
         if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
           // A complete record after damage, or out of sequence: not a torn tail.
-          if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason);
-          if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason);
+          if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason, bad.position);
+          if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason, head + 1);
           if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
           head++;
           validSize = chunkStart + nl + 1;
         } else if (!bad) {
-          bad = { line: lineNo, offset: lineOffset, reason };
+          bad = { line: lineNo, offset: lineOffset, reason, position: head + 1 };
         }
         start = nl + 1;
       }

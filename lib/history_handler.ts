@@ -33,7 +33,11 @@ export function historyHandler(
   return (request: Request) => {
     const url = new URL(request.url);
     if (url.pathname === "/health") {
-      return Promise.resolve(Response.json({ status: "ok", head: storage.head, ...status() }));
+      return Promise.resolve(
+        Response.json({ status: "ok", head: storage.head, storeId: storage.storeId, ...status() }, {
+          headers: { "x-store-id": storage.storeId },
+        }),
+      );
     }
     const from = parseParam(url, "from", 1);
     if (typeof from === "string") return Promise.resolve(badRequest(from));
@@ -47,6 +51,7 @@ export function historyHandler(
           "content-type": "application/x-ndjson",
           "cache-control": "no-store",
           "x-head-position": String(storage.head),
+          "x-store-id": storage.storeId,
         },
       }),
     );

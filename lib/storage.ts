@@ -52,6 +52,13 @@ export interface EventStorage {
   /** The last durable position; 0 when empty. */
   readonly head: number;
   /**
+   * The store's identity: made when the store was created, kept with it,
+   * the same across restarts. Sent with every fanout message (header
+   * `store-id`) and history response (header `x-store-id`) so that a
+   * listener notices when it is being fed from a different store.
+   */
+  readonly storeId: string;
+  /**
    * Append a batch and make it durable before resolving. Positions must
    * continue the head densely (else `OutOfOrderError`). After a failed append
    * the storage refuses all further appends (`StorageFailedError`).

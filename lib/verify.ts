@@ -3,9 +3,8 @@
  *
  * @module
  */
-import { open } from "node:fs/promises";
 import { CorruptLogError } from "./errors.ts";
-import { type FileLike, FileStorage } from "./file_storage.ts";
+import { FileStorage } from "./file_storage.ts";
 
 /** What {@link verifyStorageFile} found. */
 export interface VerifyReport {
@@ -38,24 +37,13 @@ export async function verifyStorageFile(path: string): Promise<VerifyReport> {
       visit: () => records++,
       // The thorough check: a full JSON.parse of every line, not the byte-level start-up check.
       fullParse: true,
-      // Read-only: a torn tail is reported, never truncated.
-      open: async (p, flags) => {
-        const handle = await open(p, flags === "a" ? "r" : "r");
-        const readOnly: FileLike = {
-          read: (b, o, l, pos) => handle.read(b, o, l, pos),
-          write: () => Promise.reject(new Error("read-only")),
-          datasync: () => Promise.resolve(),
-          truncate: () => Promise.resolve(),
-          stat: () => handle.stat(),
-          close: () => handle.close(),
-        };
-        return readOnly;
-      },
+      // Read-only: no lock, and a torn tail is reported, never truncated.
+      readOnly: true,
     });
     records = storage.head;
     await storage.close();
   } catch (error) {
-    if (error instanceof CorruptLogError) return { ok: false, records: error.line - 1, problem: error.message };
+    if (error instanceof CorruptLogError) return { ok: false, records: error.position - 1, problem: error.message };
     throw error;
   }
   return torn ? { ok: false, records, problem: torn } : { ok: true, records };

@@ -10,7 +10,15 @@ import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises"
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type FileLike, FileStorage } from "../lib/file_storage.ts";
-import { CorruptLogError, OutOfOrderError, StorageFailedError } from "../lib/errors.ts";
+import { spawnSync } from "node:child_process";
+import process from "node:process";
+import {
+  CorruptLogError,
+  NotAStoreError,
+  OutOfOrderError,
+  StorageFailedError,
+  StoreLockedError,
+} from "../lib/errors.ts";
 import { encodeRecord } from "../lib/record.ts";
 import type { AppendRecord } from "../lib/storage.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
@@ -47,6 +55,16 @@ function concat(...parts: Uint8Array[]): Uint8Array {
 
 async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
   return await new Response(stream).text();
+}
+
+const HEADER_LINE = /^\{"rabbitEventstore":1,"storeId":"([0-9a-f-]{36})","created":"[^"]+"\}\n/;
+
+/** A store file's text without its header line (which a new store begins with). */
+async function recordsText(file: string): Promise<string> {
+  const content = await readFile(file, "utf8");
+  const header = HEADER_LINE.exec(content);
+  assert.ok(header, `${file} begins with a store header line: ${JSON.stringify(content.slice(0, 80))}`);
+  return content.slice(header[0].length);
 }
 
 let root: string;
@@ -94,17 +112,36 @@ describe("FileStorage basics", () => {
     await storage.close();
   });
 
-  it("creates an empty file with head 0", async () => {
+  it("creates a new store: one header line with a fresh identity, head 0, empty history", async () => {
     const file = tempFile();
     const storage = await FileStorage.open(file);
     assert.equal(storage.head, 0);
     assert.equal(await text(storage.read(1)), "");
-    assert.equal((await stat(file)).size, 0);
+    const content = await readFile(file, "utf8");
+    const header = HEADER_LINE.exec(content);
+    assert.ok(header, content);
+    assert.equal(header[0], content, "the header is all a new store holds");
+    assert.equal(storage.storeId, header[1]);
     await storage.close();
+    const other = await FileStorage.open(tempFile());
+    assert.notEqual(other.storeId, storage.storeId, "every store gets its own identity");
+    await other.close();
   });
 
-  it("writes exactly the encoded lines", async () => {
-    assert.equal(await readFile(path, "utf8"), expected.join(""));
+  it("keeps its identity across reopen, and history never shows the header", async () => {
+    const file = tempFile();
+    const first = await FileStorage.open(file);
+    const id = first.storeId;
+    await first.append(recs(1, 3));
+    await first.close();
+    const again = await FileStorage.open(file);
+    assert.equal(again.storeId, id);
+    assert.equal(await text(again.read(1)), recs(1, 3).map((r) => r.line).join(""));
+    await again.close();
+  });
+
+  it("writes exactly the encoded lines after its header", async () => {
+    assert.equal(await recordsText(path), expected.join(""));
   });
 
   const froms = [0, 1, 2, 1023, 1024, 1025, 1026, 2047, 2048, 2049, 2050, 2547, 2548, 2549, 5000];
@@ -358,12 +395,6 @@ describe("FileStorage on torn and damaged files", () => {
       /JSON|Unexpected|token/i,
     ],
     [
-      "line 1 replaced by zeros of the same length",
-      concat(flip(new Uint8Array(lines[0].length), lines[0].length - 1, 0x0a), ...lines.slice(1)),
-      1,
-      /./,
-    ],
-    [
       "invalid UTF-8 inside line 3",
       concat(lines[0], lines[1], flip(lines[2], 40, 0xff), ...lines.slice(3)),
       3,
@@ -595,7 +626,7 @@ describe("FileStorage on write and fsync errors", () => {
     const { file, storage } = await prepared(disk);
     await storage.append(recs(11, 30));
     await storage.close();
-    assert.equal(await readFile(file, "utf8"), recs(1, 30).map((r) => r.line).join(""));
+    assert.equal(await recordsText(file), recs(1, 30).map((r) => r.line).join(""));
     assert.ok(disk.writes > 30);
   });
 
@@ -662,5 +693,151 @@ describe("FileStorage on a full disk (real ENOSPC on a 256 KiB tmpfs)", () => {
     } finally {
       unmount(dir);
     }
+  });
+});
+
+describe("FileStorage refuses what is not a store, and never touches it", () => {
+  const random = prng(7);
+  const randomBytes = new Uint8Array(500).map(() => Math.floor(random() * 256));
+  const header =
+    '{"rabbitEventstore":1,"storeId":"5b0c2f9e-3a41-4c7e-9d2b-0f6a1e8c7b35","created":"2026-12-01T00:00:00.000Z"}\n';
+  const foreign: Array<[string, Uint8Array, RegExp]> = [
+    ["a package.json", encoder.encode('{\n  "name": "my-app",\n  "version": "1.0.0"\n}\n'), /begins with "\{"/],
+    ["500 random bytes", randomBytes, /begins with/],
+    ["two lines of text", encoder.encode("hello\nworld\n"), /begins with "hello"/],
+    ["one line of text without a newline", encoder.encode("just some notes"), /begins with "just some notes"/],
+    ["zeros ending in a newline", concat(new Uint8Array(80), encoder.encode("\n")), /begins with/],
+    ["a record at position 2 first", bytesOf([rec(2), rec(3)]), /begins with "\{\\"position\\":2/],
+    [
+      "a store header of a newer format",
+      encoder.encode(header.replace('"rabbitEventstore":1', '"rabbitEventstore":2') + rec(1).line),
+      /format 2 is newer/,
+    ],
+    ["a header without a valid storeId", encoder.encode('{"rabbitEventstore":1,"storeId":"x"}\n'), /no valid storeId/],
+    ["a header line that is not JSON", encoder.encode('{"rabbitEventstore":1,,}\n'), /not valid JSON/],
+  ];
+  for (const [name, bytes, reason] of foreign) {
+    it(`refuses ${name} with NotAStoreError, byte for byte untouched`, async () => {
+      const file = tempFile();
+      await writeFile(file, bytes);
+      await assert.rejects(openQuiet(file), (e: unknown) => {
+        assert.ok(e instanceof NotAStoreError, `expected NotAStoreError, got ${e}`);
+        assert.equal(e.path, file);
+        assert.match(e.reason, reason);
+        return true;
+      });
+      assert.deepEqual(new Uint8Array(await readFile(file)), bytes);
+      await assert.rejects(verifyStorageFile(file), NotAStoreError);
+      assert.deepEqual(new Uint8Array(await readFile(file)), bytes);
+    });
+  }
+
+  it("refuses a directory, a character device and a FIFO without opening them for writing", async () => {
+    const dir = join(root, `dir-${++counter}`);
+    await mkdir(dir);
+    await assert.rejects(
+      FileStorage.open(dir),
+      (e: unknown) => e instanceof NotAStoreError && /a directory/.test(e.reason),
+    );
+    await assert.rejects(
+      FileStorage.open("/dev/null"),
+      (e: unknown) => e instanceof NotAStoreError && /a character device/.test(e.reason),
+    );
+    const fifo = join(root, `fifo-${++counter}`);
+    const made = spawnSync("mkfifo", [fifo]);
+    assert.equal(made.status, 0, "mkfifo");
+    // Opening a FIFO for writing would block until a reader came: refused before any open.
+    await assert.rejects(
+      FileStorage.open(fifo),
+      (e: unknown) => e instanceof NotAStoreError && /a FIFO/.test(e.reason),
+    );
+  });
+
+  it("opens a store from before headers (records from byte 0): derived identity, stable, no header inserted", async () => {
+    const file = tempFile();
+    const legacy = bytesOf(recs(1, 5));
+    await writeFile(file, legacy);
+    const { storage, warnings } = await openQuiet(file);
+    assert.equal(storage.head, 5);
+    assert.deepEqual(warnings, []);
+    assert.match(storage.storeId, /^[0-9a-f]{8}-[0-9a-f]{4}-8[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+    const id = storage.storeId;
+    await storage.append([rec(6)]);
+    await storage.close();
+    assert.deepEqual(new Uint8Array(await readFile(file)), concat(legacy, bytesOf([rec(6)])));
+    const again = await FileStorage.open(file);
+    assert.equal(again.storeId, id, "the same across restarts");
+    await again.close();
+    const otherFile = tempFile();
+    await writeFile(otherFile, bytesOf([rec(1, '{"other":true}')]));
+    const other = await FileStorage.open(otherFile);
+    assert.notEqual(other.storeId, id, "another store, another identity");
+    await other.close();
+  });
+
+  it("recovers a store whose creation was cut at any byte of its header line", async () => {
+    const bytes = encoder.encode(header);
+    for (let cut = 1; cut < bytes.length - 1; cut++) {
+      const file = tempFile();
+      await writeFile(file, bytes.subarray(0, cut));
+      const { storage, warnings } = await openQuiet(file);
+      assert.equal(storage.head, 0, `cut ${cut}`);
+      assert.equal(warnings.length, 1, `cut ${cut}: ${warnings}`);
+      await storage.append([rec(1)]);
+      await storage.close();
+      assert.equal(await recordsText(file), rec(1).line, `cut ${cut}`);
+    }
+  });
+
+  it("recovers a store whose very first record was cut (with or without a header before it)", async () => {
+    const first = encoder.encode(rec(1).line);
+    for (const prefix of [new Uint8Array(0), encoder.encode(header)]) {
+      for (const cut of [1, 5, 14, 20, first.length - 1]) {
+        const file = tempFile();
+        await writeFile(file, concat(prefix, first.subarray(0, cut)));
+        const { storage } = await openQuiet(file);
+        assert.equal(storage.head, 0, `cut ${cut}`);
+        await storage.append([rec(1)]);
+        await storage.close();
+        assert.equal(await recordsText(file), rec(1).line, `cut ${cut}`);
+        if (prefix.length > 0) {
+          const reopened = await FileStorage.open(file);
+          await reopened.close();
+          assert.equal(reopened.storeId, JSON.parse(header).storeId, "a header that was written is kept");
+        }
+      }
+    }
+  });
+});
+
+describe("FileStorage has one writer", () => {
+  it("refuses a second opener with StoreLockedError naming the holder's pid, and the second writes nothing", async () => {
+    const file = tempFile();
+    const first = await FileStorage.open(file);
+    await first.append(recs(1, 3));
+    // The first server's next write, still in progress: a second opener must not take it for a torn tail.
+    await writeFile(file, encoder.encode(rec(4).line.slice(0, 20)), { flag: "a" });
+    const before = await readFile(file);
+    await assert.rejects(FileStorage.open(file), (e: unknown) => {
+      assert.ok(e instanceof StoreLockedError, `expected StoreLockedError, got ${e}`);
+      assert.equal(e.path, file);
+      if (process.platform === "linux") assert.equal(e.pid, process.pid);
+      assert.match(e.message, /is in use by another server \(pid \d+\)/);
+      return true;
+    });
+    assert.deepEqual(await readFile(file), before, "the second opener changed nothing");
+    await first.close();
+    const second = await openQuiet(file);
+    assert.equal(second.storage.head, 3, "after the first closed, the second opens (and drops the torn tail)");
+    await second.storage.close();
+  });
+
+  it("a read-only open (verify) takes no lock and works beside the writer", async () => {
+    const file = tempFile();
+    const writer = await FileStorage.open(file);
+    await writer.append(recs(1, 2));
+    const report = await verifyStorageFile(file);
+    assert.deepEqual(report, { ok: true, records: 2 });
+    await writer.close();
   });
 });

@@ -77,7 +77,16 @@ describe("historyHandler", () => {
 
   it("reserves /health", async () => {
     const response = await handle(new Request("http://x/health"));
-    assert.deepEqual(await response.json(), { status: "ok", head: N });
+    assert.deepEqual(await response.json(), { status: "ok", head: N, storeId: storage.storeId });
+  });
+
+  it("names the store in every history response (x-store-id), the same across requests", async () => {
+    const a = await handle(new Request("http://x/?from=1&limit=1"));
+    const b = await handle(new Request("http://x/?limit=0"));
+    await a.body?.cancel();
+    assert.match(a.headers.get("x-store-id") ?? "", /^[0-9a-f-]{36}$/);
+    assert.equal(a.headers.get("x-store-id"), storage.storeId);
+    assert.equal(b.headers.get("x-store-id"), storage.storeId);
   });
 
   it("serves a snapshot: records appended after the request began are not included", async () => {
