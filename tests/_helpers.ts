@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
 import process from "node:process";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
@@ -108,6 +108,15 @@ export async function history(port: number, query = ""): Promise<Array<Record<st
   const response = await fetch(`http://127.0.0.1:${port}/${query}`);
   const text = await response.text();
   return text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l));
+}
+
+/** How a store's header line begins (a new store's first line; it is not a record). */
+export const STORE_HEADER_START = '{"rabbitEventstore":';
+
+/** A storage file's record lines (without newlines), its header line left out. */
+export async function recordLines(path: string): Promise<string[]> {
+  const lines = (await readFile(path, "utf8")).split("\n").filter(Boolean);
+  return lines[0]?.startsWith(STORE_HEADER_START) ? lines.slice(1) : lines;
 }
 
 /** Sleep. */

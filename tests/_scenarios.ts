@@ -16,7 +16,7 @@ import { type Command, createCommand } from "../command.ts";
 import { listen, type Listener } from "../listener.ts";
 import type { BrokerSession } from "../lib/broker.ts";
 import { parseRecord } from "../lib/record.ts";
-import { AMQP_URL, delay, freePort } from "./_helpers.ts";
+import { AMQP_URL, delay, freePort, STORE_HEADER_START } from "./_helpers.ts";
 
 export { freePort };
 
@@ -350,12 +350,13 @@ export async function readStore(path: string): Promise<Store> {
   const ids: string[] = [];
   const lines = text.split("\n");
   lines.pop();
+  if (lines[0]?.startsWith(STORE_HEADER_START)) lines.shift(); // the store's header line is not a record
   lines.forEach((line, i) => {
     let record;
     try {
       record = parseRecord(line);
     } catch (error) {
-      throw new Error(`Storage file ${path} line ${i + 1} does not parse: ${(error as Error).message}`);
+      throw new Error(`Storage file ${path} record line ${i + 1} does not parse: ${(error as Error).message}`);
     }
     positions.push(record.position);
     ids.push(record.id);

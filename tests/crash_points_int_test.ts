@@ -115,7 +115,8 @@ describe("crash at each step of storing a batch", () => {
         if (c.powerCut) {
           const text = await readFile(ctx.storageFile, "utf8");
           let bytes = 0;
-          for (let line = 0; line < durable; line++) bytes = text.indexOf("\n", bytes) + 1;
+          // The header line, then the durable records.
+          for (let line = 0; line < durable + 1; line++) bytes = text.indexOf("\n", bytes) + 1;
           await truncate(ctx.storageFile, Buffer.byteLength(text.slice(0, bytes)));
         }
 

@@ -188,7 +188,7 @@ describe("disk errors against RabbitMQ", () => {
       const calls = { writes: disk.writes, datasyncs: disk.datasyncs };
       const report = await verifyStorageFile(ctx.storageFile);
       const fileText = await readFile(ctx.storageFile, "utf8");
-      const completeLines = fileText.split("\n").length - 1;
+      const completeLines = fileText.split("\n").length - 2; // less the header line
 
       console.log(
         `${f.name}: published ${total}, confirmed ${total}, stored before the fault ${head}, left in the queue ${queue.messages} ` +
@@ -281,34 +281,60 @@ describe("disk errors against RabbitMQ", () => {
     }
   });
 
-  it("the CLI exits 1 with a clear message on a full disk (/dev/full) and acks nothing", async (t) => {
+  it("the CLI refuses STORAGEFILE=/dev/full (a device, not a store) at start with one line, and acks nothing", async (t) => {
     if (!existsSync("/dev/full")) {
       t.skip("this machine has no /dev/full");
       return;
     }
-    const total = 200;
-    const ids = await publishEvents(ctx, total);
-    await symlink("/dev/full", ctx.storageFile); // every write fails with ENOSPC
+    const total = 50;
+    await publishEvents(ctx, total);
+    await symlink("/dev/full", ctx.storageFile);
     const run = await runCli(ctx);
-    console.log(`CLI on a full disk: exit code ${run.code}; stderr: ${run.stderr.trim().split("\n").at(-1)}`);
-    assert.match(run.stdout, /rabbit-eventstore: storing /);
+    console.log(`CLI on /dev/full: exit code ${run.code}; stderr: ${run.stderr.trim()}`);
     assert.equal(run.code, 1);
-    assert.match(
+    assert.equal(
       run.stderr,
-      new RegExp(
-        `rabbit-eventstore: stopped: Cannot append to storage file ${ctx.storageFile}: .*(No space left on device|ENOSPC).*; the storage accepts nothing more — fix the disk and restart\\n`,
-      ),
+      `rabbit-eventstore: STORAGEFILE "${ctx.storageFile}" is not a rabbit-eventstore store (it is a character device, ` +
+        `not a regular file); it was left untouched — point STORAGEFILE at a store or at a new file\n`,
     );
     assert.deepEqual(await settledQueue(ctx.queueName, total), { messages: total, consumers: 0 });
-    await rm(ctx.storageFile);
-    const restart = await restartAndCheck(ctx, ids);
-    assert.deepEqual([restart.headAtStart, restart.stored, restart.lost, restart.duplicated, restart.gaps], [
-      0,
-      total,
-      0,
-      0,
-      0,
-    ]);
+  });
+
+  it("the CLI exits 1 with a clear message on a full disk (a 4 KiB tmpfs) and acks nothing", async (t) => {
+    const mount = join(ctx.dir, "full");
+    await mkdir(mount);
+    const why = mountTmpfs(mount, "4k");
+    if (why) {
+      t.skip(`cannot mount a tmpfs: ${why}`);
+      return;
+    }
+    const storageFile = join(mount, "storage");
+    try {
+      const total = 200;
+      const ids = await publishEvents(ctx, total, 5000); // the store's header fits, not one record
+      const run = await runCli({ ...ctx, storageFile });
+      console.log(`CLI on a full disk: exit code ${run.code}; stderr: ${run.stderr.trim().split("\n").at(-1)}`);
+      assert.match(run.stdout, /rabbit-eventstore: storing /);
+      assert.equal(run.code, 1);
+      assert.match(
+        run.stderr,
+        new RegExp(
+          `rabbit-eventstore: stopped: Cannot append to storage file ${storageFile}: .*(No space left on device|ENOSPC).*; the storage accepts nothing more — fix the disk and restart\\n`,
+        ),
+      );
+      assert.deepEqual(await settledQueue(ctx.queueName, total), { messages: total, consumers: 0 });
+      resizeTmpfs(mount, "8m");
+      const restart = await restartAndCheck(ctx, ids, { storageFile });
+      assert.deepEqual([restart.headAtStart, restart.stored, restart.lost, restart.duplicated, restart.gaps], [
+        0,
+        total,
+        0,
+        0,
+        0,
+      ]);
+    } finally {
+      unmount(mount);
+    }
   });
 });
 

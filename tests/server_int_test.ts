@@ -4,7 +4,7 @@ import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { encodeRecord } from "../lib/record.ts";
 import type { Delivery } from "../lib/broker.ts";
 import { startServer } from "../server.ts";
-import { delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
+import { delay, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
 import { rabbitmqctl } from "./_scenarios.ts";
 
 /** Bind a fresh queue to the context's fanout and collect what arrives. */
@@ -41,7 +41,8 @@ describe("server against RabbitMQ", () => {
     assert.deepEqual(records[3].data, { i: 3 });
     for (const r of records) assert.match(r.time as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
     const file = await readFile(ctx.storageFile, "utf8");
-    assert.equal(file.split("\n").length, 11);
+    assert.equal(file.split("\n").length, 12, "a header line, 10 records, and the final newline");
+    assert.equal((await recordLines(ctx.storageFile)).length, 10);
   });
 
   it("generates a UUID id when the publisher set no messageId, and stores the AMQP type", async () => {
@@ -59,7 +60,7 @@ describe("server against RabbitMQ", () => {
     const server = await ctx.startServer();
     for (let i = 0; i < 5; i++) await ctx.broker.publish("", ctx.queueName, `{"n":${i}}`, { messageId: `f${i}` });
     await waitFor(() => got.length === 5, "5 fanout messages");
-    const lines = (await readFile(ctx.storageFile, "utf8")).split("\n").filter(Boolean);
+    const lines = await recordLines(ctx.storageFile);
     got.forEach((d, i) => {
       assert.equal(new TextDecoder().decode(d.body), lines[i]);
       assert.equal(d.messageId, `f${i}`);
@@ -198,7 +199,7 @@ describe("server against RabbitMQ", () => {
     await Promise.all(Array.from({ length: total }, (_, i) => ctx.broker.publish("", ctx.queueName, `{"i":${i}}`)));
     await waitFor(() => server.head > 0, "some stored events");
     await server.close();
-    const stored = (await readFile(ctx.storageFile, "utf8")).split("\n").filter(Boolean).length;
+    const stored = (await recordLines(ctx.storageFile)).length;
     const remaining = await ctx.broker.declareQueue(ctx.queueName).then(() => countQueue(ctx));
     assert.equal(stored + remaining, total, `stored ${stored} + queued ${remaining}`);
   });
@@ -224,7 +225,7 @@ describe("server against RabbitMQ", () => {
     );
     const server = await ctx.startServer();
     await assert.rejects(
-      startServer(ctx.serverOptions({ port: server.port })),
+      startServer(ctx.serverOptions({ port: server.port, storageFile: `${ctx.storageFile}-second` })),
       /Cannot listen on port \d+: it is already in use; set PORT/,
     );
   });
