@@ -111,7 +111,13 @@ export function classifyStoreStart(start: Uint8Array, size: number): StoreStart 
     // The first line, or as much of it as was read: it only ever grows by appends, so this is stable.
     return { kind: "legacy", storeId: derivedId(start.subarray(0, nl === -1 ? start.length : nl)) };
   }
-  return { kind: "foreign", reason: `it begins with ${JSON.stringify(text.slice(0, 40))}` };
+  const head = text.slice(0, 40);
+  // deno-lint-ignore no-control-regex
+  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(head)) {
+    const hex = Array.from(start.subarray(0, 8), (b) => b.toString(16).padStart(2, "0")).join(" ");
+    return { kind: "foreign", reason: `it begins with bytes that are not text: ${hex}` };
+  }
+  return { kind: "foreign", reason: `it begins with ${JSON.stringify(head)}` };
 }
 
 function parseHeader(line: string, length: number): StoreStart {

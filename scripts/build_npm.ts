@@ -136,7 +136,10 @@ const pkg = {
   files: ["esm/*.js", "esm/lib/", "cjs/", "types/", "bin/", "README.md", "LICENSE"],
   engines: { node: ">=20" },
   keywords: ["event-sourcing", "cqrs", "event-store", "rabbitmq", "amqp", "deno"],
-  dependencies: { "@cloudamqp/amqp-client": rootPackage.dependencies["@cloudamqp/amqp-client"] },
+  dependencies: {
+    "@cloudamqp/amqp-client": rootPackage.dependencies["@cloudamqp/amqp-client"],
+    koffi: rootPackage.dependencies.koffi,
+  },
 };
 await writeFile(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 for (const file of ["README.md", "LICENSE"]) await cp(join(root, file), join(out, file)).catch(() => {});

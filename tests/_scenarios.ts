@@ -35,6 +35,11 @@ export interface ServerChildOptions {
   crashAt?: string;
   /** More environment variables. */
   env?: Record<string, string>;
+  /**
+   * Which runtime runs the server: `deno run -A server.ts`, or `node` on the
+   * npm package's bin (built into npm/ by `npm run build`). @default {the runtime running the tests}
+   */
+  runtime?: "deno" | "node";
 }
 
 /** How a child process ended. */
@@ -50,10 +55,12 @@ export class ServerChild {
   /** Resolves when the process ended. */
   readonly exited: Promise<Exit>;
   readonly #child: ChildProcess;
+  readonly #port: number;
   #output = "";
 
   /** Spawn the server. */
   constructor(options: ServerChildOptions) {
+    this.#port = options.port;
     const env: Record<string, string> = {};
     for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
     delete env.RABBIT_EVENTSTORE_CRASH_AT;
@@ -68,7 +75,7 @@ export class ServerChild {
       ...options.env,
     });
     if (options.crashAt) env.RABBIT_EVENTSTORE_CRASH_AT = options.crashAt;
-    const [command, args] = serverCommand();
+    const [command, args] = serverCommand(options.runtime);
     this.#child = spawn(command, args, { env, stdio: ["ignore", "pipe", "pipe"] });
     this.exited = new Promise((resolve) => this.#child.once("exit", (code, signal) => resolve({ code, signal })));
     this.ready = new Promise((resolve, reject) => {
@@ -83,6 +90,11 @@ export class ServerChild {
       );
     });
     this.ready.catch(() => {});
+  }
+
+  /** The HTTP port it was told to use. */
+  get port(): number {
+    return this.#port;
   }
 
   /** The process id. */
@@ -127,11 +139,17 @@ function describeExit(exit: Exit): string {
  * server.ts` on Deno; on Node (the compiled tests in npm/esm/tests) the npm
  * package's bin, so the fault tests also prove the Node build.
  */
-function serverCommand(): [string, string[]] {
+function serverCommand(runtime?: "deno" | "node"): [string, string[]] {
   // deno-lint-ignore no-explicit-any
-  if ((globalThis as any).Deno) return [process.execPath, ["run", "-A", SERVER]];
+  const onDeno = Boolean((globalThis as any).Deno);
+  if (onDeno && runtime !== "node") return [process.execPath, ["run", "-A", SERVER]];
+  if (onDeno) return ["node", [NODE_BIN_FROM_SOURCE]];
+  if (runtime === "deno") throw new Error("a Deno server child is started from the Deno test pass only");
   return [process.execPath, [fileURLToPath(new URL("../../bin/rabbit-eventstore.cjs", import.meta.url))]];
 }
+
+/** The npm package's bin as built by `npm run build`, seen from the source tests. */
+export const NODE_BIN_FROM_SOURCE = fileURLToPath(new URL("../npm/bin/rabbit-eventstore.cjs", import.meta.url));
 
 /** The server's head position from /health, or undefined while it is down. */
 export async function serverHead(port: number): Promise<number | undefined> {
