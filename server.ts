@@ -85,7 +85,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     open: options.openFile,
   });
   log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
-  const watermark = await PublishWatermark.open(`${settings.storageFile}.published`, storage.head);
+  const watermark = await PublishWatermark.open(`${settings.storageFile}.published`, storage);
   const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
   const deadLetters = deadLetterQueueName(settings.queueName);
 

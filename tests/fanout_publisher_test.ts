@@ -64,7 +64,7 @@ describe("FanoutPublisher", () => {
       await storage.append([{ position: p, id: `id${p}`, line }]);
     }
     // No watermark file yet: nothing is confirmed, so an attach publishes positions 1..5.
-    watermark = await PublishWatermark.open(join(dir, "storage.published"), storage.head);
+    watermark = await PublishWatermark.open(join(dir, "storage.published"), storage);
   });
   afterEach(async () => {
     await watermark.flush();
