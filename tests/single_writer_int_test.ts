@@ -277,7 +277,7 @@ async function tapFanoutRecords(
 }
 
 /** Messages ready in the context's queue, as rabbitmqctl counts them. */
-async function queueMessages(ctx: TestContext): Promise<number> {
+function queueMessages(ctx: TestContext): number {
   const out = execFileSync("rabbitmqctl", ["list_queues", "name", "messages", "--quiet"], { encoding: "utf8" });
   for (const line of out.split("\n")) {
     const [name, messages] = line.trim().split(/\s+/);
