@@ -35,6 +35,7 @@ export {
   OutOfOrderError,
   PublishNackedError,
   StorageFailedError,
+  StoreChangedError,
 } from "./lib/errors.ts";
 export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";
 export { FileStorage } from "./lib/file_storage.ts";
