@@ -263,6 +263,15 @@ function captureWarnings(): { lines: string[]; debug: string[]; restore: () => v
   };
 }
 
+/** `promise`, or a rejection naming `what` after 20 s (so a missing stop fails instead of hanging). */
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after 20000 ms waiting for ${what}`)), 20_000);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
 /** Whether a promise has settled, without waiting for it. */
 function tracked(promise: Promise<unknown>): { readonly settled: boolean } {
   let settled = false;
@@ -398,7 +407,7 @@ describe("listener hardening against RabbitMQ: store ids, stray messages, unreac
     await waitFor(() => got.length === 4, "live 4 delivered");
     await publishRecord(5, { "store-id": "store-b" }); // the file was replaced and the server restarted
     await publishRecord(6, { "store-id": "store-a" });
-    await assert.rejects(listener.closed, (error: Error) => {
+    await assert.rejects(within(listener.closed, "the listener to stop"), (error: Error) => {
       assert.ok(error instanceof StoreChangedError, String(error));
       assert.equal(error.expected, "store-a");
       assert.equal(error.actual, "store-b");
@@ -418,7 +427,7 @@ describe("listener hardening against RabbitMQ: store ids, stray messages, unreac
     fake.storeId = "store-b";
     fake.records = 6;
     await publishRecord(6, {}); // no store-id: a gap, repaired from a history that is another store now
-    await assert.rejects(listener.closed, (error: Error) => {
+    await assert.rejects(within(listener.closed, "the listener to stop"), (error: Error) => {
       assert.ok(error instanceof StoreChangedError, String(error));
       assert.deepEqual([error.expected, error.actual], ["store-a", "store-b"]);
       assert.match(error.message, /history response/);
@@ -431,7 +440,7 @@ describe("listener hardening against RabbitMQ: store ids, stray messages, unreac
     fake = await fakeHistory({ records: 3, storeId: "store-b" });
     const got: number[] = [];
     const listener = start(1, got, { storeId: "store-a" });
-    await assert.rejects(listener.closed, (error: Error) => {
+    await assert.rejects(within(listener.closed, "the listener to stop"), (error: Error) => {
       assert.ok(error instanceof StoreChangedError, String(error));
       assert.deepEqual([error.expected, error.actual], ["store-a", "store-b"]);
       return true;
@@ -447,7 +456,7 @@ describe("listener hardening against RabbitMQ: store ids, stray messages, unreac
     assert.equal(listener.storeId, "store-a");
     await publishRecord(4, { "store-id": "store-a" });
     await publishRecord(1, { "store-id": "store-b" });
-    await assert.rejects(listener.closed, StoreChangedError);
+    await assert.rejects(within(listener.closed, "the listener to stop"), StoreChangedError);
     assert.deepEqual(got, [4]);
   });
 
