@@ -145,6 +145,7 @@ export class PublishNackedError extends Error {
  */
 export class HistoryTimeoutError extends Error {
   /**
+   * Create the error.
    * @param url The history request.
    * @param ms The idle time that was exceeded.
    */
