@@ -32,7 +32,7 @@ import type { EventRecord } from "./lib/record.ts";
 
 export type { EventRecord, Handler };
 export type { BrokerSettings, ListenerSettings } from "./lib/config.ts";
-export { HandlerError } from "./lib/errors.ts";
+export { HandlerError, StoreChangedError } from "./lib/errors.ts";
 
 /** Options for {@link listen} and {@link subscribe}; each overrides its environment variable. */
 export interface ListenOptions extends Partial<ListenerSettings> {
@@ -40,17 +40,38 @@ export interface ListenOptions extends Partial<ListenerSettings> {
   amqpHost?: string;
   /** Called when the handler fails, instead of rejecting `closed` unobserved. */
   onError?: (error: Error) => void;
+  /**
+   * The id of the store to follow (as `Listener.storeId` reported it before, saved with the position).
+   * A history response or live message from another store stops the listener with a
+   * `StoreChangedError`. Without it the listener follows the first store id it sees.
+   */
+  storeId?: string;
+  /**
+   * Least time between two warnings of one kind on stderr, in ms: history that cannot be read, and
+   * messages on the fanout that are not records.
+   * @default {30000}
+   */
+  warnInterval?: number;
 }
 
 /** A running listener. */
 export interface Listener {
   /** The next position it will deliver (undefined before the first event when listening for new events only). */
   readonly position: number | undefined;
-  /** Resolves once the live feed is bound, so every event stored after this is delivered. */
+  /**
+   * The id of the store it follows (the server's `x-store-id` / `store-id` headers); undefined
+   * until one was seen, and with a server that sends none.
+   */
+  readonly storeId: string | undefined;
+  /**
+   * Resolves once the live feed is bound and the history server answered, so every event stored
+   * after this is delivered. While history cannot be read, the listener retries and warns on stderr.
+   */
   readonly ready: Promise<void>;
   /**
    * Settles when the listener stopped: resolves after close(); rejects with a
-   * `HandlerError` (carrying the event's position) when the handler threw.
+   * `HandlerError` (carrying the event's position) when the handler threw, or
+   * with a `StoreChangedError` when records of another store arrived.
    */
   readonly closed: Promise<void>;
   /** Stop listening. Resolves once no handler call is running. */
@@ -87,12 +108,20 @@ export function listen<T = unknown>(
     options = maybeOptions ?? {};
   }
   const settings = listenerSettings(options);
-  const feed = new EventFeed(settings, from, handler as Handler, debugLog(settings.debug, "listener"));
+  const feed = new EventFeed(settings, handler as Handler, {
+    from,
+    log: debugLog(settings.debug, "listener"),
+    storeId: options.storeId,
+    warnInterval: options.warnInterval,
+  });
   feed.start();
   if (options.onError) feed.done.catch(options.onError);
   return {
     get position() {
       return feed.next;
+    },
+    get storeId() {
+      return feed.storeId;
     },
     ready: feed.ready,
     closed: feed.done,

@@ -36,6 +36,7 @@ export {
   OutOfOrderError,
   PublishNackedError,
   StorageFailedError,
+  StoreChangedError,
   StoreLockedError,
 } from "./lib/errors.ts";
 export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";

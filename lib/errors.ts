@@ -1,5 +1,5 @@
 /**
- * Named errors raised by the event log and the server.
+ * Named errors raised by the event log, the server and the listener.
  *
  * Each error's doc comment states the rule whose violation it reports, in the
  * manner of tidwall/wal's `ErrOutOfOrder` and `ErrCorrupt`.
@@ -200,12 +200,56 @@ export class PublishNackedError extends Error {
  */
 export class HistoryTimeoutError extends Error {
   /**
+   * Create the error.
    * @param url The history request.
    * @param ms The idle time that was exceeded.
    */
   constructor(url: string, ms: number) {
     super(`History request ${url} sent nothing for ${ms} ms`);
     this.name = "HistoryTimeoutError";
+  }
+}
+
+/**
+ * A listener that follows one store saw records of another: the storage file
+ * was replaced (deleted and the server restarted) or a different server
+ * publishes to the same exchange. Positions of two stores do not continue each
+ * other, so delivering on would drop or mix events.
+ *
+ * Rule: a listener follows one store. It remembers the first store id it sees
+ * (the history response header `x-store-id` or the fanout message header
+ * `store-id`; or the id given as the `storeId` option) and stops at the first
+ * later response or message that carries a different non-empty id. An absent
+ * id (a server that does not send one) is unknown and never stops it.
+ *
+ * @example Stop a projection when its store was replaced
+ * ```ts ignore
+ * import { listen, StoreChangedError } from "rabbit-eventstore";
+ * const listener = listen(saved.position, project, { storeId: saved.storeId });
+ * listener.closed.catch((error) => {
+ *   if (error instanceof StoreChangedError) console.error(`rebuild: ${error.expected} -> ${error.actual}`);
+ * });
+ * ```
+ */
+export class StoreChangedError extends Error {
+  /** The id of the store the listener followed. */
+  readonly expected: string;
+  /** The id that was seen instead. */
+  readonly actual: string;
+  /**
+   * Create the error.
+   * @param expected The id of the store the listener followed.
+   * @param actual The id that was seen instead.
+   * @param where Where it was seen ("history response", "live message").
+   */
+  constructor(expected: string, actual: string, where = "message") {
+    super(
+      `Cannot continue listening: the ${where} comes from store ${actual}, expected store ${expected}; ` +
+        `its positions do not continue the ones delivered`,
+    );
+    this.name = "StoreChangedError";
+    this.expected = expected;
+    this.actual = actual;
   }
 }
 

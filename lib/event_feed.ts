@@ -13,6 +13,18 @@
  *    message is acked only after its handler finished (several at once with
  *    `multiple`); the broker's prefetch bounds what waits in memory.
  *
+ * What it refuses:
+ * - A message on the fanout that is not a record (`{"type":"Ok"}` published to
+ *   the exchange by mistake) is acked in turn like a skipped duplicate and
+ *   warned about (rate-limited); it never stops the feed. If it was a damaged
+ *   record after all, the next record's gap repair fetches it from history.
+ * - Records of another store (a different `store-id` header on the fanout or
+ *   `x-store-id` on a history response than the first one seen) stop the feed
+ *   with a {@link StoreChangedError}.
+ * - While history cannot be read (nothing listens, a 404, an HTML page) the
+ *   feed retries with backoff and warns on stderr at most every
+ *   `warnInterval` ms; `ready` waits until history answered once.
+ *
  * History arrives in chunks (one array of records per body chunk) delivered
  * in a plain loop: one promise round trip per chunk, and a handler that
  * returns nothing (or a non-thenable) costs no await at all. `close()` is
@@ -22,9 +34,9 @@
  */
 import { BrokerLink, type BrokerSession, type Delivery } from "./broker.ts";
 import type { ListenerSettings } from "./config.ts";
-import { describe, HandlerError } from "./errors.ts";
-import { readHistoryChunks } from "./history_client.ts";
-import type { Log } from "./log.ts";
+import { describe, HandlerError, StoreChangedError } from "./errors.ts";
+import { type HistoryResponse, readHistoryChunks } from "./history_client.ts";
+import { type Log, rateLimited, warnLog } from "./log.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
 
 /**
@@ -38,12 +50,34 @@ interface Live {
   delivery: Delivery;
 }
 
+/** Options of an {@link EventFeed}. */
+export interface EventFeedOptions {
+  /** First position to deliver (0 or 1: everything); undefined: new events only. */
+  from?: number;
+  /** Debug log. @default {no output} */
+  log?: Log;
+  /** Where warnings go. @default {stderr} */
+  warn?: Log;
+  /** Least time between two warnings of one kind, in ms. @default {30000} */
+  warnInterval?: number;
+  /** The store id to follow; undefined: the first one seen. */
+  storeId?: string;
+}
+
+const DEFAULTS = {
+  /** A warning that repeats (history unreachable, stray messages) is written at most every 30 s. */
+  warnInterval: 30_000,
+} as const;
+
+/** AMQP header on fanout messages that names the store a record belongs to. */
+export const STORE_ID_HEADER = "store-id";
+
 const decoder = new TextDecoder();
 
 /**
- * @example
+ * @example Deliver from position 1 until closed
  * ```ts ignore
- * const feed = new EventFeed(settings, 1, (event) => console.log(event), log);
+ * const feed = new EventFeed(settings, (event) => console.log(event), { from: 1 });
  * feed.start();
  * await feed.close();
  * ```
@@ -52,7 +86,18 @@ export class EventFeed {
   readonly #settings: ListenerSettings;
   readonly #handler: Handler;
   readonly #log: Log;
+  readonly #warn: Log;
+  /** Rate-limited warnings, one limit per kind. */
+  readonly #warnHistory: Log;
+  readonly #warnStray: Log;
   readonly #link: BrokerLink;
+  /** The store this feed follows: the option, else the first id seen; undefined while unknown. */
+  #storeId: string | undefined;
+  /** Whether the live queue is bound, and whether history answered at least once (both make `ready`). */
+  #bound = false;
+  #reached = false;
+  /** Whether a history warning was written since history last answered. */
+  #historyWarned = false;
   /** The next position to deliver; undefined until the first live event when listening for new events only. */
   #next: number | undefined;
   #live: Live[] = [];
@@ -70,14 +115,20 @@ export class EventFeed {
 
   /**
    * @param settings Broker and history settings.
-   * @param from First position to deliver (0 or 1: everything), or undefined for new events only.
    * @param handler Called once per event, in order.
-   * @param log Debug log.
+   * @param options Start position, logs, store id.
    */
-  constructor(settings: ListenerSettings, from: number | undefined, handler: Handler, log: Log) {
+  constructor(settings: ListenerSettings, handler: Handler, options: EventFeedOptions = {}) {
+    const log = options.log ?? (() => {});
     this.#settings = settings;
     this.#handler = handler;
     this.#log = log;
+    this.#warn = options.warn ?? warnLog("listener");
+    const interval = options.warnInterval ?? DEFAULTS.warnInterval;
+    this.#warnHistory = rateLimited(this.#warn, interval);
+    this.#warnStray = rateLimited(this.#warn, interval);
+    this.#storeId = options.storeId || undefined;
+    const from = options.from;
     this.#next = from === undefined ? undefined : Math.max(1, from);
     this.#done = new Promise<void>((resolve, reject) => {
       this.#resolveDone = resolve;
@@ -97,7 +148,10 @@ export class EventFeed {
     return this.#done;
   }
 
-  /** Resolves once the live queue is bound the first time (or the feed stopped before that). */
+  /**
+   * Resolves once the live queue is bound and history answered, the first time
+   * (or the feed stopped before that).
+   */
   get ready(): Promise<void> {
     return this.#ready;
   }
@@ -105,6 +159,11 @@ export class EventFeed {
   /** The next position this feed will deliver (undefined before the first event in new-only mode). */
   get next(): number | undefined {
     return this.#next;
+  }
+
+  /** The id of the store this feed follows; undefined until one was seen (or with a server that sends none). */
+  get storeId(): string | undefined {
+    return this.#storeId;
   }
 
   /** Connect and start delivering. */
@@ -135,7 +194,8 @@ export class EventFeed {
       this.#wake?.();
     });
     this.#wake?.();
-    this.#resolveReady();
+    this.#bound = true;
+    if (this.#reached) this.#resolveReady();
     this.#log(`Bound live queue ${queue} to exchange ${this.#settings.exchangeName}`);
   }
 
@@ -146,6 +206,11 @@ export class EventFeed {
         if (this.#catchUp && this.#next !== undefined) {
           this.#catchUp = false;
           await this.#history(this.#next, Infinity);
+          continue;
+        }
+        if (this.#catchUp && !this.#reached) {
+          this.#catchUp = false;
+          await this.#probe();
           continue;
         }
         const item = this.#live.shift();
@@ -162,9 +227,26 @@ export class EventFeed {
   }
 
   async #onLive({ session, delivery }: Live): Promise<void> {
+    const storeId = headerString(delivery.headers?.[STORE_ID_HEADER]);
+    if (storeId !== undefined) this.#checkStore(storeId, "live message");
     const line = decoder.decode(delivery.body);
     const header = Number(delivery.headers?.position);
-    const record = parseRecord(line);
+    let record: EventRecord | undefined;
+    try {
+      record = parseRecord(line);
+    } catch (error) {
+      this.#warnStray(
+        `Skipped a message on exchange ${this.#settings.exchangeName} that is not a record of this store ` +
+          `(${describe(error)}): ${line.length > 80 ? line.slice(0, 80) + "…" : line}`,
+      );
+    }
+    if (record === undefined) {
+      // A stray: nothing to deliver; acked in turn, like a duplicate.
+      const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
+      if (acking) await acking;
+      return;
+    }
+    if (storeId !== undefined) this.#storeId ??= storeId;
     const position = Number.isSafeInteger(header) && header > 0 ? header : record.position;
     this.#next ??= position;
     if (position > this.#next) {
@@ -196,12 +278,18 @@ export class EventFeed {
     while (!this.#closed && this.#next !== undefined && this.#next < from + limit) {
       const start = this.#next;
       try {
+        let first = true;
         for await (
           const records of readHistoryChunks(this.#settings.historyUrl, start, {
             limit: Number.isFinite(limit) ? from + limit - start : undefined,
             signal: this.#abort.signal,
+            onResponse: this.#onHistoryResponse,
           })
         ) {
+          if (first) {
+            first = false;
+            this.#historyAnswered();
+          }
           for (let i = 0; i < records.length; i++) {
             if (this.#closed) return;
             const record = records[i];
@@ -214,17 +302,75 @@ export class EventFeed {
             this.#next = position + 1;
           }
         }
+        this.#historyAnswered();
         if (!Number.isFinite(limit) || this.#next >= from + limit) return;
         // The server did not have the range yet; wait and ask again.
         this.#log(`History has not reached ${from + limit - 1} yet; asking again in ${delay} ms`);
       } catch (error) {
-        if (error instanceof HandlerError) throw error;
-        if (this.#closed) return;
-        this.#log(`History from ${start} failed (${describe(error)}); retrying in ${delay} ms`);
+        this.#historyFailed(error, start, delay);
       }
       await new Promise((resolve) => setTimeout(resolve, delay));
       delay = Math.min(delay * 2, 5000);
     }
+  }
+
+  /**
+   * New events only: nothing to deliver from history yet, but make sure it answers (and warn when
+   * it does not) before a gap needs it, and learn the store id. Asks for no records (`limit=0`).
+   */
+  async #probe(): Promise<void> {
+    let delay = 100;
+    while (!this.#closed) {
+      try {
+        const chunks = readHistoryChunks(this.#settings.historyUrl, 1, {
+          limit: 0,
+          signal: this.#abort.signal,
+          onResponse: this.#onHistoryResponse,
+        });
+        for await (const _ of chunks) break; // a server that ignores limit=0
+        this.#historyAnswered();
+        return;
+      } catch (error) {
+        this.#historyFailed(error, 1, delay);
+      }
+      await new Promise((resolve) => setTimeout(resolve, delay));
+      delay = Math.min(delay * 2, 5000);
+    }
+  }
+
+  /** Check the store id of every history response before its records are delivered. */
+  readonly #onHistoryResponse = (response: HistoryResponse): void => {
+    if (response.storeId === undefined) return;
+    this.#checkStore(response.storeId, "history response");
+    this.#storeId ??= response.storeId;
+  };
+
+  /** A history read failed: rethrow what stops the feed, else log it and warn (rate-limited). */
+  #historyFailed(error: unknown, start: number, delay: number): void {
+    if (error instanceof HandlerError || error instanceof StoreChangedError) throw error;
+    if (this.#closed) return;
+    const reason = describeWithCause(error);
+    this.#log(`History from ${start} failed (${reason}); retrying in ${delay} ms`);
+    this.#historyWarned = true;
+    this.#warnHistory(`Cannot read history from ${this.#settings.historyUrl} (${reason}); still retrying`);
+  }
+
+  /** History answered with records (or cleanly with none): `ready` may resolve. */
+  #historyAnswered(): void {
+    if (this.#historyWarned) {
+      this.#historyWarned = false;
+      this.#warn(`History at ${this.#settings.historyUrl} answers again`);
+    }
+    if (this.#reached) return;
+    this.#reached = true;
+    if (this.#bound) this.#resolveReady();
+  }
+
+  /** Stop with a {@link StoreChangedError} when `id` is not the store this feed follows; else follow it. */
+  #checkStore(id: string, where: string): void {
+    if (this.#storeId === undefined || this.#storeId === id) return;
+    // Thrown, not stopped here: a stop now would abort the history read, which then reports the abort.
+    throw new StoreChangedError(this.#storeId, id, where);
   }
 
   async #deliver(record: EventRecord): Promise<void> {
@@ -264,4 +410,17 @@ export class EventFeed {
     this.#stop();
     return new HandlerError(record.position, error);
   }
+}
+
+/** An AMQP header value as a non-empty string, else undefined (absent: a server that sends none). */
+function headerString(value: unknown): string | undefined {
+  if (value === undefined || value === null) return undefined;
+  const text = value instanceof Uint8Array ? decoder.decode(value) : String(value);
+  return text.length > 0 ? text : undefined;
+}
+
+/** An error's message with its cause's (Node's fetch says only "fetch failed", the cause says why). */
+function describeWithCause(error: unknown): string {
+  const cause = error instanceof Error ? error.cause : undefined;
+  return cause === undefined ? describe(error) : `${describe(error)}: ${describe(cause)}`;
 }

@@ -35,6 +35,19 @@ export interface ReadHistoryOptions {
    * @default {30000}
    */
   idleTimeout?: number;
+  /**
+   * Called once the server answered with history, before any record is
+   * yielded; what it throws ends the read with that error.
+   */
+  onResponse?: (response: HistoryResponse) => void;
+}
+
+/** What a history response says about itself, in its headers. */
+export interface HistoryResponse {
+  /** The store's identity (header `x-store-id`); undefined when the server sends none. */
+  storeId: string | undefined;
+  /** The server's head position when it answered (header `x-head-position`), if sent. */
+  head: number | undefined;
 }
 
 const DEFAULTS = {
@@ -51,6 +64,8 @@ const DEFAULTS = {
  * @throws {SyntaxError} When a line is not a record, or the body ends without a final newline
  *   (records before the bad line are yielded first).
  * @throws {HistoryTimeoutError} When the server goes silent for `idleTimeout` ms.
+ * @throws {Error} When the server answers with an HTTP error or an HTML page (the message holds the
+ *   request URL, the status and the start of the body).
  * @example Count records in chunks
  * ```ts ignore
  * let n = 0;
@@ -93,12 +108,19 @@ export async function* readHistoryChunks(
   let finished = false; // the body reported its end
   try {
     const response = await fetch(url, { signal });
-    if (!response.ok || !response.body) {
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.ok || /^\s*text\/html\b/i.test(type)) {
       const text = await response.text().catch(() => "");
-      throw new Error(`History request ${url} failed: HTTP ${response.status} ${text.trim()}`);
+      const what = response.ok ? `not history (content-type ${type})` : `HTTP ${response.status}`;
+      throw new Error(`History request ${url} failed: ${what}${excerpt(text)}`);
     }
     // The last record this response holds (the server's head when it answered, capped by limit).
     const head = Number(response.headers.get("x-head-position") ?? NaN);
+    options.onResponse?.({
+      storeId: response.headers.get("x-store-id") || undefined,
+      head: Number.isSafeInteger(head) ? head : undefined,
+    });
+    if (!response.body) return;
     const last = Number.isSafeInteger(head)
       ? Math.min(head, options.limit !== undefined ? Math.max(1, from) + options.limit - 1 : Infinity)
       : Infinity;
@@ -151,6 +173,12 @@ export async function* readHistoryChunks(
     if (!finished) controller.abort(new DOMException("History read stopped", "AbortError"));
     else signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** The start of a response body for an error message, on one line. */
+function excerpt(text: string): string {
+  const line = text.replace(/\s+/g, " ").trim();
+  return line.length === 0 ? "" : `: ${line.length > 120 ? line.slice(0, 120) + "…" : line}`;
 }
 
 /**

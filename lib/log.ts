@@ -25,3 +25,40 @@ export function debugLog(enabled: boolean, component: string): Log {
 export function warnLog(component: string): Log {
   return (message) => console.warn(`[rabbit-eventstore ${component}] ${message}`);
 }
+
+/**
+ * Wrap a log so it writes at most one line per `interval` ms. The first line
+ * is written at once; lines within the interval after it are dropped and
+ * counted, and the next line written says how many were dropped. Use one
+ * wrapper per kind of message, so one kind never hides another.
+ *
+ * @param log Where the lines that pass go.
+ * @param interval Least time between two written lines, in ms.
+ * @param now The clock, in ms (tests pass a fake one). @default {Date.now}
+ * @example Warn about a repeating failure at most every 30 s
+ * ```ts
+ * import { rateLimited, warnLog } from "./log.ts";
+ * let t = 0;
+ * const warn = rateLimited(warnLog("listener"), 30_000, () => t);
+ * warn("History unreachable"); // written
+ * t = 10_000;
+ * warn("History unreachable"); // dropped
+ * t = 30_000;
+ * warn("History unreachable"); // written: "History unreachable (1 similar message suppressed)"
+ * ```
+ */
+export function rateLimited(log: Log, interval: number, now: () => number = Date.now): Log {
+  let last = -Infinity;
+  let dropped = 0;
+  return (message) => {
+    const t = now();
+    if (t - last < interval) {
+      dropped++;
+      return;
+    }
+    last = t;
+    const note = dropped === 0 ? "" : ` (${dropped} similar message${dropped === 1 ? "" : "s"} suppressed)`;
+    dropped = 0;
+    log(message + note);
+  };
+}

@@ -1,7 +1,7 @@
 import { after, afterEach, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { HistoryTimeoutError } from "../lib/errors.ts";
-import { readHistory, readHistoryChunks } from "../lib/history_client.ts";
+import { type HistoryResponse, readHistory, readHistoryChunks } from "../lib/history_client.ts";
 import { encodeRecord, type EventRecord } from "../lib/record.ts";
 import { type HttpServer, serve } from "../lib/runtime/serve.ts";
 import { delay } from "./_helpers.ts";
@@ -18,6 +18,14 @@ interface Script {
   hang?: boolean;
   /** Never answer at all. */
   silent?: boolean;
+  /** HTTP status. @default {200} */
+  status?: number;
+  /** Content type. @default {"application/x-ndjson"} */
+  contentType?: string;
+  /** The x-store-id header; none when undefined. */
+  storeId?: string;
+  /** Answer with no body at all (as the server does for limit=0). */
+  noBody?: boolean;
 }
 
 describe("readHistory / readHistoryChunks", () => {
@@ -31,7 +39,7 @@ describe("readHistory / readHistoryChunks", () => {
   before(async () => {
     server = await serve((request) => {
       lastQuery = new URL(request.url).searchParams;
-      const { pieces, head, hang, silent } = script;
+      const { pieces, head, hang, silent, status, contentType, storeId, noBody } = script;
       if (silent) {
         return new Promise<Response>((resolve) => releases.push(() => resolve(new Response(""))));
       }
@@ -54,9 +62,10 @@ describe("readHistory / readHistoryChunks", () => {
           );
         },
       }, { highWaterMark: 0 });
-      const headers: Record<string, string> = { "content-type": "application/x-ndjson" };
+      const headers: Record<string, string> = { "content-type": contentType ?? "application/x-ndjson" };
       if (head !== undefined) headers["x-head-position"] = String(head);
-      return Promise.resolve(new Response(body, { headers }));
+      if (storeId !== undefined) headers["x-store-id"] = storeId;
+      return Promise.resolve(new Response(noBody ? null : body, { headers, status: status ?? 200 }));
     }, { port: 0, hostname: "127.0.0.1" });
     url = `http://127.0.0.1:${server.port}/`;
   });
@@ -201,5 +210,66 @@ describe("readHistory / readHistoryChunks", () => {
       if (record.position === 2) break;
     }
     assert.deepEqual(got, [1, 2]);
+  });
+
+  it("reports x-store-id and x-head-position to onResponse before the first record", async () => {
+    script = { pieces: cut(1, 3, []), head: 3, storeId: "0b7e-store-a" };
+    const seen: string[] = [];
+    const records: number[] = [];
+    for await (
+      const chunk of readHistoryChunks(url, 1, {
+        onResponse: (r) => seen.push(`${r.storeId} ${r.head} before ${records.length}`),
+      })
+    ) records.push(...chunk.map((r) => r.position));
+    assert.deepEqual(seen, ["0b7e-store-a 3 before 0"]);
+    assert.deepEqual(records, [1, 2, 3]);
+  });
+
+  it("reports an absent x-store-id (an older server) as undefined", async () => {
+    script = { pieces: cut(1, 1, []) };
+    const seen: HistoryResponse[] = [];
+    const { error } = await collect(1, { onResponse: (r: HistoryResponse) => seen.push(r) });
+    assert.equal(error, undefined);
+    assert.deepEqual(seen, [{ storeId: undefined, head: undefined }]);
+  });
+
+  it("what onResponse throws ends the read before any record", async () => {
+    script = { pieces: cut(1, 3, []), head: 3, storeId: "b" };
+    const { records, error } = await collect(1, {
+      onResponse: () => {
+        throw new RangeError("wrong store");
+      },
+    });
+    assert.ok(error instanceof RangeError);
+    assert.deepEqual(records, []);
+  });
+
+  it("limit 0 answered without a body reads nothing and still reports the response", async () => {
+    script = { pieces: [], head: 7, storeId: "s", noBody: true };
+    const seen: HistoryResponse[] = [];
+    const { records, error } = await collect(1, { limit: 0, onResponse: (r: HistoryResponse) => seen.push(r) });
+    assert.equal(error, undefined);
+    assert.equal(lastQuery?.get("limit"), "0");
+    assert.deepEqual(records, []);
+    assert.deepEqual(seen, [{ storeId: "s", head: 7 }]);
+  });
+
+  it("an HTTP error fails with the URL, the status and the start of the body on one line", async () => {
+    const html = "<html>\n<head><title>404 Not Found</title></head>\n<body>" + "x".repeat(500) + "</body></html>\n";
+    script = { pieces: [encoder.encode(html)], status: 404, contentType: "text/html" };
+    const { error } = await collect(1);
+    assert.ok(error instanceof Error);
+    assert.ok(error.message.startsWith(`History request ${url}?from=1 failed: HTTP 404: <html> <head><title>`));
+    assert.ok(!error.message.includes("\n"));
+    assert.ok(error.message.length < 250, error.message);
+  });
+
+  it("an HTML page with status 200 is not history", async () => {
+    script = { pieces: [encoder.encode("<!doctype html><p>It works!</p>")], contentType: "text/html; charset=utf-8" };
+    const seen: HistoryResponse[] = [];
+    const { records, error } = await collect(1, { onResponse: (r: HistoryResponse) => seen.push(r) });
+    assert.match(String(error), /failed: not history \(content-type text\/html; charset=utf-8\): <!doctype html>/);
+    assert.deepEqual(records, []);
+    assert.deepEqual(seen, []);
   });
 });

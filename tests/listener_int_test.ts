@@ -2,8 +2,17 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { writeFile } from "node:fs/promises";
 import { type Command, createCommand } from "../command.ts";
-import { type EventRecord, HandlerError, listen, type ListenOptions, subscribe } from "../listener.ts";
+import {
+  type EventRecord,
+  HandlerError,
+  listen,
+  type Listener,
+  type ListenOptions,
+  StoreChangedError,
+  subscribe,
+} from "../listener.ts";
 import { encodeRecord } from "../lib/record.ts";
+import { type HttpServer, serve } from "../lib/runtime/serve.ts";
 import type { EventStoreServer } from "../server.ts";
 import { AMQP_URL, delay, freePort, setup, type TestContext, waitFor } from "./_helpers.ts";
 
@@ -231,5 +240,281 @@ describe("listener against a real server and RabbitMQ", () => {
     await waitFor(() => got.length === 7, "7 delivered");
     await listener.close();
     assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7]);
+  });
+});
+
+/**
+ * Collect what is written with console.warn (the listener's stderr) and console.log (its DEBUG
+ * output) until `restore()`.
+ */
+function captureWarnings(): { lines: string[]; debug: string[]; restore: () => void } {
+  const { warn, log } = console;
+  const lines: string[] = [];
+  const debug: string[] = [];
+  console.warn = (...args: unknown[]) => void lines.push(args.map(String).join(" "));
+  console.log = (...args: unknown[]) => void debug.push(args.map(String).join(" "));
+  return {
+    lines,
+    debug,
+    restore: () => {
+      console.warn = warn;
+      console.log = log;
+    },
+  };
+}
+
+/** `promise`, or a rejection naming `what` after 20 s (so a missing stop fails instead of hanging). */
+function within<T>(promise: Promise<T>, what: string): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`Timed out after 20000 ms waiting for ${what}`)), 20_000);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+/** Whether a promise has settled, without waiting for it. */
+function tracked(promise: Promise<unknown>): { readonly settled: boolean } {
+  let settled = false;
+  promise.then(() => (settled = true), () => (settled = true));
+  return {
+    get settled() {
+      return settled;
+    },
+  };
+}
+
+const TIME = "2026-01-01T00:00:00.000Z";
+const recordLine = (p: number) => encodeRecord(p, `id-${p}`, TIME, JSON.stringify({ p }));
+
+/**
+ * A stand-in for the server's HTTP history (the server side of store ids lands separately): it
+ * serves `records` (1..n) with `x-head-position`, and `x-store-id` when `storeId` is set, or a
+ * 404 HTML page while `notFound`; it counts requests.
+ */
+interface FakeHistory {
+  records: number;
+  storeId?: string;
+  notFound?: boolean;
+  requests: number;
+  server: HttpServer;
+  url: string;
+}
+
+async function fakeHistory(init: Partial<FakeHistory> = {}, port = 0): Promise<FakeHistory> {
+  const fake = { records: 0, requests: 0, ...init } as FakeHistory;
+  fake.server = await serve((request) => {
+    fake.requests++;
+    if (fake.notFound) {
+      return Promise.resolve(
+        new Response("<html>\n<body><h1>404 Not Found</h1></body>\n</html>\n", {
+          status: 404,
+          headers: { "content-type": "text/html" },
+        }),
+      );
+    }
+    const query = new URL(request.url).searchParams;
+    const from = Math.max(1, Number(query.get("from") ?? 1));
+    const limit = query.has("limit") ? Number(query.get("limit")) : Infinity;
+    let body = "";
+    for (let p = from; p <= fake.records && p < from + limit; p++) body += recordLine(p);
+    const headers: Record<string, string> = {
+      "content-type": "application/x-ndjson",
+      "x-head-position": String(fake.records),
+    };
+    if (fake.storeId !== undefined) headers["x-store-id"] = fake.storeId;
+    return Promise.resolve(new Response(limit === 0 ? null : body, { headers }));
+  }, { port, hostname: "127.0.0.1" });
+  fake.url = `http://127.0.0.1:${fake.server.port}/`;
+  return fake;
+}
+
+describe("listener hardening against RabbitMQ: store ids, stray messages, unreachable history", () => {
+  let ctx: TestContext;
+  let fake: FakeHistory | undefined;
+  let warnings: ReturnType<typeof captureWarnings>;
+  const listeners: Listener[] = [];
+
+  beforeEach(async () => {
+    ctx = await setup("hardening");
+    await ctx.broker.declareFanout(ctx.exchangeName);
+    warnings = captureWarnings();
+  });
+  afterEach(async () => {
+    warnings.restore();
+    for (const listener of listeners.splice(0)) await listener.close();
+    await fake?.server.close();
+    fake = undefined;
+    await ctx.cleanup();
+  });
+
+  const start = (from: number | undefined, got: number[], extra: ListenOptions = {}) => {
+    const options = { amqpUrl: AMQP_URL, exchangeName: ctx.exchangeName, historyUrl: fake?.url, ...extra };
+    const handler = (e: EventRecord) => {
+      got.push(e.position);
+    };
+    const listener = from === undefined ? listen(handler, options) : listen(from, handler, options);
+    listeners.push(listener);
+    return listener;
+  };
+  /** Publish a record straight to the fanout, as the server does, with the given headers. */
+  const publishRecord = (p: number, headers: Record<string, unknown>) =>
+    ctx.broker.publish(ctx.exchangeName, "", recordLine(p), { headers: { position: p, ...headers } });
+  const historyWarnings = () => warnings.lines.filter((l) => l.includes("Cannot read history"));
+
+  it("a stray message on the fanout is skipped and warned about once; every event is delivered once, in order", async () => {
+    const server = await ctx.startServer();
+    const command = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName });
+    try {
+      const historyUrl = `http://127.0.0.1:${server.port}/`;
+      // prefetch 2: strays that were never acked would stall the feed at once.
+      const fromZero: number[] = [];
+      const newOnly: number[] = [];
+      const a = start(0, fromZero, { historyUrl, prefetch: 2 });
+      const b = start(undefined, newOnly, { historyUrl, prefetch: 2 });
+      const closed = [tracked(a.closed), tracked(b.closed)];
+      await Promise.all([a.ready, b.ready]);
+      const stray = () => ctx.broker.publish(ctx.exchangeName, "", '{"type":"Ok"}'); // the mistake in the issue
+      await stray(); // before the first live event: must not set the new-only listener's position
+      for (let round = 0; round < 10; round++) {
+        await command.publish({ round });
+        await stray();
+        await ctx.broker.publish(ctx.exchangeName, "", "not json", { headers: { position: "x" } });
+      }
+      await waitFor(() => fromZero.length >= 10 && newOnly.length >= 10, "10 delivered to both");
+      await delay(100);
+      const all = Array.from({ length: 10 }, (_, i) => i + 1);
+      assert.deepEqual(fromZero, all);
+      assert.deepEqual(newOnly, all);
+      assert.ok(closed.every((c) => !c.settled), "neither listener stopped");
+      // 21 strays per listener, one warning each within the 30 s limit.
+      const strays = warnings.lines.filter((l) => l.includes("not a record of this store"));
+      assert.equal(strays.length, 2, strays.join("\n"));
+      assert.match(strays[0], new RegExp(`exchange ${ctx.exchangeName} .*: \\{"type":"Ok"\\}$`));
+      assert.equal(a.position, 11);
+    } finally {
+      await command.close();
+    }
+  });
+
+  it("stops with StoreChangedError when a live message comes from another store", async () => {
+    fake = await fakeHistory({ records: 3, storeId: "store-a" });
+    const got: number[] = [];
+    const listener = start(0, got);
+    await listener.ready;
+    await waitFor(() => got.length === 3, "history delivered");
+    assert.equal(listener.storeId, "store-a");
+    await publishRecord(4, { "store-id": "store-a" });
+    await waitFor(() => got.length === 4, "live 4 delivered");
+    await publishRecord(5, { "store-id": "store-b" }); // the file was replaced and the server restarted
+    await publishRecord(6, { "store-id": "store-a" });
+    await assert.rejects(within(listener.closed, "the listener to stop"), (error: Error) => {
+      assert.ok(error instanceof StoreChangedError, String(error));
+      assert.equal(error.expected, "store-a");
+      assert.equal(error.actual, "store-b");
+      assert.match(error.message, /live message comes from store store-b, expected store store-a/);
+      return true;
+    });
+    await delay(50);
+    assert.deepEqual(got, [1, 2, 3, 4]);
+    assert.equal(listener.position, 5);
+  });
+
+  it("stops with StoreChangedError when a history response (gap repair) comes from another store", async () => {
+    fake = await fakeHistory({ records: 3, storeId: "store-a" });
+    const got: number[] = [];
+    const listener = start(0, got);
+    await waitFor(() => got.length === 3, "history delivered");
+    fake.storeId = "store-b";
+    fake.records = 6;
+    await publishRecord(6, {}); // no store-id: a gap, repaired from a history that is another store now
+    await assert.rejects(within(listener.closed, "the listener to stop"), (error: Error) => {
+      assert.ok(error instanceof StoreChangedError, String(error));
+      assert.deepEqual([error.expected, error.actual], ["store-a", "store-b"]);
+      assert.match(error.message, /history response/);
+      return true;
+    });
+    assert.deepEqual(got, [1, 2, 3]);
+  });
+
+  it("with the storeId option, a first history response from another store stops it before any event", async () => {
+    fake = await fakeHistory({ records: 3, storeId: "store-b" });
+    const got: number[] = [];
+    const listener = start(1, got, { storeId: "store-a" });
+    await assert.rejects(within(listener.closed, "the listener to stop"), (error: Error) => {
+      assert.ok(error instanceof StoreChangedError, String(error));
+      assert.deepEqual([error.expected, error.actual], ["store-a", "store-b"]);
+      return true;
+    });
+    assert.deepEqual(got, []);
+  });
+
+  it("a new-events-only listener learns the store from history and stops at a live message of another", async () => {
+    fake = await fakeHistory({ records: 3, storeId: "store-a" });
+    const got: number[] = [];
+    const listener = start(undefined, got);
+    await listener.ready;
+    assert.equal(listener.storeId, "store-a");
+    await publishRecord(4, { "store-id": "store-a" });
+    await publishRecord(1, { "store-id": "store-b" });
+    await assert.rejects(within(listener.closed, "the listener to stop"), StoreChangedError);
+    assert.deepEqual(got, [4]);
+  });
+
+  it("an absent store id (a server that sends none) never stops it; the first id seen is followed", async () => {
+    fake = await fakeHistory({ records: 2 });
+    const got: number[] = [];
+    const listener = start(0, got);
+    await waitFor(() => got.length === 2, "history delivered");
+    assert.equal(listener.storeId, undefined);
+    await publishRecord(3, {});
+    await publishRecord(4, { "store-id": "store-a" });
+    await publishRecord(5, {});
+    await publishRecord(6, { "store-id": "" });
+    await publishRecord(7, { "store-id": "store-a" });
+    await waitFor(() => got.length === 7, "7 delivered");
+    assert.deepEqual(got, [1, 2, 3, 4, 5, 6, 7]);
+    assert.equal(listener.storeId, "store-a");
+    assert.equal(tracked(listener.closed).settled, false);
+  });
+
+  it("warns on stderr while nothing listens at the history URL, retries, and is ready once history answers", async () => {
+    const port = await freePort();
+    const historyUrl = `http://127.0.0.1:${port}/`;
+    const fromOne: number[] = [];
+    const newOnly: number[] = [];
+    const a = start(1, fromOne, { historyUrl, warnInterval: 60_000, debug: true });
+    const b = start(undefined, newOnly, { historyUrl, warnInterval: 60_000, debug: true });
+    const ready = [tracked(a.ready), tracked(b.ready)];
+    await waitFor(() => historyWarnings().length === 2, "a warning from each listener");
+    for (const line of historyWarnings()) {
+      assert.ok(line.startsWith(`[rabbit-eventstore listener] Cannot read history from ${historyUrl} (`), line);
+      assert.match(line, /refused|ECONNREFUSED/i);
+    }
+    // Several retries each (the DEBUG log counts them) within the 60 s limit: still one warning each.
+    await waitFor(() => warnings.debug.filter((l) => /History from 1 failed/.test(l)).length >= 8, "retries");
+    assert.equal(historyWarnings().length, 2);
+    assert.ok(ready.every((r) => !r.settled), "not ready while history is unreachable");
+    fake = await fakeHistory({ records: 2 }, port);
+    await Promise.all([a.ready, b.ready]);
+    await waitFor(() => fromOne.length === 2, "history delivered");
+    await publishRecord(3, {});
+    await waitFor(() => fromOne.length === 3 && newOnly.length === 1, "live delivered");
+    assert.deepEqual([fromOne, newOnly], [[1, 2, 3], [3]]);
+    assert.equal(warnings.lines.filter((l) => l.endsWith(`History at ${historyUrl} answers again`)).length, 2);
+  });
+
+  it("an answer that is not history (404 HTML) is warned about the same way; ready waits for real history", async () => {
+    fake = await fakeHistory({ records: 2, notFound: true });
+    const got: number[] = [];
+    const listener = start(0, got, { warnInterval: 60_000 });
+    const ready = tracked(listener.ready);
+    await waitFor(() => fake!.requests >= 4, "four history requests");
+    assert.equal(historyWarnings().length, 1, historyWarnings().join("\n"));
+    assert.match(historyWarnings()[0], new RegExp(`from ${fake.url} \\(History request .* failed: HTTP 404: <html>`));
+    assert.equal(ready.settled, false);
+    fake.notFound = false;
+    await listener.ready;
+    await waitFor(() => got.length === 2, "history delivered");
+    assert.deepEqual(got, [1, 2]);
   });
 });
