@@ -20,6 +20,8 @@ import { existsSync } from "node:fs";
 import { mkdir, readFile, rm, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { createCommand } from "../command.ts";
+import { listen } from "../listener.ts";
+import { StoreChangedError } from "../lib/errors.ts";
 import { type BrokerSession, openSession } from "../lib/broker.ts";
 import { AMQP_URL, delay, freePort, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
 import { type Exit, NODE_BIN_FROM_SOURCE, ServerChild, serverHead } from "./_scenarios.ts";
@@ -122,8 +124,19 @@ describe("one store, one writer", () => {
   it("names the store on every fanout message and history response; the same after a restart, new for a new file", async () => {
     const tap = await tapFanoutRecords(ctx, taps);
     const storageFile = join(ctx.dir, "identity");
-    const server = child(await freePort(), undefined, storageFile);
+    const port = await freePort(); // every server of this test on one port: the listener's HISTORYURL
+    const server = child(port, undefined, storageFile);
     await server.ready;
+    const delivered: number[] = [];
+    const listener = listen(0, (event) => {
+      delivered.push(event.position);
+    }, {
+      amqpUrl: AMQP_URL,
+      exchangeName: ctx.exchangeName,
+      historyUrl: `http://127.0.0.1:${port}/`,
+    });
+    const stopped = listener.closed.then(() => undefined, (error: unknown) => error);
+    await listener.ready;
     await ctx.broker.publish("", ctx.queueName, '{"a":1}');
     await waitFor(() => tap.storeIds.length === 1, "one fanout message");
     const response = await fetch(`http://127.0.0.1:${server.port}/`);
@@ -133,22 +146,31 @@ describe("one store, one writer", () => {
     assert.equal(tap.storeIds[0], id, "fanout header store-id = history header x-store-id");
     await server.stop();
 
-    const again = child(await freePort(), undefined, storageFile);
+    const again = child(port, undefined, storageFile);
     await again.ready;
     await ctx.broker.publish("", ctx.queueName, '{"a":2}');
     await waitFor(() => tap.storeIds.length === 2, "a second fanout message");
     assert.equal(tap.storeIds[1], id, "kept across a restart");
+    await waitFor(() => delivered.length === 2, "the listener delivered both events of the first store");
     await again.stop();
 
     await rm(storageFile);
     await rm(`${storageFile}.published`, { force: true });
-    const replaced = child(await freePort(), undefined, storageFile);
+    const replaced = child(port, undefined, storageFile);
     await replaced.ready;
     await ctx.broker.publish("", ctx.queueName, '{"a":3}');
     await waitFor(() => tap.storeIds.length === 3, "a third fanout message");
     assert.notEqual(tap.storeIds[2], id, "a replaced file is another store");
     assert.equal(tap.positions[2], 1, "which starts again at position 1: only the identity tells a listener");
+    // The listener that followed the first store stops instead of dropping position 1 as a duplicate.
+    const error = await Promise.race([stopped, delay(20_000).then(() => "still running")]);
+    await listener.close();
     await replaced.stop();
+    assert.ok(error instanceof StoreChangedError, `expected StoreChangedError, got ${error}`);
+    assert.equal(error.expected, id);
+    assert.equal(error.actual, tap.storeIds[2]);
+    assert.deepEqual(delivered, [1, 2], "nothing of the new store was delivered");
+    console.log(`replaced store: the listener stopped with ${error.message}`);
   });
 });
 
