@@ -28,12 +28,14 @@ export { close, createCommand, publish, serializeEvent } from "./command.ts";
 export type { Command, CommandOptions, PublishOptions } from "./command.ts";
 export type { EventRecord } from "./lib/record.ts";
 export {
+  BrokerRefusedError,
   ConfigError,
   CorruptLogError,
   HandlerError,
   HistoryTimeoutError,
   OutOfOrderError,
   PublishNackedError,
+  QueueInUseError,
   StorageFailedError,
 } from "./lib/errors.ts";
 export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";

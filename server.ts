@@ -167,18 +167,27 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     link = new BrokerLink(settings.amqpUrl, {
       name: "rabbit-eventstore server",
       log,
+      warn,
       startTimeout: options.brokerStartTimeout,
       onDisconnect: () => {
         consumer = undefined;
         publisher.detach();
         warn("Broker connection lost; reconnecting");
       },
+      onFatal: (error) => {
+        warn(`Fatal: ${describe(error)}`);
+        void shutdown(error);
+      },
       setup: async (session) => {
         await session.declareFanout(settings.exchangeName);
         await session.declareQueue(settings.queueName);
         await session.declareQueue(deadLetters);
+        // Exclusive: two servers must never number one queue (QueueInUseError). Consume first, so a
+        // server that does not own the queue publishes nothing; the publisher catches up from storage.
+        consumer = await session.consume(settings.queueName, settings.prefetch, (d) => sequencer.accept(session, d), {
+          exclusive: true,
+        });
         void publisher.attach(session);
-        consumer = await session.consume(settings.queueName, settings.prefetch, (d) => sequencer.accept(session, d));
       },
     });
     await link.start();

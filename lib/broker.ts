@@ -12,7 +12,7 @@
  * @module
  */
 import { type AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
-import { describe, PublishNackedError } from "./errors.ts";
+import { BrokerRefusedError, describe, PublishNackedError, QueueInUseError } from "./errors.ts";
 import { redact } from "./config.ts";
 
 /** A message delivered to a consumer. */
@@ -57,6 +57,18 @@ export interface QueueOptions {
   arguments?: Record<string, unknown>;
 }
 
+/** Options for {@link BrokerSession.consume}. */
+export interface ConsumeOptions {
+  /**
+   * Consume exclusively: RabbitMQ refuses it while the queue has another
+   * consumer, and refuses every other consumer while this one lasts
+   * ({@link QueueInUseError}). @default {false}
+   */
+  exclusive?: boolean;
+  /** Consumer arguments such as `x-stream-offset`. */
+  arguments?: Record<string, unknown>;
+}
+
 /** A consumer started with {@link BrokerSession.consume}. */
 export interface Consumer {
   /** Stop deliveries to this consumer. */
@@ -71,12 +83,15 @@ export interface BrokerSession {
   declareFanout(name: string): Promise<void>;
   /** Bind a queue to an exchange. */
   bind(queue: string, exchange: string): Promise<void>;
-  /** Consume with manual ack and the given prefetch. */
+  /**
+   * Consume with manual ack and the given prefetch.
+   * @throws {QueueInUseError} When `exclusive` is set and another consumer holds the queue (or the reverse).
+   */
   consume(
     queue: string,
     prefetch: number,
     onDelivery: (delivery: Delivery) => void,
-    args?: Record<string, unknown>,
+    options?: ConsumeOptions,
   ): Promise<Consumer>;
   /** Acknowledge a delivery (and, with multiple, every earlier one). */
   ack(tag: number, multiple?: boolean): Promise<void>;
@@ -244,13 +259,14 @@ class Session implements BrokerSession {
     queue: string,
     prefetch: number,
     onDelivery: (delivery: Delivery) => void,
-    args: Record<string, unknown> = {},
+    options: ConsumeOptions = {},
   ): Promise<Consumer> {
     if (this.#consume) throw new Error("Cannot consume twice on one broker session");
     const ch = await this.#client.channel();
     this.#consume = ch;
     await ch.basicQos(prefetch);
-    const consumer = await ch.basicConsume(queue, { noAck: false, args }, (msg: AMQPMessage) => {
+    const params = { noAck: false, exclusive: options.exclusive ?? false, args: options.arguments ?? {} };
+    const consumer = await ch.basicConsume(queue, params, (msg: AMQPMessage) => {
       onDelivery({
         body: msg.body ?? new Uint8Array(0),
         messageId: msg.properties.messageId,
@@ -259,6 +275,10 @@ class Session implements BrokerSession {
         tag: msg.deliveryTag,
         redelivered: msg.redelivered,
       });
+    }).catch((error: Error) => {
+      this.#consume = undefined;
+      // RabbitMQ closes the channel: "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use".
+      throw /ACCESS_REFUSED.* in exclusive use/.test(describe(error)) ? new QueueInUseError(queue, error) : error;
     });
     ch.onerror = (reason) => this.#fail(new Error(`consume channel closed by the broker: ${reason}`));
     let cancelling = false;
@@ -368,6 +388,21 @@ export interface BrokerLinkOptions {
   onDisconnect?: (error?: Error) => void;
   /** Log lines about reconnects. */
   log?: (message: string) => void;
+  /** Lines an operator must see: the queue is held by another consumer, the broker refuses the login. */
+  warn?: (message: string) => void;
+  /**
+   * Called when reconnecting stops for good: another consumer still held the
+   * queue ({@link QueueInUseError}) after `inUseGrace`. The link is closed
+   * then. Without it the link keeps retrying.
+   */
+  onFatal?: (error: Error) => void;
+  /**
+   * After a reconnect, how long to wait for a queue another consumer holds
+   * before `onFatal`: long enough for RabbitMQ to drop this process's own
+   * lost connection (two missed 10 s heartbeats), never taking the queue
+   * from a live consumer. @default {60000}
+   */
+  inUseGrace?: number;
   /** First reconnect delay in ms. @default {100} */
   minDelay?: number;
   /** Largest reconnect delay in ms. @default {5000} */
@@ -428,6 +463,8 @@ export class BrokerLink {
         return;
       } catch (error) {
         if (this.#closed) throw error;
+        const refused = refusal(error, this.#url);
+        if (refused) throw refused;
         if (Date.now() + delay > deadline || isFatal(error)) {
           throw new Error(
             `Cannot connect to RabbitMQ at ${redact(this.#url)}: ${describe(error)}; ` +
@@ -475,6 +512,8 @@ export class BrokerLink {
 
   async #reconnect(): Promise<void> {
     let delay = this.#options.minDelay ?? 100;
+    let inUseSince: number | undefined;
+    const warned = new Set<string>();
     while (!this.#closed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -489,7 +528,28 @@ export class BrokerLink {
         await this.#connectOnce();
         this.#options.log?.("Broker connection restored");
         return;
-      } catch (error) {
+      } catch (caught) {
+        const error = refusal(caught, this.#url) ?? caught;
+        if (error instanceof QueueInUseError) {
+          // Never taken from a live consumer; but it may be this process's own lost connection.
+          const grace = this.#options.inUseGrace ?? 60_000;
+          inUseSince ??= Date.now();
+          if (Date.now() - inUseSince >= grace && this.#options.onFatal) {
+            this.#options.warn?.(`${error.message}; gave up reconnecting after ${grace} ms`);
+            this.#closed = true;
+            this.#options.onFatal(error);
+            return;
+          }
+          if (!warned.has(error.message)) {
+            this.#options.warn?.(`${error.message}; not consuming, retrying for up to ${grace} ms`);
+          }
+          warned.add(error.message);
+        } else if (error instanceof BrokerRefusedError) {
+          if (!warned.has(error.message)) this.#options.warn?.(`${error.message}; still retrying`);
+          warned.add(error.message);
+        } else {
+          inUseSince = undefined;
+        }
         this.#options.log?.(`Reconnect failed (${describe(error)}); retrying in ${delay} ms`);
         delay = Math.min(delay * 2, this.#options.maxDelay ?? 5000);
       }
@@ -506,9 +566,74 @@ export class BrokerLink {
   }
 }
 
+/** Errors that retrying cannot fix but that are not the broker's refusal (a host name that does not resolve). */
 function isFatal(error: unknown): boolean {
-  const message = describe(error);
-  return /ACCESS_REFUSED|ENOTFOUND|EAI_AGAIN|not allowed|PRECONDITION_FAILED|Invalid URL/i.test(message);
+  return /ENOTFOUND|EAI_AGAIN|Invalid URL/i.test(describe(error));
+}
+
+/**
+ * The broker's refusal in `error`, as one line that says what to change, or
+ * undefined when the error is something else (the broker is down, the
+ * connection dropped). RabbitMQ's texts are stable:
+ * `NOT_ALLOWED - vhost v not found`, `NOT_ALLOWED - access to vhost 'v' refused for user 'u'`,
+ * `ACCESS_REFUSED - Login was refused …`, `ACCESS_REFUSED - access to queue 'q' in vhost 'v' refused for user 'u'`,
+ * `PRECONDITION_FAILED - inequivalent arg …`.
+ */
+function refusal(error: unknown, url: string): Error | undefined {
+  if (error instanceof QueueInUseError || error instanceof BrokerRefusedError) return error;
+  const text = describe(error);
+  const at = `RabbitMQ at ${redact(url)}`;
+  const user = userOf(url);
+  let m = /NOT_ALLOWED - vhost (.*) not found/.exec(text);
+  if (m) {
+    return new BrokerRefusedError(
+      `${at} has no vhost "${m[1]}"; create it (rabbitmqctl add_vhost ${m[1]}) or correct the vhost in AMQPURL`,
+      "NOT_ALLOWED",
+      error,
+    );
+  }
+  m = /NOT_ALLOWED - access to vhost '(.*)' refused for user '(.*)'/.exec(text);
+  if (m) {
+    return new BrokerRefusedError(
+      `${at} refused user "${m[2]}" access to vhost "${m[1]}"; grant it ` +
+        `(rabbitmqctl set_permissions -p ${m[1]} ${m[2]} ".*" ".*" ".*") or change the user or vhost in AMQPURL`,
+      "NOT_ALLOWED",
+      error,
+    );
+  }
+  if (/ACCESS_REFUSED - Login was refused/.test(text)) {
+    return new BrokerRefusedError(
+      `${at} refused the login of user "${user}": wrong user name or password ` +
+        `(user guest may log in from localhost only); set AMQPURL with credentials RabbitMQ accepts`,
+      "ACCESS_REFUSED",
+      error,
+    );
+  }
+  m = /ACCESS_REFUSED - access to (queue|exchange) '(.*)' in vhost '(.*)' refused for user '(.*)'/.exec(text);
+  if (m) {
+    return new BrokerRefusedError(
+      `${at} refused user "${m[4]}" access to ${m[1]} "${m[2]}" in vhost "${m[3]}"; grant the user configure, ` +
+        `write and read permissions on it (rabbitmqctl set_permissions) or change AMQPURL`,
+      "ACCESS_REFUSED",
+      error,
+    );
+  }
+  m = /(ACCESS_REFUSED|NOT_ALLOWED|PRECONDITION_FAILED) - (.*?)(?: \(\d+\))?$/.exec(text);
+  if (m) {
+    const hint = m[1] === "PRECONDITION_FAILED"
+      ? "it exists with other settings: delete it, or choose another QUEUENAME or EXCHANGENAME"
+      : "change AMQPURL, QUEUENAME or EXCHANGENAME, or the user's permissions";
+    return new BrokerRefusedError(`${at} refused: ${m[1]} - ${m[2]}; ${hint}`, m[1], error);
+  }
+  return undefined;
+}
+
+function userOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username) || "guest";
+  } catch {
+    return "guest";
+  }
 }
 
 function tuneUrl(url: string, name?: string): string {

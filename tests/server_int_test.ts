@@ -1,10 +1,12 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { encodeRecord } from "../lib/record.ts";
 import type { Delivery } from "../lib/broker.ts";
+import { BrokerRefusedError, ConfigError, QueueInUseError } from "../lib/errors.ts";
 import { startServer } from "../server.ts";
-import { delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
+import { AMQP_URL, delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
 import { rabbitmqctl } from "./_scenarios.ts";
 
 /** Bind a fresh queue to the context's fanout and collect what arrives. */
@@ -215,6 +217,44 @@ describe("server against RabbitMQ", () => {
     }, "an event stored after the queue came back");
     const records = await history(server.port);
     assert.deepEqual(records.map((r) => r.data), ["before", "after"]);
+  });
+
+  it("refuses a second server on the same QUEUENAME with one line; the first numbers every event alone", async () => {
+    const fanout = await tapFanout(ctx);
+    const first = await ctx.startServer();
+    // The second server has records of its own that were never published: it must not publish them either.
+    const otherFile = join(ctx.dir, "other-storage");
+    const time = new Date().toISOString();
+    await writeFile(otherFile, [1, 2, 3].map((n) => encodeRecord(n, `other-${n}`, time, "{}")).join(""));
+    await assert.rejects(
+      startServer(ctx.serverOptions({ storageFile: otherFile })),
+      (error: Error) =>
+        error instanceof QueueInUseError &&
+        error.message ===
+          `QUEUENAME "${ctx.queueName}" is already consumed by another server; stop that server, ` +
+            `or give this one its own QUEUENAME (and STORAGEFILE)`,
+    );
+    for (let i = 0; i < 20; i++) await ctx.broker.publish("", ctx.queueName, `{"i":${i}}`, { messageId: `q${i}` });
+    await waitFor(() => first.head === 20 && fanout.length === 20, "20 stored and published by the first server");
+    assert.deepEqual((await history(first.port)).map((r) => r.id), Array.from({ length: 20 }, (_, i) => `q${i}`));
+    assert.deepEqual(fanout.map((d) => d.messageId), Array.from({ length: 20 }, (_, i) => `q${i}`));
+  });
+
+  it("stops with one line, not retrying, on a QUEUENAME over 250 bytes in UTF-8 or an unknown vhost", async () => {
+    await assert.rejects(
+      ctx.startServer({ queueName: "\u00e9".repeat(200) }), // 200 UTF-16 units, 400 bytes
+      (error: Error) =>
+        error instanceof ConfigError && /^QUEUENAME must be 1 to 250 bytes in UTF-8/.test(error.message),
+    );
+    const url = new URL(AMQP_URL);
+    url.pathname = "/res-no-such-vhost";
+    await assert.rejects(
+      ctx.startServer({ amqpUrl: url.toString(), brokerStartTimeout: 3_000 }),
+      (error: Error) =>
+        error instanceof BrokerRefusedError &&
+        /has no vhost "res-no-such-vhost"; create it \(rabbitmqctl add_vhost res-no-such-vhost\) or correct the vhost in AMQPURL$/
+          .test(error.message),
+    );
   });
 
   it("says what to change when the broker is unreachable or the port is taken", async () => {
