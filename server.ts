@@ -112,12 +112,14 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       await session.declareQueue(deadLetters);
       // A nack is retried a few times; a confirm that never comes must not hold the batch forever.
       // If it still fails the message stays unacknowledged and the broker redelivers it on reconnect.
+      const ours = { "x-rejected-reason": reason, "x-original-queue": settings.queueName };
+      let headers: Record<string, unknown> = { ...delivery.headers, ...ours };
       for (let attempt = 1;; attempt++) {
         const sent = session.publish("", deadLetters, delivery.body, {
           messageId: delivery.messageId,
           type: delivery.type,
           contentType: "application/octet-stream",
-          headers: { ...delivery.headers, "x-rejected-reason": reason, "x-original-queue": settings.queueName },
+          headers,
         });
         try {
           const ms = options.confirmTimeout ?? 15_000;
@@ -126,6 +128,11 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
           });
           return;
         } catch (error) {
+          if (error instanceof RangeError && !("x-original-headers" in headers)) {
+            // Its own headers do not fit in one of our frames: dead-letter it without them.
+            headers = { ...ours, "x-original-headers": "dropped: larger than one AMQP frame" };
+            continue;
+          }
           if (!(error instanceof PublishNackedError) || attempt === 5) throw error;
           await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
         }

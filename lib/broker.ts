@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { type AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
 import { BrokerRefusedError, describe, PublishNackedError, QueueInUseError } from "./errors.ts";
 import { redact } from "./config.ts";
@@ -100,6 +101,7 @@ export interface BrokerSession {
   /**
    * Publish with publisher confirms; resolves when the broker confirmed.
    * @throws {PublishNackedError} When the broker answered with basic.nack.
+   * @throws {RangeError} When the properties and headers do not fit in one frame (about 8 KiB); nothing was sent.
    */
   publish(
     exchange: string,
@@ -149,6 +151,7 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
   client.onerror = (error) => {
     if (client.closed) notify(error);
   };
+  readWholeFrames(client);
   await client.connect();
   try {
     const ops = await client.channel();
@@ -176,6 +179,94 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
  * costs this much memory: 8 KiB rather than the broker's 128 KiB default.
  */
 const FRAME_MAX = 8_192;
+/**
+ * Largest frame taken from the broker: RabbitMQ's ceiling for
+ * `max_message_size` (512 MiB). A frame that claims more means the stream is
+ * corrupt, and the connection is dropped.
+ */
+const LARGEST_FRAME = 512 * 1024 * 1024;
+
+/**
+ * Let the client read frames bigger than the frame size it negotiated.
+ *
+ * RabbitMQ sends a message's header frame whole even when it is bigger than
+ * the connection's frame size: a header frame cannot be split, so a message
+ * with 120 KB of AMQP headers (any client on a 128 KiB connection may publish
+ * one; the management UI, shovels and plugins, which do not use frames, any
+ * size) arrives as one 120 KB frame on this 8 KiB connection. amqp-client 4.1
+ * collects a frame that spans socket reads in a buffer of the frame size and
+ * throws ("Copied 0 bytes") from the socket's data handler when it does not
+ * fit: the process dies, and again on every restart, since the message stays
+ * queued. So its reader is only given whole frames, which it parses in place:
+ * a frame that spans reads is collected here, in the client's own buffer or,
+ * when bigger, in a buffer of its own size that is dropped once the frame is
+ * parsed. Publishing is untouched (its buffers stay at the frame size).
+ *
+ * Wraps amqp-client 4.1's private `onRead`, which `connect()` binds as the
+ * socket's data handler; the broker tests fail if that changes.
+ */
+function readWholeFrames(client: AMQPClient): void {
+  const reader = client as unknown as { onRead?: (bytes: Buffer) => boolean; frameBuffer?: unknown };
+  const parse = reader.onRead;
+  if (typeof parse !== "function") throw new Error("amqp-client has no onRead: cannot read oversized frames");
+  const small = reader.frameBuffer instanceof Buffer ? reader.frameBuffer : Buffer.allocUnsafe(FRAME_MAX);
+  const head = Buffer.alloc(7); // type, channel, size: the frame header
+  let headLength = 0;
+  let frame: Buffer | undefined; // the frame being collected
+  let filled = 0;
+  const hand = (bytes: Buffer): boolean => {
+    try {
+      parse.call(client, bytes);
+      return true;
+    } catch (error) {
+      // Thrown from a socket data handler it would end the process: drop the connection instead.
+      client.socket?.destroy(error instanceof Error ? error : new Error(describe(error)));
+      return false;
+    }
+  };
+  reader.onRead = (bytes: Buffer): boolean => {
+    for (let at = 0; at < bytes.length;) {
+      if (!frame) {
+        if (headLength === 0) {
+          let end = at; // whole frames from here on go to the client without a copy
+          while (bytes.length - end >= 7 && bytes.length - end >= bytes.readUInt32BE(end + 3) + 8) {
+            end += bytes.readUInt32BE(end + 3) + 8;
+          }
+          if (end > at) {
+            if (!hand(bytes.subarray(at, end))) return false;
+            at = end;
+            continue;
+          }
+        }
+        const n = Math.min(7 - headLength, bytes.length - at);
+        bytes.copy(head, headLength, at, at + n);
+        headLength += n;
+        at += n;
+        if (headLength < 7) break;
+        headLength = 0;
+        const size = head.readUInt32BE(3) + 8;
+        if (size > LARGEST_FRAME) {
+          client.socket?.destroy(new Error(`AMQP frame of ${size} bytes is larger than ${LARGEST_FRAME}`));
+          return false;
+        }
+        frame = size <= small.length ? small.subarray(0, size) : Buffer.allocUnsafe(size);
+        head.copy(frame, 0);
+        filled = 7;
+      }
+      const n = Math.min(frame.length - filled, bytes.length - at);
+      bytes.copy(frame, filled, at, at + n);
+      filled += n;
+      at += n;
+      if (filled === frame.length) {
+        const whole = frame;
+        frame = undefined;
+        if (!hand(whole)) return false;
+      }
+    }
+    return true;
+  };
+}
+
 /**
  * Publish buffers kept for reuse after their confirm; the rest are left to
  * the GC. Enough for the publishes in flight while ingesting at the default
@@ -357,6 +448,13 @@ class Session implements BrokerSession {
     try {
       await sent;
     } catch (error) {
+      if (error instanceof RangeError) {
+        // amqp-client writes the method and header frames into one buffer of the frame size; nothing was sent.
+        throw new RangeError(
+          `Cannot publish: the message's properties and headers do not fit in one frame of ${FRAME_MAX} bytes`,
+          { cause: error },
+        );
+      }
       if (!(error instanceof PublishNackedError) && !this.closed) {
         this.#fail(new Error(`connection failed while publishing: ${describe(error)}`));
       }

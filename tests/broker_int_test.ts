@@ -5,10 +5,10 @@
  */
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BrokerLink, type BrokerSession, openSession } from "../lib/broker.ts";
+import { BrokerLink, type BrokerSession, type Delivery, openSession } from "../lib/broker.ts";
 import { BrokerRefusedError, QueueInUseError } from "../lib/errors.ts";
 import { AMQP_URL, setup, type TestContext, uniqueName, waitFor } from "./_helpers.ts";
-import { rabbitmqctl } from "./_scenarios.ts";
+import { publishInsideBroker, rabbitmqctl } from "./_scenarios.ts";
 
 /** A URL like AMQP_URL with other credentials and vhost. */
 function urlWith(user: string, password: string, vhost: string): string {
@@ -27,6 +27,50 @@ describe("broker session against RabbitMQ", () => {
   });
   afterEach(async () => {
     await ctx.cleanup();
+  });
+
+  it("reads header frames bigger than its 8 KiB frame size: 120 KB from a client, 1 MiB from inside the broker", async () => {
+    await ctx.broker.declareQueue(ctx.queueName);
+    // A client on a 128 KiB connection (RabbitMQ's default frame_max) may send a 120 KB header frame.
+    const wide = await openSession(`${AMQP_URL}?frameMax=131072`);
+    await wide.publish("", ctx.queueName, '{"n":1}', { messageId: "h120k", headers: { big: "x".repeat(120_000) } });
+    await wide.close();
+    await publishInsideBroker(ctx.queueName, '{"n":2}', { big: 1024 * 1024, other: 10 }, "h1m");
+    await ctx.broker.publish("", ctx.queueName, '{"n":3}', { messageId: "small" });
+
+    let lost: Error | undefined;
+    const session = await openSession(AMQP_URL, { onClose: (error) => (lost = error ?? new Error("closed")) });
+    try {
+      const got: Delivery[] = [];
+      await session.consume(ctx.queueName, 10, (d) => {
+        got.push(d);
+        void session.ack(d.tag);
+      });
+      await waitFor(() => got.length === 3, "3 deliveries");
+      assert.deepEqual(got.map((d) => d.messageId), ["h120k", "h1m", "small"]);
+      assert.deepEqual(got.map((d) => new TextDecoder().decode(d.body)), ['{"n":1}', '{"n":2}', '{"n":3}']);
+      assert.equal(String(got[0].headers?.big).length, 120_000);
+      assert.equal(String(got[1].headers?.big).length, 1024 * 1024);
+      assert.equal(String(got[1].headers?.other).length, 10);
+      assert.equal(lost, undefined);
+      assert.equal(session.closed, false);
+    } finally {
+      await session.close();
+    }
+  });
+
+  it("refuses to publish headers that do not fit in one frame with a RangeError, and stays open", async () => {
+    await ctx.broker.declareQueue(ctx.queueName);
+    await assert.rejects(
+      ctx.broker.publish("", ctx.queueName, "{}", { headers: { big: "x".repeat(20_000) } }),
+      (error: Error) =>
+        error instanceof RangeError &&
+        /Cannot publish: the message's properties and headers do not fit in one frame of 8192 bytes/.test(
+          error.message,
+        ),
+    );
+    assert.equal(ctx.broker.closed, false);
+    await ctx.broker.publish("", ctx.queueName, '"after"', { headers: { small: "x".repeat(4000) } });
   });
 
   it("consumes exclusively: another consumer is refused with a QueueInUseError naming the queue, either way round", async () => {

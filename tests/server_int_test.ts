@@ -3,11 +3,12 @@ import assert from "node:assert/strict";
 import { appendFile, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { encodeRecord } from "../lib/record.ts";
-import type { Delivery } from "../lib/broker.ts";
+import { type Delivery, openSession } from "../lib/broker.ts";
 import { BrokerRefusedError, ConfigError, QueueInUseError } from "../lib/errors.ts";
+import { listen } from "../listener.ts";
 import { startServer } from "../server.ts";
 import { AMQP_URL, delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
-import { rabbitmqctl } from "./_scenarios.ts";
+import { publishInsideBroker, rabbitmqctl } from "./_scenarios.ts";
 
 /** Bind a fresh queue to the context's fanout and collect what arrives. */
 async function tapFanout(ctx: TestContext): Promise<Delivery[]> {
@@ -238,6 +239,53 @@ describe("server against RabbitMQ", () => {
     await waitFor(() => first.head === 20 && fanout.length === 20, "20 stored and published by the first server");
     assert.deepEqual((await history(first.port)).map((r) => r.id), Array.from({ length: 20 }, (_, i) => `q${i}`));
     assert.deepEqual(fanout.map((d) => d.messageId), Array.from({ length: 20 }, (_, i) => `q${i}`));
+  });
+
+  it("stores events with 120 KB and 1 MiB headers, dead-letters an invalid one, and a listener survives them", async () => {
+    const server = await ctx.startServer();
+    const dead: Delivery[] = [];
+    await ctx.broker.consume(`${ctx.queueName}.dead`, 10, (d) => {
+      dead.push(d);
+      void ctx.broker.ack(d.tag);
+    });
+    const got: number[] = [];
+    const listener = listen(0, (e) => void got.push(e.position), {
+      amqpUrl: AMQP_URL,
+      exchangeName: ctx.exchangeName,
+      historyUrl: `http://127.0.0.1:${server.port}/`,
+    });
+    await listener.ready;
+    // A client on a 128 KiB connection (RabbitMQ's default frame_max) may send 120 KB of headers; from
+    // inside the broker (management UI, shovels) there is no frame limit at all.
+    const wide = await openSession(`${AMQP_URL}?frameMax=131072`);
+    const big = "x".repeat(120_000);
+    try {
+      await wide.publish("", ctx.queueName, '{"n":1}', { messageId: "h120k", headers: { big } });
+      await publishInsideBroker(ctx.queueName, '{"n":2}', { big: 1024 * 1024 }, "h1m");
+      await wide.publish("", ctx.queueName, "{not json", { messageId: "bad", headers: { big } });
+      await waitFor(() => server.head === 2 && dead.length === 1, "2 stored and 1 dead-lettered");
+      // The same record again on the fanout with 120 KB of headers (any client may publish there): the
+      // listener's connection reads it and drops it as already delivered.
+      await waitFor(() => got.length === 2, "2 delivered to the listener");
+      const [line] = (await readFile(ctx.storageFile, "utf8")).split("\n");
+      await wide.publish(ctx.exchangeName, "", line, { messageId: "h120k", headers: { position: 1, big } });
+    } finally {
+      await wide.close();
+    }
+    await ctx.broker.publish("", ctx.queueName, '{"n":3}', { messageId: "after" });
+    await waitFor(() => server.head === 3 && got.length === 3, "the event after them stored and delivered");
+    await listener.close();
+    assert.deepEqual(got, [1, 2, 3]);
+    assert.deepEqual((await history(server.port)).map((r) => [r.id, r.data]), [
+      ["h120k", { n: 1 }],
+      ["h1m", { n: 2 }],
+      ["after", { n: 3 }],
+    ]);
+    assert.equal(dead[0].messageId, "bad");
+    assert.match(String(dead[0].headers?.["x-rejected-reason"]), /not valid JSON/);
+    assert.equal(dead[0].headers?.["x-original-queue"], ctx.queueName);
+    assert.equal(dead[0].headers?.["x-original-headers"], "dropped: larger than one AMQP frame");
+    assert.equal(dead[0].headers?.big, undefined);
   });
 
   it("stops with one line, not retrying, on a QUEUENAME over 250 bytes in UTF-8 or an unknown vhost", async () => {
