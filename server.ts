@@ -30,7 +30,9 @@ import { PublishWatermark } from "./lib/publish_watermark.ts";
 import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
+import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
 import { settleWithin } from "./lib/settle_within.ts";
+import { VERSION } from "./lib/version.ts";
 
 export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
 export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
@@ -243,8 +245,24 @@ async function openStorage(path: string, options: FileStorageOptions): Promise<F
 /**
  * Run the server as a program: configuration from the environment, one clear
  * line on error, exit code 0 after SIGINT/SIGTERM and 1 on failure.
+ * `--help` and `--version` print and exit 0; any other argument exits 2.
+ *
+ * @param args The command line after the runtime and script. @default {process.argv.slice(2)}
  */
-export async function main(): Promise<void> {
+export async function main(args: string[] = process.argv.slice(2)): Promise<void> {
+  const command = parseServerArgs(args);
+  if (command.kind === "help") {
+    console.log(serverHelp());
+    exit(0);
+  }
+  if (command.kind === "version") {
+    console.log(`rabbit-eventstore ${VERSION}`);
+    exit(0);
+  }
+  if (command.kind === "error") {
+    console.error(`rabbit-eventstore: ${command.message}`);
+    exit(2);
+  }
   let server: EventStoreServer;
   try {
     server = await startServer();
