@@ -58,7 +58,18 @@ export interface QueueOptions {
   arguments?: Record<string, unknown>;
 }
 
-/** Options for {@link BrokerSession.consume}. */
+/**
+ * Options for {@link BrokerSession.consume}.
+ *
+ * @example Consume a queue no other consumer may share
+ * ```ts
+ * import { openSession } from "./broker.ts";
+ * const session = await openSession("amqp://guest:guest@127.0.0.1");
+ * await session.declareQueue("work");
+ * await session.consume("work", 10, (d) => session.ack(d.tag), { exclusive: true });
+ * await session.close();
+ * ```
+ */
 export interface ConsumeOptions {
   /**
    * Consume exclusively: RabbitMQ refuses it while the queue has another

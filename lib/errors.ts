@@ -144,6 +144,16 @@ export class PublishNackedError extends Error {
  *
  * Rule: not retried at start-up. The program stops at once with this
  * message, which names AMQPURL, the user or the vhost and what to change.
+ *
+ * @example Tell a refusal from an outage
+ * ```ts ignore
+ * import { BrokerRefusedError, startServer } from "rabbit-eventstore";
+ * try {
+ *   await startServer({ amqpUrl: "amqp://app:secret@rabbit/orders" });
+ * } catch (error) {
+ *   if (error instanceof BrokerRefusedError) console.error(error.code, error.message); // fix the settings
+ * }
+ * ```
  */
 export class BrokerRefusedError extends Error {
   /** RabbitMQ's reply code: `ACCESS_REFUSED`, `NOT_ALLOWED` or `PRECONDITION_FAILED`. */
@@ -169,6 +179,13 @@ export class BrokerRefusedError extends Error {
  * with this message. After a reconnect it waits a while for the queue (the
  * consumer may be its own lost connection, which RabbitMQ drops after missed
  * heartbeats), never taking it from a live consumer, and then stops.
+ *
+ * @example The message a second server stops with
+ * ```ts
+ * import { QueueInUseError } from "./errors.ts";
+ * console.log(new QueueInUseError("events").message);
+ * // QUEUENAME "events" is already consumed by another server; stop that server, or give this one …
+ * ```
  */
 export class QueueInUseError extends Error {
   /** The queue. */
