@@ -28,6 +28,7 @@ export { close, createCommand, publish, serializeEvent } from "./command.ts";
 export type { Command, CommandOptions, PublishOptions } from "./command.ts";
 export type { EventRecord } from "./lib/record.ts";
 export {
+  BrokerRefusedError,
   ConfigError,
   CorruptLogError,
   HandlerError,
@@ -35,6 +36,7 @@ export {
   NotAStoreError,
   OutOfOrderError,
   PublishNackedError,
+  QueueInUseError,
   StorageFailedError,
   StoreChangedError,
   StoreLockedError,

@@ -30,7 +30,9 @@ import { PublishWatermark } from "./lib/publish_watermark.ts";
 import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
+import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
 import { settleWithin } from "./lib/settle_within.ts";
+import { VERSION } from "./lib/version.ts";
 
 export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
 export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
@@ -112,12 +114,14 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       await session.declareQueue(deadLetters);
       // A nack is retried a few times; a confirm that never comes must not hold the batch forever.
       // If it still fails the message stays unacknowledged and the broker redelivers it on reconnect.
+      const ours = { "x-rejected-reason": reason, "x-original-queue": settings.queueName };
+      let headers: Record<string, unknown> = { ...delivery.headers, ...ours };
       for (let attempt = 1;; attempt++) {
         const sent = session.publish("", deadLetters, delivery.body, {
           messageId: delivery.messageId,
           type: delivery.type,
           contentType: "application/octet-stream",
-          headers: { ...delivery.headers, "x-rejected-reason": reason, "x-original-queue": settings.queueName },
+          headers,
         });
         try {
           const ms = options.confirmTimeout ?? 15_000;
@@ -126,6 +130,11 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
           });
           return;
         } catch (error) {
+          if (error instanceof RangeError && !("x-original-headers" in headers)) {
+            // Its own headers do not fit in one of our frames: dead-letter it without them.
+            headers = { ...ours, "x-original-headers": "dropped: larger than one AMQP frame" };
+            continue;
+          }
           if (!(error instanceof PublishNackedError) || attempt === 5) throw error;
           await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
         }
@@ -167,18 +176,27 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     link = new BrokerLink(settings.amqpUrl, {
       name: "rabbit-eventstore server",
       log,
+      warn,
       startTimeout: options.brokerStartTimeout,
       onDisconnect: () => {
         consumer = undefined;
         publisher.detach();
         warn("Broker connection lost; reconnecting");
       },
+      onFatal: (error) => {
+        warn(`Fatal: ${describe(error)}`);
+        void shutdown(error);
+      },
       setup: async (session) => {
         await session.declareFanout(settings.exchangeName);
         await session.declareQueue(settings.queueName);
         await session.declareQueue(deadLetters);
+        // Exclusive: two servers must never number one queue (QueueInUseError). Consume first, so a
+        // server that does not own the queue publishes nothing; the publisher catches up from storage.
+        consumer = await session.consume(settings.queueName, settings.prefetch, (d) => sequencer.accept(session, d), {
+          exclusive: true,
+        });
         void publisher.attach(session);
-        consumer = await session.consume(settings.queueName, settings.prefetch, (d) => sequencer.accept(session, d));
       },
     });
     await link.start();
@@ -239,8 +257,24 @@ async function openStorage(path: string, options: FileStorageOptions): Promise<F
 /**
  * Run the server as a program: configuration from the environment, one clear
  * line on error, exit code 0 after SIGINT/SIGTERM and 1 on failure.
+ * `--help` and `--version` print and exit 0; any other argument exits 2.
+ *
+ * @param args The command line after the runtime and script. @default {process.argv.slice(2)}
  */
-export async function main(): Promise<void> {
+export async function main(args: string[] = process.argv.slice(2)): Promise<void> {
+  const command = parseServerArgs(args);
+  if (command.kind === "help") {
+    console.log(serverHelp());
+    exit(0);
+  }
+  if (command.kind === "version") {
+    console.log(`rabbit-eventstore ${VERSION}`);
+    exit(0);
+  }
+  if (command.kind === "error") {
+    console.error(`rabbit-eventstore: ${command.message}`);
+    exit(2);
+  }
   let server: EventStoreServer;
   try {
     server = await startServer();

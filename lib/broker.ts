@@ -11,8 +11,9 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import { type AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
-import { describe, PublishNackedError } from "./errors.ts";
+import { BrokerRefusedError, describe, PublishNackedError, QueueInUseError } from "./errors.ts";
 import { redact } from "./config.ts";
 
 /** A message delivered to a consumer. */
@@ -57,6 +58,29 @@ export interface QueueOptions {
   arguments?: Record<string, unknown>;
 }
 
+/**
+ * Options for {@link BrokerSession.consume}.
+ *
+ * @example Consume a queue no other consumer may share
+ * ```ts
+ * import { openSession } from "./broker.ts";
+ * const session = await openSession("amqp://guest:guest@127.0.0.1");
+ * await session.declareQueue("work");
+ * await session.consume("work", 10, (d) => session.ack(d.tag), { exclusive: true });
+ * await session.close();
+ * ```
+ */
+export interface ConsumeOptions {
+  /**
+   * Consume exclusively: RabbitMQ refuses it while the queue has another
+   * consumer, and refuses every other consumer while this one lasts
+   * ({@link QueueInUseError}). @default {false}
+   */
+  exclusive?: boolean;
+  /** Consumer arguments such as `x-stream-offset`. */
+  arguments?: Record<string, unknown>;
+}
+
 /** A consumer started with {@link BrokerSession.consume}. */
 export interface Consumer {
   /** Stop deliveries to this consumer. */
@@ -71,12 +95,15 @@ export interface BrokerSession {
   declareFanout(name: string): Promise<void>;
   /** Bind a queue to an exchange. */
   bind(queue: string, exchange: string): Promise<void>;
-  /** Consume with manual ack and the given prefetch. */
+  /**
+   * Consume with manual ack and the given prefetch.
+   * @throws {QueueInUseError} When `exclusive` is set and another consumer holds the queue (or the reverse).
+   */
   consume(
     queue: string,
     prefetch: number,
     onDelivery: (delivery: Delivery) => void,
-    args?: Record<string, unknown>,
+    options?: ConsumeOptions,
   ): Promise<Consumer>;
   /** Acknowledge a delivery (and, with multiple, every earlier one). */
   ack(tag: number, multiple?: boolean): Promise<void>;
@@ -85,6 +112,7 @@ export interface BrokerSession {
   /**
    * Publish with publisher confirms; resolves when the broker confirmed.
    * @throws {PublishNackedError} When the broker answered with basic.nack.
+   * @throws {RangeError} When the properties and headers do not fit in one frame (about 8 KiB); nothing was sent.
    */
   publish(
     exchange: string,
@@ -134,6 +162,7 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
   client.onerror = (error) => {
     if (client.closed) notify(error);
   };
+  readWholeFrames(client);
   await client.connect();
   try {
     const ops = await client.channel();
@@ -161,6 +190,94 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
  * costs this much memory: 8 KiB rather than the broker's 128 KiB default.
  */
 const FRAME_MAX = 8_192;
+/**
+ * Largest frame taken from the broker: RabbitMQ's ceiling for
+ * `max_message_size` (512 MiB). A frame that claims more means the stream is
+ * corrupt, and the connection is dropped.
+ */
+const LARGEST_FRAME = 512 * 1024 * 1024;
+
+/**
+ * Let the client read frames bigger than the frame size it negotiated.
+ *
+ * RabbitMQ sends a message's header frame whole even when it is bigger than
+ * the connection's frame size: a header frame cannot be split, so a message
+ * with 120 KB of AMQP headers (any client on a 128 KiB connection may publish
+ * one; the management UI, shovels and plugins, which do not use frames, any
+ * size) arrives as one 120 KB frame on this 8 KiB connection. amqp-client 4.1
+ * collects a frame that spans socket reads in a buffer of the frame size and
+ * throws ("Copied 0 bytes") from the socket's data handler when it does not
+ * fit: the process dies, and again on every restart, since the message stays
+ * queued. So its reader is only given whole frames, which it parses in place:
+ * a frame that spans reads is collected here, in the client's own buffer or,
+ * when bigger, in a buffer of its own size that is dropped once the frame is
+ * parsed. Publishing is untouched (its buffers stay at the frame size).
+ *
+ * Wraps amqp-client 4.1's private `onRead`, which `connect()` binds as the
+ * socket's data handler; the broker tests fail if that changes.
+ */
+function readWholeFrames(client: AMQPClient): void {
+  const reader = client as unknown as { onRead?: (bytes: Buffer) => boolean; frameBuffer?: unknown };
+  const parse = reader.onRead;
+  if (typeof parse !== "function") throw new Error("amqp-client has no onRead: cannot read oversized frames");
+  const small = reader.frameBuffer instanceof Buffer ? reader.frameBuffer : Buffer.allocUnsafe(FRAME_MAX);
+  const head = Buffer.alloc(7); // type, channel, size: the frame header
+  let headLength = 0;
+  let frame: Buffer | undefined; // the frame being collected
+  let filled = 0;
+  const hand = (bytes: Buffer): boolean => {
+    try {
+      parse.call(client, bytes);
+      return true;
+    } catch (error) {
+      // Thrown from a socket data handler it would end the process: drop the connection instead.
+      client.socket?.destroy(error instanceof Error ? error : new Error(describe(error)));
+      return false;
+    }
+  };
+  reader.onRead = (bytes: Buffer): boolean => {
+    for (let at = 0; at < bytes.length;) {
+      if (!frame) {
+        if (headLength === 0) {
+          let end = at; // whole frames from here on go to the client without a copy
+          while (bytes.length - end >= 7 && bytes.length - end >= bytes.readUInt32BE(end + 3) + 8) {
+            end += bytes.readUInt32BE(end + 3) + 8;
+          }
+          if (end > at) {
+            if (!hand(bytes.subarray(at, end))) return false;
+            at = end;
+            continue;
+          }
+        }
+        const n = Math.min(7 - headLength, bytes.length - at);
+        bytes.copy(head, headLength, at, at + n);
+        headLength += n;
+        at += n;
+        if (headLength < 7) break;
+        headLength = 0;
+        const size = head.readUInt32BE(3) + 8;
+        if (size > LARGEST_FRAME) {
+          client.socket?.destroy(new Error(`AMQP frame of ${size} bytes is larger than ${LARGEST_FRAME}`));
+          return false;
+        }
+        frame = size <= small.length ? small.subarray(0, size) : Buffer.allocUnsafe(size);
+        head.copy(frame, 0);
+        filled = 7;
+      }
+      const n = Math.min(frame.length - filled, bytes.length - at);
+      bytes.copy(frame, filled, at, at + n);
+      filled += n;
+      at += n;
+      if (filled === frame.length) {
+        const whole = frame;
+        frame = undefined;
+        if (!hand(whole)) return false;
+      }
+    }
+    return true;
+  };
+}
+
 /**
  * Publish buffers kept for reuse after their confirm; the rest are left to
  * the GC. Enough for the publishes in flight while ingesting at the default
@@ -244,13 +361,14 @@ class Session implements BrokerSession {
     queue: string,
     prefetch: number,
     onDelivery: (delivery: Delivery) => void,
-    args: Record<string, unknown> = {},
+    options: ConsumeOptions = {},
   ): Promise<Consumer> {
     if (this.#consume) throw new Error("Cannot consume twice on one broker session");
     const ch = await this.#client.channel();
     this.#consume = ch;
     await ch.basicQos(prefetch);
-    const consumer = await ch.basicConsume(queue, { noAck: false, args }, (msg: AMQPMessage) => {
+    const params = { noAck: false, exclusive: options.exclusive ?? false, args: options.arguments ?? {} };
+    const consumer = await ch.basicConsume(queue, params, (msg: AMQPMessage) => {
       onDelivery({
         body: msg.body ?? new Uint8Array(0),
         messageId: msg.properties.messageId,
@@ -259,6 +377,10 @@ class Session implements BrokerSession {
         tag: msg.deliveryTag,
         redelivered: msg.redelivered,
       });
+    }).catch((error: Error) => {
+      this.#consume = undefined;
+      // RabbitMQ closes the channel: "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use".
+      throw /ACCESS_REFUSED.* in exclusive use/.test(describe(error)) ? new QueueInUseError(queue, error) : error;
     });
     ch.onerror = (reason) => this.#fail(new Error(`consume channel closed by the broker: ${reason}`));
     let cancelling = false;
@@ -337,6 +459,13 @@ class Session implements BrokerSession {
     try {
       await sent;
     } catch (error) {
+      if (error instanceof RangeError) {
+        // amqp-client writes the method and header frames into one buffer of the frame size; nothing was sent.
+        throw new RangeError(
+          `Cannot publish: the message's properties and headers do not fit in one frame of ${FRAME_MAX} bytes`,
+          { cause: error },
+        );
+      }
       if (!(error instanceof PublishNackedError) && !this.closed) {
         this.#fail(new Error(`connection failed while publishing: ${describe(error)}`));
       }
@@ -368,6 +497,21 @@ export interface BrokerLinkOptions {
   onDisconnect?: (error?: Error) => void;
   /** Log lines about reconnects. */
   log?: (message: string) => void;
+  /** Lines an operator must see: the queue is held by another consumer, the broker refuses the login. */
+  warn?: (message: string) => void;
+  /**
+   * Called when reconnecting stops for good: another consumer still held the
+   * queue ({@link QueueInUseError}) after `inUseGrace`. The link is closed
+   * then. Without it the link keeps retrying.
+   */
+  onFatal?: (error: Error) => void;
+  /**
+   * After a reconnect, how long to wait for a queue another consumer holds
+   * before `onFatal`: long enough for RabbitMQ to drop this process's own
+   * lost connection (two missed 10 s heartbeats), never taking the queue
+   * from a live consumer. @default {60000}
+   */
+  inUseGrace?: number;
   /** First reconnect delay in ms. @default {100} */
   minDelay?: number;
   /** Largest reconnect delay in ms. @default {5000} */
@@ -428,6 +572,8 @@ export class BrokerLink {
         return;
       } catch (error) {
         if (this.#closed) throw error;
+        const refused = refusal(error, this.#url);
+        if (refused) throw refused;
         if (Date.now() + delay > deadline || isFatal(error)) {
           throw new Error(
             `Cannot connect to RabbitMQ at ${redact(this.#url)}: ${describe(error)}; ` +
@@ -475,6 +621,8 @@ export class BrokerLink {
 
   async #reconnect(): Promise<void> {
     let delay = this.#options.minDelay ?? 100;
+    let inUseSince: number | undefined;
+    const warned = new Set<string>();
     while (!this.#closed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(resolve, delay);
@@ -489,7 +637,28 @@ export class BrokerLink {
         await this.#connectOnce();
         this.#options.log?.("Broker connection restored");
         return;
-      } catch (error) {
+      } catch (caught) {
+        const error = refusal(caught, this.#url) ?? caught;
+        if (error instanceof QueueInUseError) {
+          // Never taken from a live consumer; but it may be this process's own lost connection.
+          const grace = this.#options.inUseGrace ?? 60_000;
+          inUseSince ??= Date.now();
+          if (Date.now() - inUseSince >= grace && this.#options.onFatal) {
+            this.#options.warn?.(`${error.message}; gave up reconnecting after ${grace} ms`);
+            this.#closed = true;
+            this.#options.onFatal(error);
+            return;
+          }
+          if (!warned.has(error.message)) {
+            this.#options.warn?.(`${error.message}; not consuming, retrying for up to ${grace} ms`);
+          }
+          warned.add(error.message);
+        } else if (error instanceof BrokerRefusedError) {
+          if (!warned.has(error.message)) this.#options.warn?.(`${error.message}; still retrying`);
+          warned.add(error.message);
+        } else {
+          inUseSince = undefined;
+        }
         this.#options.log?.(`Reconnect failed (${describe(error)}); retrying in ${delay} ms`);
         delay = Math.min(delay * 2, this.#options.maxDelay ?? 5000);
       }
@@ -506,9 +675,74 @@ export class BrokerLink {
   }
 }
 
+/** Errors that retrying cannot fix but that are not the broker's refusal (a host name that does not resolve). */
 function isFatal(error: unknown): boolean {
-  const message = describe(error);
-  return /ACCESS_REFUSED|ENOTFOUND|EAI_AGAIN|not allowed|PRECONDITION_FAILED|Invalid URL/i.test(message);
+  return /ENOTFOUND|EAI_AGAIN|Invalid URL/i.test(describe(error));
+}
+
+/**
+ * The broker's refusal in `error`, as one line that says what to change, or
+ * undefined when the error is something else (the broker is down, the
+ * connection dropped). RabbitMQ's texts are stable:
+ * `NOT_ALLOWED - vhost v not found`, `NOT_ALLOWED - access to vhost 'v' refused for user 'u'`,
+ * `ACCESS_REFUSED - Login was refused …`, `ACCESS_REFUSED - access to queue 'q' in vhost 'v' refused for user 'u'`,
+ * `PRECONDITION_FAILED - inequivalent arg …`.
+ */
+function refusal(error: unknown, url: string): Error | undefined {
+  if (error instanceof QueueInUseError || error instanceof BrokerRefusedError) return error;
+  const text = describe(error);
+  const at = `RabbitMQ at ${redact(url)}`;
+  const user = userOf(url);
+  let m = /NOT_ALLOWED - vhost (.*) not found/.exec(text);
+  if (m) {
+    return new BrokerRefusedError(
+      `${at} has no vhost "${m[1]}"; create it (rabbitmqctl add_vhost ${m[1]}) or correct the vhost in AMQPURL`,
+      "NOT_ALLOWED",
+      error,
+    );
+  }
+  m = /NOT_ALLOWED - access to vhost '(.*)' refused for user '(.*)'/.exec(text);
+  if (m) {
+    return new BrokerRefusedError(
+      `${at} refused user "${m[2]}" access to vhost "${m[1]}"; grant it ` +
+        `(rabbitmqctl set_permissions -p ${m[1]} ${m[2]} ".*" ".*" ".*") or change the user or vhost in AMQPURL`,
+      "NOT_ALLOWED",
+      error,
+    );
+  }
+  if (/ACCESS_REFUSED - Login was refused/.test(text)) {
+    return new BrokerRefusedError(
+      `${at} refused the login of user "${user}": wrong user name or password ` +
+        `(user guest may log in from localhost only); set AMQPURL with credentials RabbitMQ accepts`,
+      "ACCESS_REFUSED",
+      error,
+    );
+  }
+  m = /ACCESS_REFUSED - access to (queue|exchange) '(.*)' in vhost '(.*)' refused for user '(.*)'/.exec(text);
+  if (m) {
+    return new BrokerRefusedError(
+      `${at} refused user "${m[4]}" access to ${m[1]} "${m[2]}" in vhost "${m[3]}"; grant the user configure, ` +
+        `write and read permissions on it (rabbitmqctl set_permissions) or change AMQPURL`,
+      "ACCESS_REFUSED",
+      error,
+    );
+  }
+  m = /(ACCESS_REFUSED|NOT_ALLOWED|PRECONDITION_FAILED) - (.*?)(?: \(\d+\))?$/.exec(text);
+  if (m) {
+    const hint = m[1] === "PRECONDITION_FAILED"
+      ? "it exists with other settings: delete it, or choose another QUEUENAME or EXCHANGENAME"
+      : "change AMQPURL, QUEUENAME or EXCHANGENAME, or the user's permissions";
+    return new BrokerRefusedError(`${at} refused: ${m[1]} - ${m[2]}; ${hint}`, m[1], error);
+  }
+  return undefined;
+}
+
+function userOf(url: string): string {
+  try {
+    return decodeURIComponent(new URL(url).username) || "guest";
+  } catch {
+    return "guest";
+  }
 }
 
 function tuneUrl(url: string, name?: string): string {

@@ -72,8 +72,8 @@ export function brokerSettings(
 ): BrokerSettings {
   return {
     amqpUrl: options.amqpUrl ?? amqpUrl(options.amqpHost, vars),
-    exchangeName: name("EXCHANGENAME", options.exchangeName ?? vars.EXCHANGENAME ?? DEFAULTS.exchangeName),
-    queueName: name("QUEUENAME", options.queueName ?? vars.QUEUENAME ?? DEFAULTS.queueName),
+    exchangeName: name("EXCHANGENAME", options.exchangeName ?? vars.EXCHANGENAME ?? DEFAULTS.exchangeName, 0),
+    queueName: name("QUEUENAME", options.queueName ?? vars.QUEUENAME ?? DEFAULTS.queueName, DEAD_SUFFIX_BYTES),
     debug: options.debug ?? truthy(vars.DEBUG),
   };
 }
@@ -148,9 +148,28 @@ function amqpUrl(host: string | undefined, vars: Env): string {
   return `amqp://guest:guest@${h}`;
 }
 
-function name(setting: string, value: string): string {
-  if (value.length === 0 || value.length > 255) {
-    throw new ConfigError(`${setting} must be 1 to 255 characters, got "${value}"`);
+/** RabbitMQ's limit for queue and exchange names, in UTF-8 bytes (a short string). */
+const MAX_NAME_BYTES = 255;
+/** The server also declares `<QUEUENAME>.dead`, so QUEUENAME must leave room for ".dead". */
+const DEAD_SUFFIX_BYTES = 5;
+
+/**
+ * A queue or exchange name RabbitMQ will accept: 1 to 255 bytes in UTF-8
+ * (less `reserved`), not starting with the reserved prefix "amq.". Checked
+ * here so a bad name stops the program at once, before anything is declared.
+ */
+function name(setting: string, value: string, reserved: number): string {
+  const bytes = new TextEncoder().encode(value).length;
+  const max = MAX_NAME_BYTES - reserved;
+  if (bytes === 0 || bytes > max) {
+    const shown = [...value].length > 40 ? `${[...value].slice(0, 40).join("")}…` : value;
+    const why = reserved > 0
+      ? ` (RabbitMQ allows ${MAX_NAME_BYTES}, and the server adds ".dead" for its dead-letter queue)`
+      : "";
+    throw new ConfigError(`${setting} must be 1 to ${max} bytes in UTF-8${why}, got ${bytes} bytes: "${shown}"`);
+  }
+  if (value.startsWith("amq.")) {
+    throw new ConfigError(`${setting} must not start with "amq." (RabbitMQ reserves it), got "${value}"`);
   }
   return value;
 }

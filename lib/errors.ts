@@ -192,6 +192,76 @@ export class PublishNackedError extends Error {
 }
 
 /**
+ * RabbitMQ refused the connection or a declaration for a reason that
+ * retrying cannot fix: a login it rejects, a vhost that does not exist or
+ * that the user may not use, missing permissions on a queue or exchange, a
+ * queue or exchange declared before with other settings.
+ *
+ * Rule: not retried at start-up. The program stops at once with this
+ * message, which names AMQPURL, the user or the vhost and what to change.
+ *
+ * @example Tell a refusal from an outage
+ * ```ts ignore
+ * import { BrokerRefusedError, startServer } from "rabbit-eventstore";
+ * try {
+ *   await startServer({ amqpUrl: "amqp://app:secret@rabbit/orders" });
+ * } catch (error) {
+ *   if (error instanceof BrokerRefusedError) console.error(error.code, error.message); // fix the settings
+ * }
+ * ```
+ */
+export class BrokerRefusedError extends Error {
+  /** RabbitMQ's reply code: `ACCESS_REFUSED`, `NOT_ALLOWED` or `PRECONDITION_FAILED`. */
+  readonly code: string;
+  /**
+   * Create the error.
+   * @param message What was refused and what to change.
+   * @param code RabbitMQ's reply code.
+   * @param cause The client's error.
+   */
+  constructor(message: string, code: string, cause?: unknown) {
+    super(message, { cause });
+    this.name = "BrokerRefusedError";
+    this.code = code;
+  }
+}
+
+/**
+ * Another consumer holds the server's input queue: RabbitMQ refused the
+ * server's exclusive basic.consume (`ACCESS_REFUSED … in exclusive use`).
+ *
+ * Rule: two servers never number one queue. At start-up the server stops
+ * with this message. After a reconnect it waits a while for the queue (the
+ * consumer may be its own lost connection, which RabbitMQ drops after missed
+ * heartbeats), never taking it from a live consumer, and then stops.
+ *
+ * @example The message a second server stops with
+ * ```ts
+ * import { QueueInUseError } from "./errors.ts";
+ * console.log(new QueueInUseError("events").message);
+ * // QUEUENAME "events" is already consumed by another server; stop that server, or give this one …
+ * ```
+ */
+export class QueueInUseError extends Error {
+  /** The queue. */
+  readonly queue: string;
+  /**
+   * Create the error.
+   * @param queue The queue another consumer holds.
+   * @param cause The client's error.
+   */
+  constructor(queue: string, cause?: unknown) {
+    super(
+      `QUEUENAME "${queue}" is already consumed by another server; stop that server, ` +
+        `or give this one its own QUEUENAME (and STORAGEFILE)`,
+      { cause },
+    );
+    this.name = "QueueInUseError";
+    this.queue = queue;
+  }
+}
+
+/**
  * The history server sent nothing for `idleTimeout` ms while the reader
  * waited: the request is abandoned (and retried by the listener).
  *

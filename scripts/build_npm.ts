@@ -23,6 +23,17 @@ const root = join(dirname(fileURLToPath(import.meta.url)), "..");
 const out = join(root, "npm");
 const denoJson = JSON.parse(await readFile(join(root, "deno.json"), "utf8"));
 const rootPackage = JSON.parse(await readFile(join(root, "package.json"), "utf8"));
+const versionSource = await readFile(join(root, "lib", "version.ts"), "utf8");
+for (
+  const [file, version] of [["package.json", rootPackage.version], [
+    "lib/version.ts",
+    /VERSION = "([^"]+)"/.exec(versionSource)?.[1],
+  ]]
+) {
+  if (version !== denoJson.version) {
+    throw new Error(`Cannot build: ${file} says version ${version}, deno.json ${denoJson.version}; make them equal`);
+  }
+}
 
 /** Every .ts file under `dir` (recursively). */
 async function sources(dir: string): Promise<string[]> {

@@ -204,6 +204,27 @@ export async function queueDepth(name: string): Promise<number | undefined> {
   return undefined;
 }
 
+/**
+ * Publish to `queue` (vhost "/") from inside RabbitMQ with `rabbitmqctl eval`, where no AMQP frame
+ * limits the headers (as the management UI, shovels and plugins publish): each header is a string of
+ * the given length. An AMQP client could not send a header frame over the broker's 128 KiB frame_max.
+ */
+export async function publishInsideBroker(
+  queue: string,
+  body: string,
+  headers: Record<string, number>,
+  messageId: string,
+): Promise<void> {
+  const bin = (s: string) => `<<${new TextEncoder().encode(s).join(",")}>>`; // bytes: no quoting to get wrong
+  const table = Object.entries(headers).map(([k, n]) => `{${bin(k)}, longstr, binary:copy(<<"x">>, ${n})}`);
+  const out = await rabbitmqctl(
+    "eval",
+    `rabbit_basic:publish(rabbit_misc:r(<<"/">>, exchange, <<>>), ${bin(queue)}, ` +
+      `[{headers, [${table.join(", ")}]}, {message_id, ${bin(messageId)}}], ${bin(body)}).`,
+  );
+  if (!/^ok\b/.test(out.trim())) throw new Error(`rabbitmqctl eval did not publish: ${out}`);
+}
+
 /** Drop every client connection (every engineer's on this broker: they all must reconnect). */
 export async function closeAllConnections(): Promise<void> {
   await rabbitmqctl("close_all_connections", "test");

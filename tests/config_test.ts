@@ -50,6 +50,30 @@ describe("config", () => {
     assert.throws(() => serverSettings({}, { MAXEVENTBYTES: "-1" }), /MAXEVENTBYTES/);
   });
 
+  it("measures QUEUENAME and EXCHANGENAME in UTF-8 bytes, leaving room for <QUEUENAME>.dead", () => {
+    const e = "\u00e9"; // "é": one UTF-16 unit, two UTF-8 bytes
+    assert.throws(
+      () => brokerSettings({}, { QUEUENAME: e.repeat(200) }),
+      (error: Error) =>
+        error instanceof ConfigError &&
+        error.message.startsWith("QUEUENAME must be 1 to 250 bytes in UTF-8") &&
+        error.message.includes("got 400 bytes"),
+    );
+    assert.throws(
+      () => brokerSettings({}, { EXCHANGENAME: e.repeat(128) }),
+      /EXCHANGENAME must be 1 to 255 bytes in UTF-8, got 256 bytes: "é{40}…"$/,
+    );
+    assert.equal(brokerSettings({}, { QUEUENAME: "q".repeat(250) }).queueName.length, 250);
+    assert.throws(() => brokerSettings({}, { QUEUENAME: "q".repeat(251) }), /QUEUENAME must be 1 to 250 bytes/);
+    assert.equal(brokerSettings({}, { EXCHANGENAME: "x".repeat(255) }).exchangeName.length, 255);
+    assert.throws(() => brokerSettings({ queueName: "" }), /QUEUENAME must be 1 to 250 bytes/);
+    assert.throws(
+      () => brokerSettings({}, { EXCHANGENAME: "amq.fanout" }),
+      /EXCHANGENAME must not start with "amq\." \(RabbitMQ reserves it\), got "amq\.fanout"$/,
+    );
+    assert.throws(() => brokerSettings({ queueName: "amq.q" }), /QUEUENAME must not start with "amq\."/);
+  });
+
   it("treats DEBUG=0/false/empty as off", () => {
     for (const v of ["", "0", "false", "no"]) assert.equal(serverSettings({}, { DEBUG: v }).debug, false, v);
   });

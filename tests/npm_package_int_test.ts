@@ -7,7 +7,7 @@ import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
 import { existsSync, readdirSync, statSync } from "node:fs";
-import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -159,6 +159,30 @@ describe("npm package on Node", () => {
     process.kill(child.pid!, "SIGTERM");
     assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${serverOut}`);
     server = undefined;
+  });
+
+  it("the bin prints --help and --version, and refuses an unknown option with exit code 2", async () => {
+    const bin = join(project, "node_modules", ".bin", "rabbit-eventstore");
+    // PORT is taken: a server started by mistake would exit 1 on it.
+    const env = { PORT: "1", HTTPHOST: "127.0.0.1" };
+    assert.match(
+      await run("node", [bin, "--help"], project, env),
+      /^Usage: rabbit-eventstore \[--help\] \[--version\]\n/,
+    );
+    const version = JSON.parse(await readFile(join(root, "deno.json"), "utf8")).version;
+    assert.equal(await run("node", [bin, "--version"], project, env), `rabbit-eventstore ${version}\n`);
+    await assert.rejects(
+      run("node", [bin, "--nope"], project, env),
+      (error: Error) =>
+        /failed: Command failed/.test(error.message) &&
+        error.message.includes(
+          'rabbit-eventstore: unknown option "--nope"; run rabbit-eventstore --help for the usage',
+        ),
+    );
+    const code = await new Promise<number | null>((resolve) =>
+      spawn("node", [bin, "--nope"], { cwd: project, stdio: "ignore" }).on("exit", (c) => resolve(c))
+    );
+    assert.equal(code, 2);
   });
 
   it("ships declarations that type-check for require (CommonJS) and import (ESM) consumers", async () => {

@@ -1,11 +1,14 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { appendFile, readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { encodeRecord } from "../lib/record.ts";
-import type { Delivery } from "../lib/broker.ts";
+import { type Delivery, openSession } from "../lib/broker.ts";
+import { BrokerRefusedError, ConfigError, QueueInUseError } from "../lib/errors.ts";
+import { listen } from "../listener.ts";
 import { startServer } from "../server.ts";
-import { delay, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
-import { rabbitmqctl } from "./_scenarios.ts";
+import { AMQP_URL, delay, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
+import { publishInsideBroker, rabbitmqctl } from "./_scenarios.ts";
 
 /** Bind a fresh queue to the context's fanout and collect what arrives. */
 async function tapFanout(ctx: TestContext): Promise<Delivery[]> {
@@ -216,6 +219,91 @@ describe("server against RabbitMQ", () => {
     }, "an event stored after the queue came back");
     const records = await history(server.port);
     assert.deepEqual(records.map((r) => r.data), ["before", "after"]);
+  });
+
+  it("refuses a second server on the same QUEUENAME with one line; the first numbers every event alone", async () => {
+    const fanout = await tapFanout(ctx);
+    const first = await ctx.startServer();
+    // The second server has records of its own that were never published: it must not publish them either.
+    const otherFile = join(ctx.dir, "other-storage");
+    const time = new Date().toISOString();
+    await writeFile(otherFile, [1, 2, 3].map((n) => encodeRecord(n, `other-${n}`, time, "{}")).join(""));
+    await assert.rejects(
+      startServer(ctx.serverOptions({ storageFile: otherFile })),
+      (error: Error) =>
+        error instanceof QueueInUseError &&
+        error.message ===
+          `QUEUENAME "${ctx.queueName}" is already consumed by another server; stop that server, ` +
+            `or give this one its own QUEUENAME (and STORAGEFILE)`,
+    );
+    for (let i = 0; i < 20; i++) await ctx.broker.publish("", ctx.queueName, `{"i":${i}}`, { messageId: `q${i}` });
+    await waitFor(() => first.head === 20 && fanout.length === 20, "20 stored and published by the first server");
+    assert.deepEqual((await history(first.port)).map((r) => r.id), Array.from({ length: 20 }, (_, i) => `q${i}`));
+    assert.deepEqual(fanout.map((d) => d.messageId), Array.from({ length: 20 }, (_, i) => `q${i}`));
+  });
+
+  it("stores events with 120 KB and 1 MiB headers, dead-letters an invalid one, and a listener survives them", async () => {
+    const server = await ctx.startServer();
+    const dead: Delivery[] = [];
+    await ctx.broker.consume(`${ctx.queueName}.dead`, 10, (d) => {
+      dead.push(d);
+      void ctx.broker.ack(d.tag);
+    });
+    const got: number[] = [];
+    const listener = listen(0, (e) => void got.push(e.position), {
+      amqpUrl: AMQP_URL,
+      exchangeName: ctx.exchangeName,
+      historyUrl: `http://127.0.0.1:${server.port}/`,
+    });
+    await listener.ready;
+    // A client on a 128 KiB connection (RabbitMQ's default frame_max) may send 120 KB of headers; from
+    // inside the broker (management UI, shovels) there is no frame limit at all.
+    const wide = await openSession(`${AMQP_URL}?frameMax=131072`);
+    const big = "x".repeat(120_000);
+    try {
+      await wide.publish("", ctx.queueName, '{"n":1}', { messageId: "h120k", headers: { big } });
+      await publishInsideBroker(ctx.queueName, '{"n":2}', { big: 1024 * 1024 }, "h1m");
+      await wide.publish("", ctx.queueName, "{not json", { messageId: "bad", headers: { big } });
+      await waitFor(() => server.head === 2 && dead.length === 1, "2 stored and 1 dead-lettered");
+      // The same record again on the fanout with 120 KB of headers (any client may publish there): the
+      // listener's connection reads it and drops it as already delivered.
+      await waitFor(() => got.length === 2, "2 delivered to the listener");
+      const [line] = (await readFile(ctx.storageFile, "utf8")).split("\n");
+      await wide.publish(ctx.exchangeName, "", line, { messageId: "h120k", headers: { position: 1, big } });
+    } finally {
+      await wide.close();
+    }
+    await ctx.broker.publish("", ctx.queueName, '{"n":3}', { messageId: "after" });
+    await waitFor(() => server.head === 3 && got.length === 3, "the event after them stored and delivered");
+    await listener.close();
+    assert.deepEqual(got, [1, 2, 3]);
+    assert.deepEqual((await history(server.port)).map((r) => [r.id, r.data]), [
+      ["h120k", { n: 1 }],
+      ["h1m", { n: 2 }],
+      ["after", { n: 3 }],
+    ]);
+    assert.equal(dead[0].messageId, "bad");
+    assert.match(String(dead[0].headers?.["x-rejected-reason"]), /not valid JSON/);
+    assert.equal(dead[0].headers?.["x-original-queue"], ctx.queueName);
+    assert.equal(dead[0].headers?.["x-original-headers"], "dropped: larger than one AMQP frame");
+    assert.equal(dead[0].headers?.big, undefined);
+  });
+
+  it("stops with one line, not retrying, on a QUEUENAME over 250 bytes in UTF-8 or an unknown vhost", async () => {
+    await assert.rejects(
+      ctx.startServer({ queueName: "\u00e9".repeat(200) }), // 200 UTF-16 units, 400 bytes
+      (error: Error) =>
+        error instanceof ConfigError && /^QUEUENAME must be 1 to 250 bytes in UTF-8/.test(error.message),
+    );
+    const url = new URL(AMQP_URL);
+    url.pathname = "/res-no-such-vhost";
+    await assert.rejects(
+      ctx.startServer({ amqpUrl: url.toString(), brokerStartTimeout: 3_000 }),
+      (error: Error) =>
+        error instanceof BrokerRefusedError &&
+        /has no vhost "res-no-such-vhost"; create it \(rabbitmqctl add_vhost res-no-such-vhost\) or correct the vhost in AMQPURL$/
+          .test(error.message),
+    );
   });
 
   it("says what to change when the broker is unreachable or the port is taken", async () => {
