@@ -23,7 +23,7 @@
  * @module
  */
 import { createServer, type IncomingMessage, METHODS, type ServerResponse } from "node:http";
-import { createServer as createTcpServer, type Socket } from "node:net";
+import type { Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import { type Duplex, Readable } from "node:stream";
 
@@ -33,6 +33,8 @@ export interface HttpServer {
   readonly port: number;
   /** The connection cap in force: `maxConnections`, lowered if the open-file limit is smaller. */
   readonly maxConnections: number;
+  /** Connections open now (not counting those being answered 503). */
+  readonly connections: number;
   /** Stop accepting connections and close open ones. */
   close(): Promise<void>;
 }
@@ -141,7 +143,12 @@ export function serve(handler: (request: Request) => Promise<Response>, options:
     );
   });
 
-  const tcp = createTcpServer((socket) => {
+  // Every connection passes the cap first. The http server's own connection listener (its parser set-up) is
+  // taken off and called only for accepted sockets: handing sockets from a separate net.Server to it with
+  // emit("connection") breaks keep-alive on Deno 2.9 (the socket closes after the first response).
+  const parserSetUp = http.listeners("connection") as ((socket: Socket) => void)[];
+  http.removeAllListeners("connection");
+  http.on("connection", (socket: Socket) => {
     socket.on("error", () => {}); // a reset by the client is no server error; the http layer sees the close
     if (open.size >= maxConnections) return reject(socket);
     open.add(socket);
@@ -150,10 +157,8 @@ export function serve(handler: (request: Request) => Promise<Response>, options:
       clearTimeout(headerTimers.get(socket));
     });
     awaitHead(socket);
-    http.emit("connection", socket);
+    for (const listener of parserSetUp) listener.call(http, socket);
   });
-  // An accept error (e.g. EMFILE) must not crash the process; the listener keeps listening.
-  tcp.on("error", () => {});
 
   function reject(socket: Socket): void {
     if (rejecting.size >= MAX_REJECTING) return void socket.destroy();
@@ -174,15 +179,20 @@ export function serve(handler: (request: Request) => Promise<Response>, options:
 
   const port = options.port;
   return new Promise((resolve, reject) => {
-    tcp.once("error", (error) => reject(explain(error, port)));
-    tcp.listen(port, settings.hostname, () => {
-      const address = tcp.address();
+    http.once("error", (error) => reject(explain(error, port)));
+    http.listen(port, settings.hostname, () => {
+      // An accept error (e.g. EMFILE) must not crash the process; the server keeps listening.
+      http.on("error", () => {});
+      const address = http.address();
       resolve({
         port: typeof address === "object" && address ? address.port : port,
         maxConnections,
+        get connections() {
+          return open.size;
+        },
         close: () =>
           new Promise<void>((done) => {
-            tcp.close(() => done());
+            http.close(() => done());
             for (const socket of [...open, ...rejecting]) socket.destroy();
           }),
       });
