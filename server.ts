@@ -171,6 +171,9 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       {
         port: settings.port,
         hostname: settings.hostname,
+        headerTimeout: settings.httpHeaderTimeout,
+        maxConnections: settings.httpMaxConnections,
+        writeTimeout: settings.httpWriteTimeout,
       },
     );
     link = new BrokerLink(settings.amqpUrl, {

@@ -37,6 +37,21 @@ export interface ServerSettings extends BrokerSettings {
   prefetch: number;
   /** Ids remembered for idempotent append. Env `DEDUPWINDOW`. @default {1000000} */
   dedupWindow: number;
+  /**
+   * Milliseconds an HTTP client may take to send a complete request head (from connect, or from the end of
+   * the previous response); then its connection is closed. 1 to 30000. Env `HTTPHEADERTIMEOUT`. @default {30000}
+   */
+  httpHeaderTimeout: number;
+  /**
+   * HTTP connections open at once; one more is answered 503 and closed (lowered to fit the open-file limit).
+   * Env `HTTPMAXCONNECTIONS`. @default {1000}
+   */
+  httpMaxConnections: number;
+  /**
+   * Milliseconds an HTTP response may wait for its client to take any bytes; then the connection is closed.
+   * Env `HTTPWRITETIMEOUT`. @default {60000}
+   */
+  httpWriteTimeout: number;
 }
 
 /** Settings of the listener. */
@@ -60,6 +75,9 @@ export const DEFAULTS = {
   dedupWindow: 1_000_000,
   historyUrl: "http://localhost/",
   listenerPrefetch: 256,
+  httpHeaderTimeout: 30_000,
+  httpMaxConnections: 1000,
+  httpWriteTimeout: 60_000,
 } as const;
 
 /** The environment variables read, by setting. */
@@ -103,6 +121,12 @@ export function serverSettings(
     prefetch: options.prefetch ?? integer("PREFETCH", vars.PREFETCH, DEFAULTS.prefetch, 1, 65535),
     dedupWindow: options.dedupWindow ??
       integer("DEDUPWINDOW", vars.DEDUPWINDOW, DEFAULTS.dedupWindow, 1, 100_000_000),
+    httpHeaderTimeout: options.httpHeaderTimeout ??
+      integer("HTTPHEADERTIMEOUT", vars.HTTPHEADERTIMEOUT, DEFAULTS.httpHeaderTimeout, 1, 30_000),
+    httpMaxConnections: options.httpMaxConnections ??
+      integer("HTTPMAXCONNECTIONS", vars.HTTPMAXCONNECTIONS, DEFAULTS.httpMaxConnections, 1, 1_000_000),
+    httpWriteTimeout: options.httpWriteTimeout ??
+      integer("HTTPWRITETIMEOUT", vars.HTTPWRITETIMEOUT, DEFAULTS.httpWriteTimeout, 1, 86_400_000),
   };
 }
 

@@ -62,8 +62,10 @@ export interface FileStorageOptions {
 
 /** Keep the byte offset of every INDEX_EVERY-th record. */
 const INDEX_EVERY = 1024;
-/** Bytes read per chunk while scanning or streaming. */
+/** Bytes read per chunk while scanning. */
 const CHUNK = 1 << 20;
+/** Bytes per chunk of a read stream: what a stalled HTTP reader holds in memory (see lib/runtime/serve.ts). */
+const READ_CHUNK = 1 << 18;
 const NEWLINE = 0x0a;
 const encoder = new TextEncoder();
 const strictDecoder = new TextDecoder("utf-8", { fatal: true });
@@ -273,7 +275,7 @@ export class FileStorage implements EventStorage {
           controller.close();
           return;
         }
-        const buffer = new Uint8Array(Math.min(CHUNK, end - position));
+        const buffer = new Uint8Array(Math.min(READ_CHUNK, end - position));
         const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
         if (bytesRead === 0) {
           await handle.close();
