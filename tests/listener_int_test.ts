@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import process from "node:process";
 import { writeFile } from "node:fs/promises";
 import { type Command, createCommand } from "../command.ts";
 import {
@@ -391,6 +392,11 @@ describe("listener hardening against RabbitMQ: store ids, stray messages, unreac
       assert.equal(strays.length, 2, strays.join("\n"));
       assert.match(strays[0], new RegExp(`exchange ${ctx.exchangeName} .*: \\{"type":"Ok"\\}$`));
       assert.equal(a.position, 11);
+      process.stdout.write(
+        `stray fanout messages: 10 events published, confirmed and stored, 21 strays on the exchange between them; ` +
+          `a listener from 0 delivered ${fromZero.length} (lost 0, duplicated 0), a new-events-only one ${newOnly.length}; ` +
+          `${strays.length} warnings in all, neither stopped\n`,
+      );
     } finally {
       await command.close();
     }

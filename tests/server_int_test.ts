@@ -240,6 +240,11 @@ describe("server against RabbitMQ", () => {
     await waitFor(() => first.head === 20 && fanout.length === 20, "20 stored and published by the first server");
     assert.deepEqual((await history(first.port)).map((r) => r.id), Array.from({ length: 20 }, (_, i) => `q${i}`));
     assert.deepEqual(fanout.map((d) => d.messageId), Array.from({ length: 20 }, (_, i) => `q${i}`));
+    console.log(
+      `two servers on one QUEUENAME: the second refused at start; published 20, confirmed 20, stored 20 ` +
+        `(positions 1..20, all by the first), lost 0, duplicated 0; fanout ${fanout.length} messages, ` +
+        `${fanout.filter((d) => String(d.messageId).startsWith("other-")).length} of the second's own records`,
+    );
   });
 
   it("stores events with 120 KB and 1 MiB headers, dead-letters an invalid one, and a listener survives them", async () => {
@@ -268,7 +273,7 @@ describe("server against RabbitMQ", () => {
       // The same record again on the fanout with 120 KB of headers (any client may publish there): the
       // listener's connection reads it and drops it as already delivered.
       await waitFor(() => got.length === 2, "2 delivered to the listener");
-      const [line] = (await readFile(ctx.storageFile, "utf8")).split("\n");
+      const [line] = await recordLines(ctx.storageFile);
       await wide.publish(ctx.exchangeName, "", line, { messageId: "h120k", headers: { position: 1, big } });
     } finally {
       await wide.close();
@@ -277,6 +282,11 @@ describe("server against RabbitMQ", () => {
     await waitFor(() => server.head === 3 && got.length === 3, "the event after them stored and delivered");
     await listener.close();
     assert.deepEqual(got, [1, 2, 3]);
+    console.log(
+      `hostile headers: published 4 (120 KB headers, 1 MiB headers, an invalid body with 120 KB headers, a plain one), ` +
+        `stored ${server.head}, dead-lettered ${dead.length}, lost 0; the listener delivered ${got.join(",")} ` +
+        `(and dropped a 120 KB-header copy of record 1 on the fanout)`,
+    );
     assert.deepEqual((await history(server.port)).map((r) => [r.id, r.data]), [
       ["h120k", { n: 1 }],
       ["h1m", { n: 2 }],
