@@ -1,0 +1,127 @@
+/**
+ * Every timing and limit of the store, in one commented object: the
+ * defaults behind the documented options and the fixed figures modules use
+ * internally. Modules read them from here instead of keeping numbers of their
+ * own, so one value (15 000 ms to wait for a confirm, say) has one home.
+ *
+ * Settings an operator sets through the environment (port, names, paths)
+ * keep their defaults in `lib/config.ts`, which takes the numeric ones from
+ * here. All times are milliseconds unless a name says otherwise.
+ *
+ * @module
+ */
+import type { BackoffOptions } from "./backoff.ts";
+
+/**
+ * The defaults, grouped by the module that uses them.
+ *
+ * @example Read a default
+ * ```ts
+ * import { DEFAULTS } from "./defaults.ts";
+ * console.log(DEFAULTS.fanout.confirmTimeout); // 15000
+ * ```
+ */
+export const DEFAULTS = {
+  /** The AMQP connection (`lib/amqp_session.ts`). */
+  amqp: {
+    /**
+     * AMQP frame size asked for: the protocol's minimum. amqp-client 4.1
+     * writes every publish into a buffer of this size (bigger bodies are split
+     * into frames, or get a buffer of their own), so each publish awaiting its
+     * confirm costs this much memory: 8 KiB rather than the broker's 128 KiB.
+     */
+    frameMax: 8_192,
+    /** Heartbeat asked for, in seconds: a dead peer is noticed after two missed ones. */
+    heartbeatSeconds: 10,
+    /**
+     * Largest frame taken from the broker: RabbitMQ's ceiling for
+     * `max_message_size` (512 MiB). A frame that claims more means the stream
+     * is corrupt, and the connection is dropped.
+     */
+    largestFrame: 512 * 1024 * 1024,
+    /**
+     * Publish buffers kept for reuse after their confirm; the rest are left to
+     * the GC. Enough for the publishes in flight while ingesting at the
+     * default prefetch, so the steady state allocates none (16 MiB at most);
+     * a bigger burst (a catch-up) is given back afterwards.
+     */
+    bufferPoolKeep: 2_048,
+  },
+  /** The reconnect link (`lib/broker_link.ts`). */
+  link: {
+    /** Give up on the very first connection after this long (the server's `brokerStartTimeout`). */
+    startTimeout: 10_000,
+    /** Delays between (re)connect attempts: 100 ms, doubling up to 5 s. */
+    reconnect: { first: 100, max: 5_000 } satisfies BackoffOptions,
+    /**
+     * After a reconnect, how long a queue another consumer holds is waited
+     * for before giving up: long enough for RabbitMQ to drop this process's
+     * own lost connection (two missed 10 s heartbeats).
+     */
+    inUseGrace: 60_000,
+  },
+  /** The server's ingest path (`server.ts`, `lib/sequencer.ts`). */
+  server: {
+    /** Unacknowledged messages taken at once, the batch bound (env `PREFETCH`). */
+    prefetch: 1_000,
+    /** Largest accepted event body in bytes; larger ones are dead-lettered (env `MAXEVENTBYTES`). */
+    maxEventBytes: 1024 * 1024,
+    /** Ids remembered for idempotent append (env `DEDUPWINDOW`). */
+    dedupWindow: 1_000_000,
+    /** Stop taking new batches while this many fanout publishes await a confirm. */
+    maxUnconfirmed: 20_000,
+  },
+  /** The dead-letter queue (`lib/dead_letter.ts`). */
+  deadLetter: {
+    /** A dead-letter publish the broker has not confirmed after this long fails (the message is redelivered later). */
+    confirmTimeout: 15_000,
+    /** Publishes tried while the broker nacks, before the message is left unacknowledged. */
+    attempts: 5,
+    /** Pause after the n-th nack: 50 ms × n. */
+    retry: { first: 50, max: 200, growth: "linear" } satisfies BackoffOptions,
+  },
+  /** The fanout publisher (`lib/fanout_publisher.ts`). */
+  fanout: {
+    /** Publish a batch again when the broker has not confirmed it after this long. */
+    confirmTimeout: 15_000,
+    /** Pause before publishing again on a live connection: 50 ms, doubling up to 2 s while resends fail. */
+    resend: { first: 50, max: 2_000 } satisfies BackoffOptions,
+    /**
+     * Most republished records awaiting a confirm during a catch-up. Each
+     * costs a publish buffer in the AMQP client; the catch-up reads from disk
+     * whenever it likes, so a deeper window buys nothing.
+     */
+    catchUpInFlight: 2_000,
+  },
+  /** The HTTP server (`lib/runtime/serve.ts`, via `lib/config.ts`). */
+  http: {
+    /** Time a client may take to send a complete request head (env `HTTPHEADERTIMEOUT`). */
+    headerTimeout: 30_000,
+    /** Connections open at once; one more is answered 503 (env `HTTPMAXCONNECTIONS`). */
+    maxConnections: 1_000,
+    /** Time a response may wait for its client to take any bytes (env `HTTPWRITETIMEOUT`). */
+    writeTimeout: 60_000,
+  },
+  /** The command module (`command.ts`). */
+  command: {
+    /** Keep retrying one publish across reconnects and nacks for this long. */
+    retryFor: 30_000,
+    /** Publish again (same id) when the broker has not confirmed after this long. */
+    confirmTimeout: 10_000,
+    /** Pause after a failed publish: 20 ms, doubling up to 1 s. */
+    retry: { first: 20, max: 1_000 } satisfies BackoffOptions,
+    /** While disconnected, look for a new session at least this often. */
+    sessionPoll: 100,
+  },
+  /** The listener (`listener.ts`, `lib/event_feed.ts`, `lib/history_client.ts`). */
+  listener: {
+    /** Live events the broker buffers for one listener. */
+    prefetch: 256,
+    /** Least time between two warnings of one kind (history unreachable, stray messages). */
+    warnInterval: 30_000,
+    /** Delays between history reads that failed or came up short: 100 ms, doubling up to 5 s. */
+    historyRetry: { first: 100, max: 5_000 } satisfies BackoffOptions,
+    /** A history body streams from a file; this long without a byte means the connection is dead. */
+    historyIdleTimeout: 30_000,
+  },
+} as const;
