@@ -25,7 +25,8 @@
  *
  * @module
  */
-import { BrokerLink, type BrokerSession } from "./lib/broker.ts";
+import { BrokerLink } from "./lib/broker_link.ts";
+import type { BrokerSession } from "./lib/broker_session.ts";
 import { type BrokerSettings, brokerSettings } from "./lib/config.ts";
 import { describe, PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";

@@ -18,7 +18,8 @@
  * @module
  */
 import process from "node:process";
-import { BrokerLink, type BrokerSession, type Consumer, type Delivery } from "./lib/broker.ts";
+import { BrokerLink } from "./lib/broker_link.ts";
+import type { BrokerSession, Consumer, Delivery } from "./lib/broker_session.ts";
 import { type ServerSettings, serverSettings } from "./lib/config.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
 import { ConfigError, describe, NotAStoreError, PublishNackedError, StoreLockedError } from "./lib/errors.ts";

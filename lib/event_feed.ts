@@ -32,7 +32,8 @@
  *
  * @module
  */
-import { BrokerLink, type BrokerSession, type Delivery } from "./broker.ts";
+import { BrokerLink } from "./broker_link.ts";
+import type { BrokerSession, Delivery } from "./broker_session.ts";
 import type { ListenerSettings } from "./config.ts";
 import { describe, HandlerError, StoreChangedError } from "./errors.ts";
 import { type HistoryResponse, readHistoryChunks } from "./history_client.ts";

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { BrokerSession } from "./broker.ts";
+import type { PublishingSessionLike } from "./broker_session.ts";
 import type { EventStorage } from "./storage.ts";
 import type { PublishWatermark } from "./publish_watermark.ts";
 import { settleWithin } from "./settle_within.ts";
@@ -38,7 +38,7 @@ export class FanoutPublisher {
   readonly #watermark: PublishWatermark;
   readonly #exchange: string;
   readonly #log: (message: string) => void;
-  #session: BrokerSession | undefined;
+  #session: PublishingSessionLike | undefined;
   /** Bumped on every attach; confirms from an older epoch never move the watermark. */
   #epoch = 0;
   /** Set once a publish of the current epoch failed: nothing later in it may move the watermark. */
@@ -84,7 +84,7 @@ export class FanoutPublisher {
   }
 
   /** Use a new session: republish everything after the confirmed watermark. */
-  attach(session: BrokerSession): Promise<void> {
+  attach(session: PublishingSessionLike): Promise<void> {
     clearTimeout(this.#resendTimer);
     this.#resendTimer = undefined;
     this.#session = session;
@@ -124,7 +124,7 @@ export class FanoutPublisher {
     await this.#chain;
   }
 
-  #send(session: BrokerSession, records: readonly Publishable[]): void {
+  #send(session: PublishingSessionLike, records: readonly Publishable[]): void {
     const settled = Promise.allSettled(records.map((r) =>
       session.publish(this.#exchange, "", r.line, {
         messageId: r.id,
@@ -153,7 +153,7 @@ export class FanoutPublisher {
     });
   }
 
-  #resendLater(session: BrokerSession, epoch: number, why: string): void {
+  #resendLater(session: PublishingSessionLike, epoch: number, why: string): void {
     if (session.closed || this.#resendTimer) return;
     this.#resendDelay = Math.min(Math.max(this.#resendDelay * 2, 50), 2000);
     this.#log(
@@ -165,7 +165,7 @@ export class FanoutPublisher {
     }, this.#resendDelay);
   }
 
-  #startCatchUp(session: BrokerSession): Promise<void> {
+  #startCatchUp(session: PublishingSessionLike): Promise<void> {
     const epoch = this.#epoch;
     if (this.#catchingEpoch === epoch) return this.#catchUpDone;
     this.#catchingEpoch = epoch;
@@ -173,7 +173,7 @@ export class FanoutPublisher {
     return this.#catchUpDone;
   }
 
-  async #catchUp(session: BrokerSession, epoch: number): Promise<void> {
+  async #catchUp(session: PublishingSessionLike, epoch: number): Promise<void> {
     try {
       while (epoch === this.#epoch && !session.closed && this.#sent < this.#storage.head) {
         const from = this.#sent + 1;

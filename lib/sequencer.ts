@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { BrokerSession, Delivery } from "./broker.ts";
+import type { BrokerSession, Delivery } from "./broker_session.ts";
 import { crashPoint } from "./crash_point.ts";
 import type { DedupWindow } from "./dedup_window.ts";
 import { describe } from "./errors.ts";

@@ -9,7 +9,8 @@ import process from "node:process";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type BrokerSession, openSession } from "../lib/broker.ts";
+import { openSession } from "../lib/amqp_session.ts";
+import type { BrokerSession } from "../lib/broker_session.ts";
 import { type EventStoreServer, type ServerOptions, startServer } from "../server.ts";
 
 /** The broker every test talks to. */

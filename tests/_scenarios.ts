@@ -14,7 +14,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { type Command, createCommand } from "../command.ts";
 import { listen, type Listener } from "../listener.ts";
-import type { BrokerSession } from "../lib/broker.ts";
+import type { BrokerSession } from "../lib/broker_session.ts";
 import { parseRecord } from "../lib/record.ts";
 import { AMQP_URL, delay, freePort, STORE_HEADER_START } from "./_helpers.ts";
 

@@ -11,7 +11,7 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { openSession } from "../lib/broker.ts";
+import { openSession } from "../lib/amqp_session.ts";
 import { AMQP_URL, delay, setup, type TestContext } from "./_helpers.ts";
 import {
   bounceBroker,

@@ -1,11 +1,13 @@
 /**
- * lib/broker.ts against the real RabbitMQ: frames bigger than the negotiated
+ * lib/amqp_session.ts and lib/broker_link.ts against the real RabbitMQ: frames bigger than the negotiated
  * frame size, exclusive consumers and what the reconnect loop does when
  * another consumer holds the queue, and refusals that must stop at once.
  */
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { BrokerLink, type BrokerSession, type Delivery, openSession } from "../lib/broker.ts";
+import { openSession } from "../lib/amqp_session.ts";
+import { BrokerLink } from "../lib/broker_link.ts";
+import type { BrokerSession, Delivery } from "../lib/broker_session.ts";
 import { BrokerRefusedError, QueueInUseError } from "../lib/errors.ts";
 import { AMQP_URL, setup, type TestContext, uniqueName, waitFor } from "./_helpers.ts";
 import { publishInsideBroker, rabbitmqctl } from "./_scenarios.ts";

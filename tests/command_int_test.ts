@@ -1,7 +1,7 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { createCommand } from "../command.ts";
-import type { Delivery } from "../lib/broker.ts";
+import type { Delivery } from "../lib/broker_session.ts";
 import { AMQP_URL, delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
 import { rabbitmqctl } from "./_scenarios.ts";
 

@@ -17,7 +17,7 @@ import { mkdir, readFile, symlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { AMQPClient } from "@cloudamqp/amqp-client";
-import type { Delivery } from "../lib/broker.ts";
+import type { Delivery } from "../lib/broker_session.ts";
 import { CorruptLogError, StorageFailedError } from "../lib/errors.ts";
 import { encodeRecord } from "../lib/record.ts";
 import { verifyStorageFile } from "../lib/verify.ts";

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { BrokerSession, PublishProperties } from "../lib/broker.ts";
+import type { PublishingSessionLike, PublishProperties } from "../lib/broker_session.ts";
 import { PublishNackedError } from "../lib/errors.ts";
 import { FanoutPublisher, type Publishable } from "../lib/fanout_publisher.ts";
 import { FileStorage } from "../lib/file_storage.ts";
@@ -22,7 +22,7 @@ import { waitFor } from "./_helpers.ts";
 type Answer = "confirm" | "nack" | "never";
 
 /** A session whose publishes are answered by `answer(position, attempt)`. */
-class FakeSession {
+class FakeSession implements PublishingSessionLike {
   readonly published: number[] = [];
   readonly attempts = new Map<number, number>();
   closed = false;
@@ -75,7 +75,7 @@ describe("FanoutPublisher", () => {
   it("advances the watermark over confirmed positions only", async () => {
     const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000);
     const session = new FakeSession(() => "confirm");
-    await publisher.attach(session as unknown as BrokerSession);
+    await publisher.attach(session);
     await publisher.idle();
     assert.deepEqual(session.published, [1, 2, 3, 4, 5]);
     assert.equal(watermark.value, 5);
@@ -85,7 +85,7 @@ describe("FanoutPublisher", () => {
   it("publishes again from the watermark what the broker nacked, on the same session", async () => {
     const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000);
     const session = new FakeSession((p, attempt) => (p === 3 && attempt <= 2 ? "nack" : "confirm"));
-    await publisher.attach(session as unknown as BrokerSession);
+    await publisher.attach(session);
     await waitFor(() => watermark.value === 5, "the watermark at 5 after the resends");
     assert.equal(session.attempts.get(3), 3, "position 3 was sent three times");
     assert.ok(session.published.slice(-3).every((p, i) => p === 3 + i), "the resend goes on in position order");
@@ -95,7 +95,7 @@ describe("FanoutPublisher", () => {
   it("publishes again what the broker never confirmed, after the confirm timeout", async () => {
     const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 100);
     const session = new FakeSession((p, attempt) => (p === 2 && attempt === 1 ? "never" : "confirm"));
-    await publisher.attach(session as unknown as BrokerSession);
+    await publisher.attach(session);
     await waitFor(() => watermark.value === 5, "the watermark at 5 after the timeout");
     assert.equal(session.attempts.get(2), 2);
     assert.equal(publisher.inFlight, 0, "the unanswered publish no longer counts as in flight");
@@ -106,11 +106,11 @@ describe("FanoutPublisher", () => {
     const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000);
     const session = new FakeSession(() => "nack");
     session.closed = true;
-    await publisher.attach(session as unknown as BrokerSession);
+    await publisher.attach(session);
     await new Promise((resolve) => setTimeout(resolve, 200));
     assert.equal(watermark.value, 0);
     const next = new FakeSession(() => "confirm");
-    await publisher.attach(next as unknown as BrokerSession);
+    await publisher.attach(next);
     await publisher.idle();
     assert.equal(watermark.value, 5);
     publisher.detach();

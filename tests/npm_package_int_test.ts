@@ -11,7 +11,7 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { openSession } from "../lib/broker.ts";
+import { openSession } from "../lib/amqp_session.ts";
 import { AMQP_URL, freePort, uniqueName, waitFor } from "./_helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));

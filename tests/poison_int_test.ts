@@ -10,7 +10,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import type { Delivery } from "../lib/broker.ts";
+import type { Delivery } from "../lib/broker_session.ts";
 import { deadLetterQueueName } from "../server.ts";
 import { delay, history, prng, setup, type TestContext, waitFor } from "./_helpers.ts";
 

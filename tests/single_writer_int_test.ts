@@ -22,7 +22,8 @@ import { join } from "node:path";
 import { createCommand } from "../command.ts";
 import { listen } from "../listener.ts";
 import { StoreChangedError } from "../lib/errors.ts";
-import { type BrokerSession, openSession } from "../lib/broker.ts";
+import { openSession } from "../lib/amqp_session.ts";
+import type { BrokerSession } from "../lib/broker_session.ts";
 import { AMQP_URL, delay, freePort, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
 import { type Exit, NODE_BIN_FROM_SOURCE, ServerChild, serverHead } from "./_scenarios.ts";
 

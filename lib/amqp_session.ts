@@ -1,0 +1,487 @@
+/**
+ * The only module that imports the AMQP client: {@link openSession} opens one
+ * connection as a {@link BrokerSession}. Everything else sees that interface
+ * (`lib/broker_session.ts`), so unit tests use fakes while production and the
+ * integration tests use the real RabbitMQ.
+ *
+ * Three patches on amqp-client 4.1's private fields sit in one labelled block
+ * below ("Patches on amqp-client's private fields"); {@link clientInternalsProblems}
+ * checks that the fields they need are still there, and
+ * `tests/amqp_session_test.ts` fails when they are not. The dependency is
+ * pinned to one exact version in package.json for the same reason.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
+import type {
+  BrokerSession,
+  ConsumeOptions,
+  Consumer,
+  Delivery,
+  PublishProperties,
+  QueueOptions,
+  SessionOptions,
+} from "./broker_session.ts";
+import { DEFAULTS } from "./defaults.ts";
+import { describe, PublishNackedError, QueueInUseError } from "./errors.ts";
+
+/**
+ * Open one connection with a consume channel and a confirm-mode publish channel.
+ *
+ * @example Publish one message
+ * ```ts
+ * import { openSession } from "./amqp_session.ts";
+ * const session = await openSession("amqp://guest:guest@127.0.0.1");
+ * await session.publish("", "events", JSON.stringify({ hello: "world" }));
+ * await session.close();
+ * ```
+ */
+export async function openSession(url: string, options: SessionOptions = {}): Promise<BrokerSession> {
+  const client = new AMQPClient(tuneUrl(url, options.name), undefined, null);
+  let closedByUs = false;
+  let notified = false;
+  const notify = (error?: Error) => {
+    if (closedByUs || notified) return;
+    notified = true;
+    options.onClose?.(error);
+  };
+  client.ondisconnect = (error) => notify(error);
+  client.onerror = (error) => {
+    if (client.closed) notify(error);
+  };
+  readWholeFrames(internalsOf(client));
+  await client.connect();
+  try {
+    const ops = await client.channel();
+    const pub = await client.channel();
+    await pub.confirmSelect();
+    // A channel or consumer the broker closes makes this session unusable:
+    // close it and tell the owner, who reconnects and sets everything up again.
+    const fail = (error: Error) => {
+      if (!client.closed) client.close(error.message).catch(() => {});
+      notify(error);
+    };
+    pub.onerror = (reason) => fail(new Error(`publish channel closed by the broker: ${reason}`));
+    return new AmqpSession({
+      client,
+      ops,
+      pub,
+      markClosing: () => (closedByUs = true),
+      fail,
+      lost: () => notified,
+    });
+  } catch (error) {
+    closedByUs = true;
+    await client.close().catch(() => {});
+    throw error;
+  }
+}
+
+/** What an {@link AmqpSession} is made of. */
+interface AmqpSessionParts {
+  /** The connection. */
+  client: AMQPClient;
+  /** The channel for declarations and deletions. */
+  ops: AMQPChannel;
+  /** The confirm-mode channel for publishes. */
+  pub: AMQPChannel;
+  /** Called first by close(): the drop that follows is ours, not a loss. */
+  markClosing: () => void;
+  /** Close the connection for good and tell the owner (a channel or consumer the broker closed). */
+  fail: (error: Error) => void;
+  /** Whether the owner was already told the connection is lost. */
+  lost: () => boolean;
+}
+
+class AmqpSession implements BrokerSession {
+  readonly #client: AMQPClient;
+  readonly #ops: AMQPChannel;
+  readonly #pub: AMQPChannel;
+  readonly #markClosing: () => void;
+  readonly #fail: (error: Error) => void;
+  readonly #lost: () => boolean;
+  #consume: AMQPChannel | undefined;
+
+  constructor(parts: AmqpSessionParts) {
+    this.#client = parts.client;
+    this.#ops = parts.ops;
+    this.#pub = parts.pub;
+    this.#markClosing = parts.markClosing;
+    this.#fail = parts.fail;
+    this.#lost = parts.lost;
+  }
+
+  get closed(): boolean {
+    // When the broker closes the connection (CONNECTION_FORCED on stop_app) the client rejects
+    // pending confirms before its socket closes; the lost flag is already set by then, so
+    // callers see the session as closed and retry instead of failing for good.
+    return this.#client.closed || this.#lost();
+  }
+
+  async declareQueue(name: string, options: QueueOptions = {}): Promise<string> {
+    const ok = await this.#ops.queueDeclare(name, {
+      durable: options.durable ?? true,
+      exclusive: options.exclusive ?? false,
+      autoDelete: options.autoDelete ?? false,
+    }, options.arguments ?? {});
+    return ok.name;
+  }
+
+  async declareFanout(name: string): Promise<void> {
+    await this.#ops.exchangeDeclare(name, "fanout", { durable: true });
+  }
+
+  async bind(queue: string, exchange: string): Promise<void> {
+    await this.#ops.queueBind(queue, exchange, "");
+  }
+
+  async consume(
+    queue: string,
+    prefetch: number,
+    onDelivery: (delivery: Delivery) => void,
+    options: ConsumeOptions = {},
+  ): Promise<Consumer> {
+    if (this.#consume) throw new Error("Cannot consume twice on one broker session");
+    const ch = await this.#client.channel();
+    this.#consume = ch;
+    await ch.basicQos(prefetch);
+    const params = { noAck: false, exclusive: options.exclusive ?? false, args: options.arguments ?? {} };
+    const consumer = await ch.basicConsume(queue, params, (msg: AMQPMessage) => {
+      onDelivery({
+        body: msg.body ?? new Uint8Array(0),
+        messageId: msg.properties.messageId,
+        type: msg.properties.type,
+        headers: msg.properties.headers as Record<string, unknown> | undefined,
+        tag: msg.deliveryTag,
+        redelivered: msg.redelivered,
+      });
+    }).catch((error: Error) => {
+      this.#consume = undefined;
+      // RabbitMQ closes the channel: "ACCESS_REFUSED - queue 'q' in vhost '/' in exclusive use".
+      throw /ACCESS_REFUSED.* in exclusive use/.test(describe(error)) ? new QueueInUseError(queue, error) : error;
+    });
+    ch.onerror = (reason) => this.#fail(new Error(`consume channel closed by the broker: ${reason}`));
+    let cancelling = false;
+    // The broker cancels a consumer when its queue is deleted: without this the
+    // session would stay up and silently consume nothing.
+    consumer.wait().catch((error: Error) => {
+      if (!cancelling && !this.#client.closed) {
+        this.#fail(new Error(`consumer of ${queue} cancelled by the broker: ${error.message}`));
+      }
+    });
+    return {
+      cancel: () => {
+        cancelling = true;
+        return consumer.cancel().then(() => {});
+      },
+    };
+  }
+
+  ack(tag: number, multiple = false): Promise<void> {
+    if (!this.#consume) return Promise.reject(new Error("Cannot ack: not consuming"));
+    return this.#consume.basicAck(tag, multiple);
+  }
+
+  reject(tag: number): Promise<void> {
+    if (!this.#consume) return Promise.reject(new Error("Cannot reject: not consuming"));
+    return this.#consume.basicReject(tag, false);
+  }
+
+  async publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    properties: PublishProperties = {},
+  ): Promise<void> {
+    const pending = unconfirmedPublishes(this.#pub);
+    const before = pending?.length;
+    const sent = this.#pub.basicPublish(exchange, routingKey, body, {
+      contentType: properties.contentType ?? "application/json",
+      deliveryMode: properties.persistent === false ? 1 : 2,
+      messageId: properties.messageId,
+      type: properties.type,
+      headers: properties.headers as Record<string, never> | undefined,
+    });
+    if (!pending || pending.length !== before! + 1) {
+      await this.#unlessWriteFails(sent); // not queued for a confirm (channel closed, or not in confirm mode)
+      return;
+    }
+    const failed = takeConfirmRejection(pending[pending.length - 1], properties.messageId);
+    try {
+      await this.#unlessWriteFails(Promise.race([sent, failed]));
+    } finally {
+      trimBufferPool(internalsOf(this.#client));
+    }
+  }
+
+  /**
+   * A socket write that fails (ECONNRESET, "write after destroyed") means the connection is gone,
+   * but the client only notices on the socket's close event, a turn of the event loop later. Until
+   * then every publish would fail at once while the session still read as open, and publishers
+   * that retry would spin in microtasks and starve that very event. So the session closes now.
+   */
+  async #unlessWriteFails(sent: Promise<unknown>): Promise<void> {
+    try {
+      await sent;
+    } catch (error) {
+      if (error instanceof RangeError) {
+        // amqp-client writes the method and header frames into one buffer of the frame size; nothing was sent.
+        throw new RangeError(
+          `Cannot publish: the message's properties and headers do not fit in one frame of ${DEFAULTS.amqp.frameMax} bytes`,
+          { cause: error },
+        );
+      }
+      if (!(error instanceof PublishNackedError) && !this.closed) {
+        this.#fail(new Error(`connection failed while publishing: ${describe(error)}`));
+      }
+      throw error;
+    }
+  }
+
+  async deleteQueue(name: string): Promise<void> {
+    await this.#ops.queueDelete(name);
+  }
+
+  async deleteExchange(name: string): Promise<void> {
+    await this.#ops.exchangeDelete(name);
+  }
+
+  async close(): Promise<void> {
+    this.#markClosing();
+    if (!this.#client.closed) await this.#client.close().catch(() => {});
+  }
+}
+
+function tuneUrl(url: string, name?: string): string {
+  const u = new URL(url);
+  if (!u.searchParams.has("frameMax")) u.searchParams.set("frameMax", String(DEFAULTS.amqp.frameMax));
+  if (!u.searchParams.has("heartbeat")) u.searchParams.set("heartbeat", String(DEFAULTS.amqp.heartbeatSeconds));
+  if (name && !u.searchParams.has("name")) u.searchParams.set("name", name);
+  return u.toString();
+}
+
+// ---------------------------------------------------------------------------
+// Patches on amqp-client's private fields (amqp-client 4.1.1, pinned exactly).
+//
+// 1. `AMQPChannel.unconfirmedPublishes`, the reject slot: a confirm's reject is
+//    taken over before it can become an unhandled rejection (takeConfirmRejection).
+// 2. `AMQPBaseClient.bufferPool`: capped after each confirm (trimBufferPool).
+// 3. `AMQPClient.onRead` and `frameBuffer`: the socket reader is given whole
+//    frames only, so header frames bigger than the frame size are read (readWholeFrames).
+//
+// clientInternalsProblems() names what is missing; tests/amqp_session_test.ts
+// fails on any problem, so an upgrade that moves these fields cannot pass CI.
+// ---------------------------------------------------------------------------
+
+/** A confirm the client waits for: [delivery tag, resolve, reject]. */
+type PendingConfirm = [number, (tag: number) => void, (error?: Error) => void];
+
+/** The private fields of amqp-client 4.1's `AMQPClient` this module uses. */
+export interface ClientInternalsLike {
+  /** The socket's data handler; `connect()` binds it, so it must be replaced before. */
+  onRead?: (bytes: Buffer) => boolean;
+  /** The buffer (of the frame size) that collects a frame spanning socket reads. */
+  frameBuffer?: unknown;
+  /** Publish buffers returned after their confirm, for reuse; never shrunk by the client. */
+  bufferPool?: unknown;
+  /** The connection's socket, destroyed here when a frame cannot be read. */
+  socket?: { destroy(error?: Error): void };
+}
+
+/** The one place the client's private fields are reached. */
+function internalsOf(client: AMQPClient): ClientInternalsLike {
+  return client as unknown as ClientInternalsLike;
+}
+
+/** The private fields of amqp-client 4.1's `AMQPChannel` this module uses. */
+interface ChannelInternalsLike {
+  /** Confirms awaited, oldest first: [delivery tag, resolve, reject]. */
+  unconfirmedPublishes?: unknown;
+  /** The next publish's delivery tag; 0 while not in confirm mode. */
+  confirmId?: number;
+}
+
+/** The channel's queue of unconfirmed publishes, if it has one. */
+function unconfirmedPublishes(channel: AMQPChannel): PendingConfirm[] | undefined {
+  const queue = (channel as unknown as ChannelInternalsLike).unconfirmedPublishes;
+  return Array.isArray(queue) ? queue as PendingConfirm[] : undefined;
+}
+
+/**
+ * Take over the reject of the confirm `entry` just queued, and return a
+ * promise that rejects in its place.
+ *
+ * amqp-client 4.1 returns send(frames).then(() => confirm) and queues the
+ * confirm's reject here. When the channel closes while the write is pending
+ * (or the write fails), the confirm is rejected before anything is chained to
+ * it: an unhandled rejection, which ends the whole process (server, or an
+ * application using the command module). So the reject goes to a promise raced
+ * right now instead, and the confirm only resolves. A basic.nack rejects with
+ * a plain "Message rejected" while the connection stays up; it becomes a
+ * PublishNackedError so callers know to publish again.
+ */
+function takeConfirmRejection(entry: PendingConfirm, messageId: string | undefined): Promise<never> {
+  return new Promise<never>((_, reject) =>
+    entry[2] = (error) => {
+      if (error?.message === "Message rejected") reject(new PublishNackedError(messageId));
+      else reject(error ?? new Error("Publish not confirmed"));
+    }
+  );
+}
+
+/**
+ * Cap amqp-client's pool of publish buffers. It returns each publish's buffer
+ * to the pool after the confirm and never shrinks the pool, so without a cap
+ * the memory of the most publishes ever in flight (e.g. a 1,000,000-record
+ * republish: 10,000 × frame size) stays resident for the life of the connection.
+ */
+function trimBufferPool(client: ClientInternalsLike): void {
+  const pool = client.bufferPool;
+  if (!Array.isArray(pool) || pool.length <= DEFAULTS.amqp.bufferPoolKeep) return;
+  pool.length = DEFAULTS.amqp.bufferPoolKeep;
+}
+
+/**
+ * Let the client read frames bigger than the frame size it negotiated.
+ *
+ * RabbitMQ sends a message's header frame whole even when it is bigger than
+ * the connection's frame size: a header frame cannot be split, so a message
+ * with 120 KB of AMQP headers (any client on a 128 KiB connection may publish
+ * one; the management UI, shovels and plugins, which do not use frames, any
+ * size) arrives as one 120 KB frame on this 8 KiB connection. amqp-client 4.1
+ * collects a frame that spans socket reads in a buffer of the frame size and
+ * throws ("Copied 0 bytes") from the socket's data handler when it does not
+ * fit: the process dies, and again on every restart, since the message stays
+ * queued. So its reader is only given whole frames, which it parses in place:
+ * a frame that spans reads is collected here, in the client's own buffer or,
+ * when bigger, in a buffer of its own size that is dropped once the frame is
+ * parsed. Publishing is untouched (its buffers stay at the frame size).
+ *
+ * Wraps `onRead`, which `connect()` binds as the socket's data handler.
+ *
+ * @throws {Error} When the client has no `onRead` (an amqp-client this module was not written for).
+ * @example Whole frames reach the client's reader, however the socket splits them
+ * ```ts
+ * import { Buffer } from "node:buffer";
+ * import { readWholeFrames } from "./amqp_session.ts";
+ * const frames: number[] = [];
+ * const client = { onRead: (bytes: Buffer) => frames.push(bytes.length) > 0 };
+ * readWholeFrames(client);
+ * const frame = Buffer.from([1, 0, 1, 0, 0, 0, 2, 7, 7, 0xce]); // type, channel, size 2, payload, end
+ * client.onRead!(frame.subarray(0, 4));
+ * client.onRead!(frame.subarray(4));
+ * console.log(frames); // [10]
+ * ```
+ */
+export function readWholeFrames(client: ClientInternalsLike): void {
+  const parse = client.onRead;
+  if (typeof parse !== "function") throw new Error("amqp-client has no onRead: cannot read oversized frames");
+  const small = client.frameBuffer instanceof Buffer ? client.frameBuffer : Buffer.allocUnsafe(DEFAULTS.amqp.frameMax);
+  const largest = DEFAULTS.amqp.largestFrame;
+  const head = Buffer.alloc(7); // type, channel, size: the frame header
+  let headLength = 0;
+  let frame: Buffer | undefined; // the frame being collected
+  let filled = 0;
+  const hand = (bytes: Buffer): boolean => {
+    try {
+      parse.call(client, bytes);
+      return true;
+    } catch (error) {
+      // Thrown from a socket data handler it would end the process: drop the connection instead.
+      client.socket?.destroy(error instanceof Error ? error : new Error(describe(error)));
+      return false;
+    }
+  };
+  client.onRead = (bytes: Buffer): boolean => {
+    for (let at = 0; at < bytes.length;) {
+      if (!frame) {
+        if (headLength === 0) {
+          let end = at; // whole frames from here on go to the client without a copy
+          while (bytes.length - end >= 7 && bytes.length - end >= bytes.readUInt32BE(end + 3) + 8) {
+            end += bytes.readUInt32BE(end + 3) + 8;
+          }
+          if (end > at) {
+            if (!hand(bytes.subarray(at, end))) return false;
+            at = end;
+            continue;
+          }
+        }
+        const n = Math.min(7 - headLength, bytes.length - at);
+        bytes.copy(head, headLength, at, at + n);
+        headLength += n;
+        at += n;
+        if (headLength < 7) break;
+        headLength = 0;
+        const size = head.readUInt32BE(3) + 8;
+        if (size > largest) {
+          client.socket?.destroy(new Error(`AMQP frame of ${size} bytes is larger than ${largest}`));
+          return false;
+        }
+        frame = size <= small.length ? small.subarray(0, size) : Buffer.allocUnsafe(size);
+        head.copy(frame, 0);
+        filled = 7;
+      }
+      const n = Math.min(frame.length - filled, bytes.length - at);
+      bytes.copy(frame, filled, at, at + n);
+      filled += n;
+      at += n;
+      if (filled === frame.length) {
+        const whole = frame;
+        frame = undefined;
+        if (!hand(whole)) return false;
+      }
+    }
+    return true;
+  };
+}
+
+/**
+ * What is missing, in the installed amqp-client, of the private fields the
+ * patches above rely on: one line per problem, none when all is as expected.
+ * Builds a client and a channel without connecting, and publishes once into
+ * the void to see the confirm queued and the buffer returned to the pool.
+ *
+ * @example Refuse to run on an amqp-client the patches do not fit
+ * ```ts
+ * import { clientInternalsProblems } from "./amqp_session.ts";
+ * const problems = await clientInternalsProblems();
+ * if (problems.length > 0) throw new Error(`amqp-client changed: ${problems.join("; ")}`);
+ * ```
+ */
+export async function clientInternalsProblems(): Promise<string[]> {
+  const problems: string[] = [];
+  const client = new AMQPClient(tuneUrl("amqp://guest:guest@127.0.0.1"), undefined, null);
+  const internals = internalsOf(client);
+  if (typeof internals.onRead !== "function") problems.push("AMQPClient has no onRead method");
+  if (!(internals.frameBuffer instanceof Buffer)) {
+    problems.push("AMQPClient.frameBuffer is not a Buffer");
+  } else if (internals.frameBuffer.length !== DEFAULTS.amqp.frameMax) {
+    problems.push(`AMQPClient.frameBuffer is ${internals.frameBuffer.length} bytes, not the frame size`);
+  }
+  if (!Array.isArray(internals.bufferPool)) problems.push("AMQPClient.bufferPool is not an array");
+  const channel = new AMQPChannel(client, 1);
+  const pending = unconfirmedPublishes(channel);
+  if (!pending) {
+    problems.push("AMQPChannel.unconfirmedPublishes is not an array");
+    return problems;
+  }
+  (channel as unknown as ChannelInternalsLike).confirmId = 1; // as confirmSelect() leaves it
+  const sent = channel.basicPublish("", "nowhere", "{}");
+  const entry = pending.at(-1);
+  if (pending.length !== 1) {
+    problems.push(`AMQPChannel.basicPublish queued ${pending.length} confirms synchronously, not 1`);
+  } else if (
+    !Array.isArray(entry) || typeof entry[0] !== "number" || typeof entry[1] !== "function" ||
+    typeof entry[2] !== "function"
+  ) {
+    problems.push("AMQPChannel.unconfirmedPublishes entries are not [tag, resolve, reject]");
+  }
+  await sent.catch(() => {}); // "Socket not connected": nothing was written
+  const pool = internals.bufferPool;
+  if (Array.isArray(pool) && pool.length !== 1) {
+    problems.push(`AMQPClient.bufferPool holds ${pool.length} buffers after one publish, not 1`);
+  }
+  pending.length = 0;
+  return problems;
+}

@@ -1,0 +1,176 @@
+/**
+ * The broker as the rest of the store sees it: a few plain interfaces. Only
+ * `lib/amqp_session.ts` implements {@link BrokerSession} with the AMQP client;
+ * `lib/broker_link.ts` keeps one alive; unit tests implement the small
+ * `…Like` interfaces with fakes.
+ *
+ * @module
+ */
+
+/** A message delivered to a consumer. */
+export interface Delivery {
+  /** Raw body bytes. */
+  body: Uint8Array;
+  /** AMQP messageId property, if set. */
+  messageId?: string;
+  /** AMQP type property, if set. */
+  type?: string;
+  /** AMQP headers, if any. */
+  headers?: Record<string, unknown>;
+  /** Delivery tag on the consuming channel. */
+  tag: number;
+  /** Whether the broker delivered this message before. */
+  redelivered: boolean;
+}
+
+/** Properties for a published message. */
+export interface PublishProperties {
+  /** AMQP messageId. */
+  messageId?: string;
+  /** AMQP type. */
+  type?: string;
+  /** AMQP headers. */
+  headers?: Record<string, unknown>;
+  /** @default {"application/json"} */
+  contentType?: string;
+  /** Persistent (delivery mode 2). @default {true} */
+  persistent?: boolean;
+}
+
+/** Queue declaration options. */
+export interface QueueOptions {
+  /** @default {true} */
+  durable?: boolean;
+  /** @default {false} */
+  exclusive?: boolean;
+  /** @default {false} */
+  autoDelete?: boolean;
+  /** Queue arguments such as `x-queue-type`. */
+  arguments?: Record<string, unknown>;
+}
+
+/**
+ * Options for {@link BrokerSession.consume}.
+ *
+ * @example Consume a queue no other consumer may share
+ * ```ts
+ * import { openSession } from "./amqp_session.ts";
+ * const session = await openSession("amqp://guest:guest@127.0.0.1");
+ * await session.declareQueue("work");
+ * await session.consume("work", 10, (d) => session.ack(d.tag), { exclusive: true });
+ * await session.close();
+ * ```
+ */
+export interface ConsumeOptions {
+  /**
+   * Consume exclusively: RabbitMQ refuses it while the queue has another
+   * consumer, and refuses every other consumer while this one lasts
+   * (`QueueInUseError`). @default {false}
+   */
+  exclusive?: boolean;
+  /** Consumer arguments such as `x-stream-offset`. */
+  arguments?: Record<string, unknown>;
+}
+
+/** A consumer started with {@link BrokerSession.consume}. */
+export interface Consumer {
+  /** Stop deliveries to this consumer. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * One live connection to the broker. Unusable after it closes.
+ *
+ * @example Publish and consume through a session
+ * ```ts
+ * import { openSession } from "./amqp_session.ts";
+ * import type { BrokerSession } from "./broker_session.ts";
+ * const session: BrokerSession = await openSession("amqp://guest:guest@127.0.0.1");
+ * const queue = await session.declareQueue("", { durable: false, exclusive: true });
+ * await session.consume(queue, 10, (d) => void session.ack(d.tag));
+ * await session.publish("", queue, JSON.stringify({ hello: "world" }));
+ * await session.close();
+ * ```
+ */
+export interface BrokerSession extends PublishingSessionLike {
+  /** Declare a queue; "" lets the broker name it. Returns the name. */
+  declareQueue(name: string, options?: QueueOptions): Promise<string>;
+  /** Declare a durable fanout exchange. */
+  declareFanout(name: string): Promise<void>;
+  /** Bind a queue to an exchange. */
+  bind(queue: string, exchange: string): Promise<void>;
+  /**
+   * Consume with manual ack and the given prefetch.
+   * @throws {QueueInUseError} When `exclusive` is set and another consumer holds the queue (or the reverse).
+   */
+  consume(
+    queue: string,
+    prefetch: number,
+    onDelivery: (delivery: Delivery) => void,
+    options?: ConsumeOptions,
+  ): Promise<Consumer>;
+  /** Acknowledge a delivery (and, with multiple, every earlier one). */
+  ack(tag: number, multiple?: boolean): Promise<void>;
+  /** Reject a delivery without requeue (dead-letters it if configured). */
+  reject(tag: number): Promise<void>;
+  /** Delete a queue (tests and temporary queues). */
+  deleteQueue(name: string): Promise<void>;
+  /** Delete an exchange (tests). */
+  deleteExchange(name: string): Promise<void>;
+  /** Close the connection. */
+  close(): Promise<void>;
+}
+
+/**
+ * What publishing needs of a session: the fanout publisher and the
+ * dead-letter queue take this, so a test's fake implements two members.
+ *
+ * @example A fake that confirms every publish
+ * ```ts
+ * import type { PublishingSessionLike } from "./broker_session.ts";
+ * const fake: PublishingSessionLike = { closed: false, publish: () => Promise.resolve() };
+ * ```
+ */
+export interface PublishingSessionLike {
+  /**
+   * Publish with publisher confirms; resolves when the broker confirmed.
+   * @throws {PublishNackedError} When the broker answered with basic.nack.
+   * @throws {RangeError} When the properties and headers do not fit in one frame (about 8 KiB); nothing was sent.
+   */
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    properties?: PublishProperties,
+  ): Promise<void>;
+  /** Whether the connection is gone. */
+  readonly closed: boolean;
+}
+
+/**
+ * Options for opening a session ({@link OpenSession}).
+ *
+ * @example Learn when the connection drops
+ * ```ts
+ * import type { SessionOptions } from "./broker_session.ts";
+ * const options: SessionOptions = { name: "my service", onClose: (error) => console.log("lost", error) };
+ * ```
+ */
+export interface SessionOptions {
+  /** Connection name shown in the RabbitMQ management UI. */
+  name?: string;
+  /** Called once when the connection drops unexpectedly. */
+  onClose?: (error?: Error) => void;
+}
+
+/**
+ * Opens one session: `lib/amqp_session.ts`'s `openSession` in production, a
+ * fake in unit tests of `BrokerLink`.
+ *
+ * @example An opener that refuses, as a broker that is down would
+ * ```ts
+ * import type { OpenSession } from "./broker_session.ts";
+ * const down: OpenSession = () => Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5672"));
+ * ```
+ */
+export type OpenSession = (url: string, options?: SessionOptions) => Promise<BrokerSession>;
