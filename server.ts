@@ -19,10 +19,11 @@
  */
 import process from "node:process";
 import { BrokerLink } from "./lib/broker_link.ts";
-import type { BrokerSession, Consumer, Delivery } from "./lib/broker_session.ts";
+import type { Consumer } from "./lib/broker_session.ts";
 import { type ServerSettings, serverSettings } from "./lib/config.ts";
+import { DeadLetterQueue } from "./lib/dead_letter.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
-import { ConfigError, describe, NotAStoreError, PublishNackedError, StoreLockedError } from "./lib/errors.ts";
+import { ConfigError, describe, NotAStoreError, StoreLockedError } from "./lib/errors.ts";
 import { FanoutPublisher } from "./lib/fanout_publisher.ts";
 import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
@@ -32,11 +33,11 @@ import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
 import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
-import { settleWithin } from "./lib/settle_within.ts";
 import { VERSION } from "./lib/version.ts";
 
 export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
 export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
+export { deadLetterQueueName } from "./lib/dead_letter.ts";
 
 /** Options for {@link startServer}; each overrides its environment variable. */
 export interface ServerOptions extends Partial<ServerSettings> {
@@ -64,11 +65,6 @@ export interface EventStoreServer {
   close(): Promise<void>;
 }
 
-/** The dead-letter queue's name for an input queue: `<QUEUENAME>.dead`. */
-export function deadLetterQueueName(queueName: string): string {
-  return `${queueName}.dead`;
-}
-
 /**
  * Start the server: open and check the storage file, bind HTTP, connect to
  * the broker, declare the topology and start consuming.
@@ -90,7 +86,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
   const watermark = await PublishWatermark.open(`${settings.storageFile}.published`, storage);
   const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
-  const deadLetters = deadLetterQueueName(settings.queueName);
+  const deadLetters = new DeadLetterQueue(settings.queueName, { confirmTimeout: options.confirmTimeout });
 
   let resolveStopped!: () => void;
   let rejectStopped!: (error: Error) => void;
@@ -110,37 +106,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     maxEventBytes: settings.maxEventBytes,
     log,
     warn,
-    deadLetter: async (session: BrokerSession, delivery: Delivery, reason: string) => {
-      // Declare it again first: a publish to a queue that was deleted meanwhile is confirmed and dropped.
-      await session.declareQueue(deadLetters);
-      // A nack is retried a few times; a confirm that never comes must not hold the batch forever.
-      // If it still fails the message stays unacknowledged and the broker redelivers it on reconnect.
-      const ours = { "x-rejected-reason": reason, "x-original-queue": settings.queueName };
-      let headers: Record<string, unknown> = { ...delivery.headers, ...ours };
-      for (let attempt = 1;; attempt++) {
-        const sent = session.publish("", deadLetters, delivery.body, {
-          messageId: delivery.messageId,
-          type: delivery.type,
-          contentType: "application/octet-stream",
-          headers,
-        });
-        try {
-          const ms = options.confirmTimeout ?? 15_000;
-          await settleWithin(sent, ms, () => {
-            throw new Error(`dead-letter publish not confirmed within ${ms} ms`);
-          });
-          return;
-        } catch (error) {
-          if (error instanceof RangeError && !("x-original-headers" in headers)) {
-            // Its own headers do not fit in one of our frames: dead-letter it without them.
-            headers = { ...ours, "x-original-headers": "dropped: larger than one AMQP frame" };
-            continue;
-          }
-          if (!(error instanceof PublishNackedError) || attempt === 5) throw error;
-          await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
-        }
-      }
-    },
+    deadLetter: (session, delivery, reason) => deadLetters.send(session, delivery, reason),
     onFatal: (error) => {
       warn(`Fatal: ${describe(error)}`);
       void shutdown(error);
@@ -194,7 +160,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       setup: async (session) => {
         await session.declareFanout(settings.exchangeName);
         await session.declareQueue(settings.queueName);
-        await session.declareQueue(deadLetters);
+        await session.declareQueue(deadLetters.name);
         // Exclusive: two servers must never number one queue (QueueInUseError). Consume first, so a
         // server that does not own the queue publishes nothing; the publisher catches up from storage.
         consumer = await session.consume(settings.queueName, settings.prefetch, (d) => sequencer.accept(session, d), {
