@@ -25,9 +25,11 @@
  *
  * @module
  */
+import { Backoff } from "./lib/backoff.ts";
 import { BrokerLink } from "./lib/broker_link.ts";
 import type { BrokerSession } from "./lib/broker_session.ts";
 import { type BrokerSettings, brokerSettings } from "./lib/config.ts";
+import { DEFAULTS } from "./lib/defaults.ts";
 import { describe, PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";
 import { settleWithin } from "./lib/settle_within.ts";
@@ -113,8 +115,8 @@ export function serializeEvent(event: unknown): string {
 export function createCommand(options: CommandOptions = {}): Command {
   const settings = brokerSettings(options);
   const log = debugLog(settings.debug, "command");
-  const retryFor = options.retryFor ?? 30_000;
-  const confirmTimeout = options.confirmTimeout ?? 10_000;
+  const retryFor = options.retryFor ?? DEFAULTS.command.retryFor;
+  const confirmTimeout = options.confirmTimeout ?? DEFAULTS.command.confirmTimeout;
   let link: BrokerLink | undefined;
   let ready: Promise<void> | undefined;
   const sessionWaiters: Array<() => void> = [];
@@ -147,7 +149,7 @@ export function createCommand(options: CommandOptions = {}): Command {
       if (Date.now() > deadline) throw new Error(`Cannot publish: no broker connection for ${retryFor} ms`);
       await new Promise<void>((resolve) => {
         sessionWaiters.push(resolve);
-        setTimeout(resolve, 100);
+        setTimeout(resolve, DEFAULTS.command.sessionPoll);
       });
     }
   };
@@ -163,7 +165,7 @@ export function createCommand(options: CommandOptions = {}): Command {
       if (closed) throw new Error("Cannot publish: the command was closed");
       const id = publishOptions.id ?? crypto.randomUUID();
       const deadline = Date.now() + retryFor;
-      let pause = 20;
+      const retry = new Backoff(DEFAULTS.command.retry);
       while (true) {
         const current = await session(deadline);
         try {
@@ -179,8 +181,7 @@ export function createCommand(options: CommandOptions = {}): Command {
           if (closed || Date.now() > deadline) throw error;
           const why = error instanceof PublishNackedError ? "nacked by the broker" : `failed (${describe(error)})`;
           log(`Publish of ${id} ${why}; retrying`);
-          await new Promise((resolve) => setTimeout(resolve, pause));
-          pause = Math.min(pause * 2, 1000);
+          await retry.sleep();
         }
       }
     },

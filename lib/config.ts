@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { DEFAULTS as LIMITS } from "./defaults.ts";
 import { ConfigError } from "./errors.ts";
 import { env } from "./runtime/env.ts";
 
@@ -62,7 +63,7 @@ export interface ListenerSettings extends BrokerSettings {
   prefetch: number;
 }
 
-/** The defaults, in one place. */
+/** The settings' defaults, in one place; the numeric ones come from `lib/defaults.ts`. */
 export const DEFAULTS = {
   amqpHost: "localhost",
   exchangeName: "events",
@@ -70,14 +71,14 @@ export const DEFAULTS = {
   port: 80,
   hostname: "0.0.0.0",
   storageFile: "./storage",
-  maxEventBytes: 1024 * 1024,
-  prefetch: 1000,
-  dedupWindow: 1_000_000,
+  maxEventBytes: LIMITS.server.maxEventBytes,
+  prefetch: LIMITS.server.prefetch,
+  dedupWindow: LIMITS.server.dedupWindow,
   historyUrl: "http://localhost/",
-  listenerPrefetch: 256,
-  httpHeaderTimeout: 30_000,
-  httpMaxConnections: 1000,
-  httpWriteTimeout: 60_000,
+  listenerPrefetch: LIMITS.listener.prefetch,
+  httpHeaderTimeout: LIMITS.http.headerTimeout,
+  httpMaxConnections: LIMITS.http.maxConnections,
+  httpWriteTimeout: LIMITS.http.writeTimeout,
 } as const;
 
 /** The environment variables read, by setting. */

@@ -32,9 +32,11 @@
  *
  * @module
  */
+import { Backoff } from "./backoff.ts";
 import { BrokerLink } from "./broker_link.ts";
 import type { BrokerSession, Delivery } from "./broker_session.ts";
 import type { ListenerSettings } from "./config.ts";
+import { DEFAULTS } from "./defaults.ts";
 import { describe, HandlerError, StoreChangedError } from "./errors.ts";
 import { type HistoryResponse, readHistoryChunks } from "./history_client.ts";
 import { type Log, rateLimited, warnLog } from "./log.ts";
@@ -64,11 +66,6 @@ export interface EventFeedOptions {
   /** The store id to follow; undefined: the first one seen. */
   storeId?: string;
 }
-
-const DEFAULTS = {
-  /** A warning that repeats (history unreachable, stray messages) is written at most every 30 s. */
-  warnInterval: 30_000,
-} as const;
 
 /** AMQP header on fanout messages that names the store a record belongs to. */
 export const STORE_ID_HEADER = "store-id";
@@ -125,7 +122,7 @@ export class EventFeed {
     this.#handler = handler;
     this.#log = log;
     this.#warn = options.warn ?? warnLog("listener");
-    const interval = options.warnInterval ?? DEFAULTS.warnInterval;
+    const interval = options.warnInterval ?? DEFAULTS.listener.warnInterval;
     this.#warnHistory = rateLimited(this.#warn, interval);
     this.#warnStray = rateLimited(this.#warn, interval);
     this.#storeId = options.storeId || undefined;
@@ -275,7 +272,7 @@ export class EventFeed {
 
   /** Deliver history from `from`, at most `limit` records; retries while the server is unreachable. */
   async #history(from: number, limit: number): Promise<void> {
-    let delay = 100;
+    const backoff = new Backoff(DEFAULTS.listener.historyRetry);
     while (!this.#closed && this.#next !== undefined && this.#next < from + limit) {
       const start = this.#next;
       try {
@@ -306,12 +303,11 @@ export class EventFeed {
         this.#historyAnswered();
         if (!Number.isFinite(limit) || this.#next >= from + limit) return;
         // The server did not have the range yet; wait and ask again.
-        this.#log(`History has not reached ${from + limit - 1} yet; asking again in ${delay} ms`);
+        this.#log(`History has not reached ${from + limit - 1} yet; asking again in ${backoff.delay} ms`);
       } catch (error) {
-        this.#historyFailed(error, start, delay);
+        this.#historyFailed(error, start, backoff.delay);
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 5000);
+      await backoff.sleep(this.#abort.signal);
     }
   }
 
@@ -320,7 +316,7 @@ export class EventFeed {
    * it does not) before a gap needs it, and learn the store id. Asks for no records (`limit=0`).
    */
   async #probe(): Promise<void> {
-    let delay = 100;
+    const backoff = new Backoff(DEFAULTS.listener.historyRetry);
     while (!this.#closed) {
       try {
         const chunks = readHistoryChunks(this.#settings.historyUrl, 1, {
@@ -332,10 +328,9 @@ export class EventFeed {
         this.#historyAnswered();
         return;
       } catch (error) {
-        this.#historyFailed(error, 1, delay);
+        this.#historyFailed(error, 1, backoff.delay);
       }
-      await new Promise((resolve) => setTimeout(resolve, delay));
-      delay = Math.min(delay * 2, 5000);
+      await backoff.sleep(this.#abort.signal);
     }
   }
 

@@ -7,7 +7,9 @@
  *
  * @module
  */
+import { Backoff } from "./backoff.ts";
 import type { PublishingSessionLike } from "./broker_session.ts";
+import { DEFAULTS } from "./defaults.ts";
 import type { EventStorage } from "./storage.ts";
 import type { PublishWatermark } from "./publish_watermark.ts";
 import { settleWithin } from "./settle_within.ts";
@@ -53,8 +55,8 @@ export class FanoutPublisher {
   #catchUpDone: Promise<void> = Promise.resolve();
   #waiters: Array<() => void> = [];
   readonly #confirmTimeout: number;
-  /** Pause before the next resend on a live session; doubles up to 2 s while resends fail. */
-  #resendDelay = 0;
+  /** Pauses before resends on a live session; grows while resends fail. */
+  readonly #resend = new Backoff(DEFAULTS.fanout.resend);
   #resendTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
@@ -69,7 +71,7 @@ export class FanoutPublisher {
     watermark: PublishWatermark,
     exchange: string,
     log: (message: string) => void = () => {},
-    confirmTimeout = 15_000,
+    confirmTimeout: number = DEFAULTS.fanout.confirmTimeout,
   ) {
     this.#storage = storage;
     this.#watermark = watermark;
@@ -148,21 +150,19 @@ export class FanoutPublisher {
         this.#resendLater(session, epoch, results ? "nacked" : `not confirmed within ${this.#confirmTimeout} ms`);
         return;
       }
-      this.#resendDelay = 0;
+      this.#resend.reset();
       this.#watermark.advance(last);
     });
   }
 
   #resendLater(session: PublishingSessionLike, epoch: number, why: string): void {
     if (session.closed || this.#resendTimer) return;
-    this.#resendDelay = Math.min(Math.max(this.#resendDelay * 2, 50), 2000);
-    this.#log(
-      `Fanout publish ${why}; publishing again from position ${this.#watermark.value + 1} in ${this.#resendDelay} ms`,
-    );
+    const delay = this.#resend.next();
+    this.#log(`Fanout publish ${why}; publishing again from position ${this.#watermark.value + 1} in ${delay} ms`);
     this.#resendTimer = setTimeout(() => {
       this.#resendTimer = undefined;
       if (epoch === this.#epoch && this.#session === session && !session.closed) void this.attach(session);
-    }, this.#resendDelay);
+    }, delay);
   }
 
   #startCatchUp(session: PublishingSessionLike): Promise<void> {
@@ -201,7 +201,7 @@ export class FanoutPublisher {
  * publish buffer in the AMQP client; the catch-up reads from disk whenever it
  * likes, so a deeper window buys nothing.
  */
-const CATCH_UP_IN_FLIGHT = 2_000;
+const CATCH_UP_IN_FLIGHT = DEFAULTS.fanout.catchUpInFlight;
 
 function typeOf(line: string): string | undefined {
   const match = /^\{"position":\d+,"id":"(?:[^"\\]|\\.)*","time":"[^"]*","type":("(?:[^"\\]|\\.)*")/.exec(line);

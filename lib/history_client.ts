@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { DEFAULTS } from "./defaults.ts";
 import { HistoryTimeoutError } from "./errors.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
 
@@ -50,11 +51,6 @@ export interface HistoryResponse {
   head: number | undefined;
 }
 
-const DEFAULTS = {
-  /** A history body streams from a file; 30 s without a byte means the connection is dead. */
-  idleTimeout: 30_000,
-} as const;
-
 /**
  * Stream records from `from` (inclusive), at most `limit` of them, as the
  * server had them when the request arrived, one array per body chunk (never
@@ -82,7 +78,7 @@ export async function* readHistoryChunks(
   if (options.limit !== undefined && Number.isFinite(options.limit)) {
     url.searchParams.set("limit", String(options.limit));
   }
-  const idleTimeout = options.idleTimeout ?? DEFAULTS.idleTimeout;
+  const idleTimeout = options.idleTimeout ?? DEFAULTS.listener.historyIdleTimeout;
   const outer = options.signal;
   outer?.throwIfAborted();
   // Our own controller: aborted by the caller's signal, by the idle timer, or when we stop early.

@@ -12,6 +12,7 @@
  */
 import type { BrokerSession, Delivery } from "./broker_session.ts";
 import { crashPoint } from "./crash_point.ts";
+import { DEFAULTS } from "./defaults.ts";
 import type { DedupWindow } from "./dedup_window.ts";
 import { describe } from "./errors.ts";
 import { validateEvent } from "./event_validator.ts";
@@ -68,7 +69,7 @@ export class Sequencer {
       log: () => {},
       warn: (message: string) => console.warn(message),
       newId: () => crypto.randomUUID(),
-      maxUnconfirmed: 20_000,
+      maxUnconfirmed: DEFAULTS.server.maxUnconfirmed,
       ...options,
     };
   }
