@@ -56,7 +56,12 @@ export interface ListenOptions extends Partial<ListenerSettings> {
 
 /** A running listener. */
 export interface Listener {
-  /** The next position it will deliver (undefined before the first event when listening for new events only). */
+  /**
+   * The next position it will deliver: one past the last event whose handler finished (its promise
+   * resolved), so every event below it was handled and none at or above it was. Save it and pass it as
+   * `from` to `listen` to resume after a restart without a gap or a repeat. Undefined before the first
+   * event when listening for new events only.
+   */
   readonly position: number | undefined;
   /**
    * The id of the store it follows (the server's `x-store-id` / `store-id` headers); undefined
@@ -69,7 +74,7 @@ export interface Listener {
    */
   readonly ready: Promise<void>;
   /**
-   * Settles when the listener stopped: resolves after close(); rejects with a
+   * Settles when the listener has ended: resolves after close(); rejects with a
    * `HandlerError` (carrying the event's position) when the handler threw, or
    * with a `StoreChangedError` when records of another store arrived.
    */
@@ -115,7 +120,7 @@ export function listen<T = unknown>(
     warnInterval: options.warnInterval,
   });
   feed.start();
-  if (options.onError) feed.done.catch(options.onError);
+  if (options.onError) feed.closed.catch(options.onError);
   return {
     get position() {
       return feed.next;
@@ -124,7 +129,7 @@ export function listen<T = unknown>(
       return feed.storeId;
     },
     ready: feed.ready,
-    closed: feed.done,
+    closed: feed.closed,
     close: () => feed.close(),
   };
 }

@@ -59,7 +59,13 @@ export interface EventStoreServer {
   readonly head: number;
   /** The settings in force. */
   readonly settings: ServerSettings;
-  /** Settles when the server stopped: resolves after close(), rejects on a fatal error (e.g. a disk error). */
+  /**
+   * Settles when the server has ended: resolves after close(); rejects with the fatal error that stopped it
+   * (e.g. a disk error). The one name for "has ended" across the API, as `Listener.closed` (and a web
+   * stream reader's `closed`).
+   */
+  readonly closed: Promise<void>;
+  /** @deprecated Use {@link EventStoreServer.closed}: the same promise under its former name. */
   readonly stopped: Promise<void>;
   /** Stop consuming, store and publish what is in flight, and close everything. */
   close(): Promise<void>;
@@ -176,7 +182,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     await storage.close();
     throw error;
   }
-  stopped.catch(() => {}); // observed through the property; never an unhandled rejection here
+  stopped.catch(() => {}); // observed through `closed`; never an unhandled rejection here
   return {
     get port() {
       return http!.port;
@@ -185,6 +191,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       return storage.head;
     },
     settings,
+    closed: stopped,
     stopped,
     close: () => shutdown(),
   };
@@ -261,7 +268,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<void
     void server.close();
   });
   try {
-    await server.stopped;
+    await server.closed;
     exit(0);
   } catch (error) {
     console.error(`rabbit-eventstore: stopped: ${describe(error)}`);

@@ -141,8 +141,8 @@ export class EventFeed {
     });
   }
 
-  /** Resolves after close(); rejects with the error that stopped the feed. */
-  get done(): Promise<void> {
+  /** Settles when the feed has ended: resolves after close(); rejects with the error that stopped it. */
+  get closed(): Promise<void> {
     return this.#done;
   }
 

@@ -77,7 +77,7 @@ async function stoppedError(server: EventStoreServer): Promise<Error> {
   });
   try {
     return await Promise.race([
-      server.stopped.then(() => assert.fail("stopped resolved; it must reject after a disk error")),
+      server.closed.then(() => assert.fail("stopped resolved; it must reject after a disk error")),
       timeout,
     ]).catch((error) => {
       if (/did not stop within/.test(String(error?.message))) throw error;

@@ -135,9 +135,10 @@ describe("poison messages against RabbitMQ", () => {
     const bad = messages.filter((m) => m.kind !== "good");
     const server = await ctx.startServer({ maxEventBytes });
     assert.equal(server.settings.maxEventBytes, maxEventBytes);
+    assert.equal(server.stopped, server.closed, "stopped stays as a deprecated alias of closed");
     const dead = await tapDeadLetters(ctx);
     let fatal: unknown;
-    server.stopped.catch((error) => (fatal = error));
+    server.closed.catch((error) => (fatal = error));
 
     const confirmed = await publishAll(ctx, messages);
     await waitFor(
