@@ -69,6 +69,8 @@ export class Backoff {
   #delay: number;
 
   /**
+   * A backoff at its first delay.
+   *
    * @param options First and largest delay, and how it grows.
    * @throws {RangeError} When `first` is not positive or `max` is below `first`.
    */

@@ -85,6 +85,8 @@ export class BrokerLink {
   #loop: Promise<void> | undefined;
 
   /**
+   * A link that connects on {@link BrokerLink.start}.
+   *
    * @param url Broker URL (amqp:// or amqps://).
    * @param options Setup function and reconnect tuning.
    */

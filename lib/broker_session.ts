@@ -31,7 +31,7 @@ export interface PublishProperties {
   type?: string;
   /** AMQP headers. */
   headers?: Record<string, unknown>;
-  /** @default {"application/json"} */
+  /** AMQP content type. @default {"application/json"} */
   contentType?: string;
   /** Persistent (delivery mode 2). @default {true} */
   persistent?: boolean;
@@ -39,11 +39,11 @@ export interface PublishProperties {
 
 /** Queue declaration options. */
 export interface QueueOptions {
-  /** @default {true} */
+  /** Survives a broker restart. @default {true} */
   durable?: boolean;
-  /** @default {false} */
+  /** Used by this connection only, and deleted when it closes. @default {false} */
   exclusive?: boolean;
-  /** @default {false} */
+  /** Deleted when its last consumer is cancelled. @default {false} */
   autoDelete?: boolean;
   /** Queue arguments such as `x-queue-type`. */
   arguments?: Record<string, unknown>;

@@ -60,6 +60,8 @@ export class DeadLetterQueue {
   readonly #confirmTimeout: number;
 
   /**
+   * The dead-letter queue of `queueName`.
+   *
    * @param queueName The input queue.
    * @param options Confirm timeout.
    */
