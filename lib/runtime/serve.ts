@@ -16,7 +16,8 @@
  *   and is closed, and the cap is lowered to fit the process's open-file
  *   limit, so a flood cannot exhaust file descriptors;
  * - a response writes at most one storage chunk ahead of the client, and a
- *   client that has not taken a byte for `writeTimeout` is disconnected;
+ *   client that has not taken a whole chunk (256 KiB, one socket write)
+ *   for `writeTimeout` is disconnected;
  * - a request the handler cannot be given (a bad `Host`, `TRACE`, `CONNECT`,
  *   a method the parser does not know) gets a 4xx, never a 500.
  *
@@ -53,8 +54,8 @@ export interface ServeOptions {
   /** Connections open at once; one more is answered 503 and closed. @default {1000} */
   maxConnections?: number;
   /**
-   * Milliseconds a response may wait for the client to take any bytes; then the connection is closed.
-   * @default {60000}
+   * Milliseconds a response may wait for the client to take the chunk being written (one storage read chunk,
+   * 256 KiB for history); then the connection is closed. @default {60000}
    */
   writeTimeout?: number;
   /** The `Allow` header of a 405 for a method that cannot reach the handler (TRACE, CONNECT, unknown ones). @default {"GET, HEAD"} */
@@ -70,8 +71,6 @@ export const SERVE_DEFAULTS = {
   allow: "GET, HEAD",
 } as const;
 
-/** Largest write handed to the socket at once: how finely "the client took bytes" is observed. */
-const SLICE = 1 << 16;
 /** Connections being answered 503 at once; beyond this they are closed without an answer. */
 const MAX_REJECTING = 64;
 /** How long a rejected connection may take to read its 503. */
@@ -319,30 +318,38 @@ async function respond(
     res.end();
     return;
   }
-  // The write timeout runs while bytes wait for the client, and restarts whenever the client takes some.
+  // One write per storage chunk: on Deno's node:http every write costs a chunk frame and a trip through
+  // the socket, so the chunk is not sliced. The next chunk is read only once the socket has drained, so a
+  // response holds at most one chunk of the body.
+  // The write timeout is one watchdog per response, as in the history client: a write that completes
+  // notes the time, and the timer, armed while a write waits, checks it only when it fires.
   let waiting = 0;
-  let stalled: ReturnType<typeof setTimeout> | undefined;
-  const arm = () => {
-    clearTimeout(stalled);
-    stalled = waiting > 0 ? setTimeout(() => res.destroy(), settings.writeTimeout) : undefined;
+  let takenAt = 0;
+  let watchdog: ReturnType<typeof setTimeout> | undefined;
+  const watch = () => {
+    watchdog = undefined;
+    if (waiting === 0) return;
+    const idle = Date.now() - takenAt;
+    if (idle >= settings.writeTimeout) res.destroy();
+    else watchdog = setTimeout(watch, settings.writeTimeout - idle);
   };
-  const written = () => {
+  const taken = () => {
     waiting--;
-    arm();
+    takenAt = Date.now();
   };
   const reader = response.body.getReader();
   try {
     while (!controller.signal.aborted) {
       const { done, value } = await reader.read();
       if (done) break;
-      // At most one chunk of the body is held here: the next is read only when the socket has drained.
-      for (let offset = 0; offset < value.length && !controller.signal.aborted; offset += SLICE) {
-        if (waiting++ === 0) arm();
-        if (!res.write(value.subarray(offset, offset + SLICE), written)) await drained(res);
+      if (waiting++ === 0) {
+        takenAt = Date.now();
+        watchdog ??= setTimeout(watch, settings.writeTimeout);
       }
+      if (!res.write(value, taken)) await drained(res);
     }
   } finally {
-    clearTimeout(stalled);
+    clearTimeout(watchdog);
     if (controller.signal.aborted) await reader.cancel().catch(() => {});
     res.end();
   }
