@@ -31,6 +31,8 @@ export class FilePublishedMark implements PublishedMark {
   readonly #storeId: string;
 
   /**
+   * The watermark of store `storeId`, kept in the side file `path`.
+   *
    * @param path The side file, `<STORAGEFILE>.published`.
    * @param storeId The identity of the store it belongs to.
    */

@@ -56,7 +56,11 @@ export class MemoryStorage implements EventStorage {
   #appending = false;
   #closed = false;
 
-  /** @param options The identity and a simulated failure. */
+  /**
+   * Create an empty store.
+   *
+   * @param options The identity and a simulated failure.
+   */
   constructor(options: MemoryStorageOptions = {}) {
     this.#kept = { storeId: options.storeId ?? crypto.randomUUID(), records: [], published: 0 };
     this.#failAppend = options.failAppend;

@@ -11,6 +11,9 @@
 import type { EventStorage } from "./storage.ts";
 
 /**
+ * The confirmed fanout position of one storage, loaded from and saved to its
+ * {@link EventStorage.publishedMark}.
+ *
  * @example Advance and save a storage's watermark
  * ```ts
  * import { MemoryStorage } from "./memory_storage.ts";
