@@ -20,7 +20,7 @@
  *
  * @module
  */
-export { deadLetterQueueName, main, startServer } from "./server.ts";
+export { deadLetterQueueName, startServer } from "./server.ts";
 export type { EventStoreServer, ServerOptions } from "./server.ts";
 export { listen, subscribe } from "./listener.ts";
 export type { Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
@@ -41,9 +41,20 @@ export {
   StoreChangedError,
   StoreLockedError,
 } from "./lib/errors.ts";
-export type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./lib/storage.ts";
+export type {
+  AppendRecord,
+  EventStorage,
+  IdVisitor,
+  PublishedMark,
+  ReadOptions,
+  StorageOpenOptions,
+  StoredLine,
+  StoredRecord,
+} from "./lib/storage.ts";
 export { FileStorage } from "./lib/file_storage.ts";
+export type { FileStorageOptions } from "./lib/file_storage.ts";
+export { MemoryStorage } from "./lib/memory_storage.ts";
+export type { MemoryStorageOptions } from "./lib/memory_storage.ts";
 export { verifyStorageFile } from "./lib/verify.ts";
 export type { VerifyReport } from "./lib/verify.ts";
-export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
 export type { BrokerSettings, ListenerSettings, ServerSettings } from "./lib/config.ts";

@@ -26,6 +26,7 @@ import { DedupWindow } from "./lib/dedup_window.ts";
 import { ConfigError, describe, NotAStoreError, StoreLockedError } from "./lib/errors.ts";
 import { FanoutPublisher } from "./lib/fanout_publisher.ts";
 import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
+import type { EventStorage, IdVisitor } from "./lib/storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
 import { debugLog, warnLog } from "./lib/log.ts";
 import { PublishWatermark } from "./lib/publish_watermark.ts";
@@ -36,7 +37,7 @@ import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
 import { VERSION } from "./lib/version.ts";
 
 export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
-export type { FileLike, FileStorageOptions } from "./lib/file_storage.ts";
+export type { EventStorage } from "./lib/storage.ts";
 export { deadLetterQueueName } from "./lib/dead_letter.ts";
 
 /** Options for {@link startServer}; each overrides its environment variable. */
@@ -47,8 +48,15 @@ export interface ServerOptions extends Partial<ServerSettings> {
   brokerStartTimeout?: number;
   /** Publish to the fanout again when the broker has not confirmed a batch within this many ms. @default {15000} */
   confirmTimeout?: number;
-  /** Replace how the storage file is opened (fault-injection tests only). */
-  openFile?: FileStorageOptions["open"];
+  /**
+   * Where events are kept, instead of the file store built from
+   * `storageFile` (env `STORAGEFILE`), which is then not used. Any
+   * {@link EventStorage} that passes the storage contract suite will do,
+   * e.g. a `MemoryStorage` in tests. The server takes it over: it rebuilds
+   * its dedup window with `scanIds` and closes it when it stops.
+   * @default {the file store at `storageFile`}
+   */
+  storage?: EventStorage;
 }
 
 /** A running server. */
@@ -83,14 +91,22 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   const log = debugLog(settings.debug, "server");
   const warn = warnLog("server");
   const window = new DedupWindow(settings.dedupWindow);
-  const storage = await openStorage(settings.storageFile, {
-    visit: (position, id) => window.add(id, position),
-    visitAscii: (position, bytes, start, end) => window.addAscii(bytes, start, end, position),
-    warn,
-    open: options.openFile,
-  });
-  log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
-  const watermark = await PublishWatermark.open(`${settings.storageFile}.published`, storage);
+  const ids: IdVisitor = {
+    id: (position, id) => window.add(id, position),
+    ascii: (position, bytes, start, end) => window.addAscii(bytes, start, end, position),
+  };
+  let storage: EventStorage;
+  if (options.storage) {
+    storage = options.storage;
+    // The window remembers at least its last `dedupWindow` ids; older ones are not needed.
+    await storage.scanIds(Math.max(1, storage.head - settings.dedupWindow + 1), ids);
+    log(`Storage given (store ${storage.storeId}) at head ${storage.head}`);
+  } else {
+    // The file store visits every id in the scan that checks it at start-up: no second read.
+    storage = await openStorage(settings.storageFile, { ids, warn });
+    log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
+  }
+  const watermark = await PublishWatermark.open(storage);
   const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
   const deadLetters = new DeadLetterQueue(settings.queueName, { confirmTimeout: options.confirmTimeout });
 

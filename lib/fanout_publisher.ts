@@ -10,21 +10,12 @@
 import { Backoff } from "./backoff.ts";
 import type { PublishingSessionLike } from "./broker_session.ts";
 import { DEFAULTS } from "./defaults.ts";
-import type { EventStorage } from "./storage.ts";
+import type { EventStorage, StoredRecord } from "./storage.ts";
 import type { PublishWatermark } from "./publish_watermark.ts";
 import { settleWithin } from "./settle_within.ts";
 
-/** A record just made durable, ready to publish. */
-export interface Publishable {
-  /** The record's position. */
-  position: number;
-  /** The record's id (AMQP messageId). */
-  id: string;
-  /** The AMQP type, if the publisher set one. */
-  type?: string;
-  /** The record's NDJSON line, without its newline. */
-  line: string;
-}
+/** A record made durable, ready to publish: its line is the message body, its id and type the AMQP properties. */
+export type Publishable = StoredRecord;
 
 /**
  * @example
@@ -179,9 +170,7 @@ export class FanoutPublisher {
         const from = this.#sent + 1;
         const to = Math.min(this.#storage.head, from + 999);
         const batch: Publishable[] = [];
-        for await (const stored of this.#storage.scan(from, to)) {
-          batch.push({ position: stored.position, id: stored.id, type: typeOf(stored.line), line: stored.line });
-        }
+        for await (const stored of this.#storage.scan(from, to)) batch.push(stored);
         if (batch.length === 0 || epoch !== this.#epoch) break;
         this.#log(`Republishing positions ${from}..${to} to the fanout`);
         this.#send(session, batch);
@@ -202,8 +191,3 @@ export class FanoutPublisher {
  * likes, so a deeper window buys nothing.
  */
 const CATCH_UP_IN_FLIGHT = DEFAULTS.fanout.catchUpInFlight;
-
-function typeOf(line: string): string | undefined {
-  const match = /^\{"position":\d+,"id":"(?:[^"\\]|\\.)*","time":"[^"]*","type":("(?:[^"\\]|\\.)*")/.exec(line);
-  return match ? JSON.parse(match[1]) : undefined;
-}

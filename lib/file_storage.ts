@@ -13,9 +13,21 @@ import { type FileLock, lockFile } from "./runtime/file_lock.ts";
 import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_header.ts";
 import { parseRecord } from "./record.ts";
 import { idOffset, matchRecordId } from "./record_bytes.ts";
-import type { AppendRecord, EventStorage, ReadOptions, StoredLine } from "./storage.ts";
+import { FilePublishedMark } from "./file_published_mark.ts";
+import type {
+  AppendRecord,
+  EventStorage,
+  IdVisitor,
+  PublishedMark,
+  ReadOptions,
+  StorageOpenOptions,
+  StoredRecord,
+} from "./storage.ts";
 
-/** The subset of `node:fs/promises` FileHandle the storage uses (a seam for fault tests). */
+/**
+ * The subset of `node:fs/promises` FileHandle the storage uses: the seam for
+ * fault tests ({@link FileStorageTestOptions}); not part of the public API.
+ */
 export interface FileLike {
   /** Read up to `length` bytes at file offset `position` into `buffer` at `offset`. */
   read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
@@ -31,20 +43,21 @@ export interface FileLike {
   close(): Promise<void>;
 }
 
-/** Options for {@link FileStorage.open}. */
-export interface FileStorageOptions {
-  /** Called for each record found at start-up, oldest first (e.g. to rebuild a dedup window). */
-  visit?: (position: number, id: string) => void;
-  /**
-   * Called instead of `visit` for a record whose id is printable ASCII (most
-   * are), with the id as `bytes[start..end)`: no string is made. The bytes
-   * are only valid during the call. When absent, `visit` gets every id.
-   */
-  visitAscii?: (position: number, bytes: Uint8Array, start: number, end: number) => void;
-  /** Called with warnings, such as a truncated torn tail. @default {console.warn} */
-  warn?: (message: string) => void;
-  /** Opens the file; replace only to inject faults in tests. @default {node:fs/promises open} */
-  open?: (path: string, flags: string) => Promise<FileLike>;
+/**
+ * Options for {@link FileStorage.open}. `ids` (from {@link StorageOpenOptions})
+ * is called during the start-up scan that checks every record, so it costs
+ * no second read; ids that are printable ASCII (most are) go to `ids.ascii`
+ * as bytes, without making a string.
+ *
+ * @example Open read-only
+ * ```ts
+ * import { FileStorage, type FileStorageOptions } from "./file_storage.ts";
+ * const options: FileStorageOptions = { readOnly: true, warn: () => {} };
+ * const storage = await FileStorage.open("/tmp/example-storage-ro", options);
+ * await storage.close();
+ * ```
+ */
+export interface FileStorageOptions extends StorageOpenOptions {
   /**
    * Check every record at start-up with a full `JSON.parse` instead of the
    * byte-level check (which falls back to the full parse for any line it
@@ -58,6 +71,16 @@ export interface FileStorageOptions {
    * it. @default {false}
    */
   readOnly?: boolean;
+}
+
+/**
+ * {@link FileStorageOptions} plus the fault-injection seam, for tests only
+ * (not exported from `mod.ts`): pass a value of this type to
+ * {@link FileStorage.open}.
+ */
+export interface FileStorageTestOptions extends FileStorageOptions {
+  /** Opens the file; replace only to inject faults in tests. @default {node:fs/promises open} */
+  open?: (path: string, flags: string) => Promise<FileLike>;
 }
 
 /** Keep the byte offset of every INDEX_EVERY-th record. */
@@ -91,6 +114,7 @@ export class FileStorage implements EventStorage {
   /** offsets[k] is the byte offset of position k * INDEX_EVERY + 1. */
   readonly #offsets: number[];
   readonly #storeId: string;
+  readonly #publishedMark: FilePublishedMark;
   readonly #lock: FileLock | undefined;
   #head: number;
   #size: number;
@@ -111,6 +135,7 @@ export class FileStorage implements EventStorage {
     this.#head = opened.head;
     this.#size = opened.size;
     this.#storeId = opened.storeId;
+    this.#publishedMark = new FilePublishedMark(`${path}.published`, opened.storeId);
     this.#lock = opened.lock;
   }
 
@@ -124,7 +149,8 @@ export class FileStorage implements EventStorage {
    * @throws {CorruptLogError} When a line before the last is damaged.
    */
   static async open(path: string, options: FileStorageOptions = {}): Promise<FileStorage> {
-    const open = options.open ?? ((p: string, flags: string) => openFile(p, flags) as Promise<FileLike>);
+    const open = (options as FileStorageTestOptions).open ??
+      ((p: string, flags: string) => openFile(p, flags) as Promise<FileLike>);
     const warn = options.warn ?? ((message: string) => console.warn(message));
     const readOnly = options.readOnly ?? false;
     await refuseNonFile(path);
@@ -148,7 +174,7 @@ export class FileStorage implements EventStorage {
         scan = await scanFile(
           path,
           file,
-          options,
+          options.ids,
           options.fullParse ?? false,
           kind.kind === "header" ? kind.length : 0,
         );
@@ -195,6 +221,11 @@ export class FileStorage implements EventStorage {
     return this.#head;
   }
 
+  /** The publish watermark, in the side file `<path>.published` as `<position> <storeId>`. */
+  get publishedMark(): PublishedMark {
+    return this.#publishedMark;
+  }
+
   /** The storage file's path. */
   get path(): string {
     return this.#path;
@@ -209,10 +240,8 @@ export class FileStorage implements EventStorage {
     let expected = this.#head + 1;
     for (const record of records) {
       if (record.position !== expected) throw new OutOfOrderError(expected, record.position);
-      if (!record.line.endsWith("\n") || record.line.indexOf("\n") !== record.line.length - 1) {
-        throw new TypeError(
-          `Cannot append record at position ${record.position}: line must end in exactly one newline`,
-        );
+      if (record.line.includes("\n")) {
+        throw new TypeError(`Cannot append record at position ${record.position}: line must not contain a newline`);
       }
       expected++;
     }
@@ -220,13 +249,14 @@ export class FileStorage implements EventStorage {
     try {
       // Encode every line into one buffer, noting where indexed positions start.
       let capacity = 0;
-      for (const record of records) capacity += record.line.length * 3;
+      for (const record of records) capacity += record.line.length * 3 + 1;
       const buffer = new Uint8Array(capacity);
       const lineStarts: number[] = [];
       let length = 0;
       for (const record of records) {
         if ((record.position - 1) % INDEX_EVERY === 0) lineStarts.push(this.#size + length);
         length += encoder.encodeInto(record.line, buffer.subarray(length)).written;
+        buffer[length++] = NEWLINE;
       }
       const bytes = buffer.subarray(0, length);
       try {
@@ -293,8 +323,8 @@ export class FileStorage implements EventStorage {
     }, { highWaterMark: 0 });
   }
 
-  /** Durable records from `from` to `to` (inclusive), parsed just enough for position and id. */
-  async *scan(from: number, to: number = this.#head): AsyncGenerator<StoredLine> {
+  /** Durable records from `from` to `to` (inclusive), with the metadata parsed from their lines. */
+  async *scan(from: number, to: number = this.#head): AsyncGenerator<StoredRecord> {
     const first = Math.max(1, from);
     const last = Math.min(to, this.#head);
     if (first > last) return;
@@ -308,11 +338,22 @@ export class FileStorage implements EventStorage {
       while ((nl = text.indexOf("\n", start)) !== -1) {
         const line = text.slice(start, nl);
         const record = parseRecord(line);
-        yield { position: record.position, id: record.id, line };
+        const stored: StoredRecord = { position: record.position, id: record.id, line };
+        if (typeof record.type === "string") stored.type = record.type;
+        yield stored;
         start = nl + 1;
       }
       rest = text.slice(start);
     }
+  }
+
+  /**
+   * The ids of durable records from `from` to the head, oldest first. This
+   * reads them back; a server's start-up uses the `ids` option of
+   * {@link FileStorage.open} instead, which costs no second read.
+   */
+  async scanIds(from: number, visitor: IdVisitor): Promise<void> {
+    for await (const record of this.scan(from)) visitor.id(record.position, record.id);
   }
 
   /** Close the file. */
@@ -395,14 +436,14 @@ async function refuseNonFile(path: string): Promise<void> {
 async function scanFile(
   path: string,
   file: FileLike,
-  { visit, visitAscii }: Pick<FileStorageOptions, "visit" | "visitAscii">,
+  ids: IdVisitor | undefined,
   fullParse: boolean,
   dataStart: number,
 ): Promise<ScanResult> {
-  const visitBytes = visitAscii ??
-    (visit &&
-      ((position: number, bytes: Uint8Array, start: number, end: number) =>
-        visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
+  const visit = ids && ((position: number, id: string) => ids.id(position, id));
+  const visitBytes = ids?.ascii ? ids.ascii.bind(ids) : (visit &&
+    ((position: number, bytes: Uint8Array, start: number, end: number) =>
+      visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
   const { size: fileSize } = await file.stat();
   const offsets: number[] = [];
   let head = 0;

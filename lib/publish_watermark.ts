@@ -2,58 +2,52 @@
  * Remembers the highest position whose fanout publish the broker confirmed,
  * so a restarted server republishes only the unconfirmed tail.
  *
- * Kept in a small side file next to the storage (`<position> <storeId>`). It
- * is written without fsync: if it is stale after a crash, more records are
- * republished, which is harmless because listeners drop positions they
- * already delivered. It names the store it belongs to: a store file that was
- * replaced (deleted, restored from elsewhere) beside an old watermark starts
- * from 0, so none of its records is taken as published when it was not.
+ * Where it is kept is the storage's business ({@link EventStorage.publishedMark};
+ * the file store keeps a side file, see `file_published_mark.ts`). This class
+ * clamps it to the head and saves it at most every 50 ms.
  *
  * @module
  */
-import { readFile, rename, writeFile } from "node:fs/promises";
+import type { EventStorage } from "./storage.ts";
 
 /**
- * @example
+ * The confirmed fanout position of one storage, loaded from and saved to its
+ * {@link EventStorage.publishedMark}.
+ *
+ * @example Advance and save a storage's watermark
  * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
  * import { PublishWatermark } from "./publish_watermark.ts";
- * const mark = await PublishWatermark.open("/tmp/storage.published", { head: 10, storeId: "5b0c2f9e-3a41-4c7e-9d2b-0f6a1e8c7b35" });
- * mark.advance(10);
+ * const mark = await PublishWatermark.open(new MemoryStorage());
+ * mark.advance(0);
  * await mark.flush();
  * ```
  */
 export class PublishWatermark {
-  readonly #path: string;
-  readonly #storeId: string;
+  readonly #store: Pick<EventStorage, "publishedMark">;
   #value: number;
   #saved: number;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #writing: Promise<void> = Promise.resolve();
 
-  private constructor(path: string, storeId: string, value: number) {
-    this.#path = path;
-    this.#storeId = storeId;
+  private constructor(store: Pick<EventStorage, "publishedMark">, value: number) {
+    this.#store = store;
     this.#value = value;
     this.#saved = value;
   }
 
   /**
-   * Read the watermark, clamped to `store.head`. A missing or unreadable
-   * file, or one written for another store, means nothing is known to be
-   * confirmed: 0. (A file with a position alone, as older versions wrote it,
-   * is taken as this store's.)
+   * Load the storage's watermark, clamped to its head. Nothing saved (or
+   * saved for another store) means nothing is known to be confirmed: 0.
    */
-  static async open(path: string, store: { head: number; storeId: string }): Promise<PublishWatermark> {
+  static async open(store: Pick<EventStorage, "head" | "publishedMark">): Promise<PublishWatermark> {
     let value = 0;
     try {
-      const [position, storeId] = (await readFile(path, "utf8")).trim().split(/\s+/);
-      const n = Number(position);
-      const ours = storeId === undefined || storeId === store.storeId;
-      if (ours && /^\d+$/.test(position) && Number.isSafeInteger(n)) value = Math.min(n, store.head);
+      value = Math.min(await store.publishedMark.load(), store.head);
     } catch {
       value = 0;
     }
-    return new PublishWatermark(path, store.storeId, value);
+    return new PublishWatermark(store, value);
   }
 
   /** Highest position confirmed by the broker. */
@@ -83,9 +77,7 @@ export class PublishWatermark {
     const value = this.#value;
     if (value === this.#saved) return;
     this.#writing = this.#writing.then(async () => {
-      const tmp = `${this.#path}.tmp`;
-      await writeFile(tmp, `${value} ${this.#storeId}\n`);
-      await rename(tmp, this.#path);
+      await this.#store.publishedMark.save(value);
       this.#saved = value;
     }).catch(() => {});
   }

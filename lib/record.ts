@@ -27,7 +27,8 @@ export interface EventRecord<T = unknown> {
 }
 
 /**
- * Encode one record as its NDJSON line (with the trailing newline).
+ * Encode one record as its line of JSON (without a newline; the storage
+ * frames it).
  *
  * `rawData` must be valid JSON text; it is embedded as received. JSON can only
  * hold a raw line break as whitespace between tokens, so line breaks are
@@ -37,7 +38,7 @@ export interface EventRecord<T = unknown> {
  * ```ts
  * import { encodeRecord } from "./record.ts";
  * const line = encodeRecord(1, "a", "2026-01-01T00:00:00.000Z", '{"x":1}');
- * // '{"position":1,"id":"a","time":"2026-01-01T00:00:00.000Z","data":{"x":1}}\n'
+ * // '{"position":1,"id":"a","time":"2026-01-01T00:00:00.000Z","data":{"x":1}}'
  * ```
  */
 export function encodeRecord(
@@ -49,7 +50,7 @@ export function encodeRecord(
 ): string {
   const data = /[\r\n]/.test(rawData) ? rawData.replace(/[\r\n]/g, " ") : rawData;
   const typePart = type === undefined ? "" : `,"type":${JSON.stringify(type)}`;
-  return `{"position":${position},"id":${JSON.stringify(id)},"time":"${time}"${typePart},"data":${data.trim()}}\n`;
+  return `{"position":${position},"id":${JSON.stringify(id)},"time":"${time}"${typePart},"data":${data.trim()}}`;
 }
 
 /**

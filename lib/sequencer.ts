@@ -16,7 +16,7 @@ import { DEFAULTS } from "./defaults.ts";
 import type { DedupWindow } from "./dedup_window.ts";
 import { describe } from "./errors.ts";
 import { validateEvent } from "./event_validator.ts";
-import type { FanoutPublisher, Publishable } from "./fanout_publisher.ts";
+import type { FanoutPublisher } from "./fanout_publisher.ts";
 import { encodeRecord } from "./record.ts";
 import type { AppendRecord, EventStorage } from "./storage.ts";
 
@@ -104,7 +104,7 @@ export class Sequencer {
 
   async #process(batch: Pending[]): Promise<void> {
     const { storage, window, maxEventBytes } = this.#o;
-    const records: (AppendRecord & Publishable)[] = [];
+    const records: AppendRecord[] = [];
     const done: Pending[] = [];
     const rejected: Array<Pending & { reason: string }> = [];
     const ids = new Map<string, number>();
@@ -141,7 +141,7 @@ export class Sequencer {
       await storage.append(records);
       for (const r of records) window.add(r.id, r.position);
       await crashPoint("before-publish"); // test-only crash points: no-ops unless RABBIT_EVENTSTORE_CRASH_AT is set
-      this.#o.publisher.publish(records.map((r) => ({ ...r, line: r.line.slice(0, -1) })));
+      this.#o.publisher.publish(records);
       await crashPoint("before-ack", () => this.#o.publisher.idle());
       this.#o.log(`Stored positions ${records[0].position}..${position}`);
     }

@@ -1,36 +1,115 @@
 /**
  * The one interface between the server and where events are kept. The
- * fsync'd NDJSON file ({@link FileStorage}) is the embedded default; a
- * replicated backend (RabbitMQ streams) can implement the same interface.
- * Nothing outside a backend may depend on how it lays out its bytes.
+ * fsync'd NDJSON file ({@link FileStorage}) is the embedded default and
+ * {@link MemoryStorage} a small in-memory one for unit tests; a replicated
+ * backend (RabbitMQ streams) can implement the same interface. Nothing
+ * outside a backend may depend on how it lays out its bytes: every backend
+ * passes the contract suite in `tests/_storage_contract.ts`.
+ *
+ * One line convention: a record's `line` is its JSON text on one line,
+ * without a trailing newline, everywhere (append, scan, fanout). Framing is
+ * the backend's business; only {@link EventStorage.read} returns NDJSON, with
+ * a newline after every record.
  *
  * @module
  */
 
-/** A record ready to be appended: its position, id and encoded NDJSON line. */
-export interface AppendRecord {
-  /** Must be the storage's head + 1 for the first record, then +1 each. */
+/**
+ * A record as it is appended and as it is read back: its line and the
+ * metadata the server needs, so nobody parses the line again.
+ */
+export interface StoredRecord {
+  /** Dense position; on append, the storage's head + 1 for the first record, then +1 each. */
   position: number;
-  /** The record's id, kept for idempotency checks. */
+  /** The record's id (the AMQP messageId), kept for idempotency checks. */
   id: string;
-  /** The record as one JSON line ending in `\n` (see `encodeRecord`). */
+  /** The AMQP `type`, when the publisher set one. */
+  type?: string;
+  /** The stream the record belongs to (not used yet; a backend keeps it when given). */
+  stream?: string;
+  /** The record's version within its stream (not used yet; a backend keeps it when given). */
+  streamVersion?: number;
+  /** The record as one line of JSON without a newline (see `encodeRecord`). */
   line: string;
 }
 
-/** A stored record as the storage returns it when scanning. */
-export interface StoredLine {
-  /** The record's position. */
-  position: number;
-  /** The record's id. */
-  id: string;
-  /** The record's line, without its trailing newline. */
-  line: string;
-}
+/** A record ready to be appended (see {@link StoredRecord}). */
+export type AppendRecord = StoredRecord;
+
+/**
+ * A stored record as {@link EventStorage.scan} returns it.
+ *
+ * @deprecated Use {@link StoredRecord}, which it is.
+ */
+export type StoredLine = StoredRecord;
 
 /** Options for {@link EventStorage.read}. */
 export interface ReadOptions {
   /** Stop after this many records. @default {Infinity} */
   limit?: number;
+}
+
+/**
+ * Receives the ids of stored records, oldest first, e.g. to rebuild a dedup
+ * window at start-up. A backend calls `ascii` (when given) instead of `id`
+ * where it can hand over an id's bytes without making a string.
+ *
+ * @example Collect ids
+ * ```ts
+ * import type { IdVisitor } from "./storage.ts";
+ * const ids: string[] = [];
+ * const visitor: IdVisitor = { id: (_position, id) => ids.push(id) };
+ * visitor.id(1, "order-1");
+ * ```
+ */
+export interface IdVisitor {
+  /** Called with a record's position and id. */
+  id(position: number, id: string): void;
+  /**
+   * Optional fast path: the id is the printable ASCII `bytes[start..end)`,
+   * valid only during the call.
+   */
+  ascii?(position: number, bytes: Uint8Array, start: number, end: number): void;
+}
+
+/**
+ * What opening a backend may be asked to do. A backend whose open reads its
+ * records anyway (as the file does) honours `ids` in that same pass, so a
+ * server's start-up reads the store once.
+ *
+ * @example Open the file store and collect its ids
+ * ```ts
+ * import { FileStorage } from "./file_storage.ts";
+ * const ids: string[] = [];
+ * const storage = await FileStorage.open("/tmp/example-open-ids", { ids: { id: (_p, id) => ids.push(id) } });
+ * await storage.close();
+ * ```
+ */
+export interface StorageOpenOptions {
+  /** Called for every stored record's id while opening, oldest first. */
+  ids?: IdVisitor;
+  /** Called with warnings, such as a truncated torn tail. @default {console.warn} */
+  warn?: (message: string) => void;
+}
+
+/**
+ * Where a backend keeps the publish watermark: the highest position whose
+ * fanout publish the broker confirmed. It may lag after a crash (then more
+ * is republished, which listeners drop), so saving need not be durable.
+ *
+ * @example Save and load
+ * ```ts
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * const storage = new MemoryStorage();
+ * await storage.publishedMark.save(0);
+ * console.log(await storage.publishedMark.load()); // 0
+ * ```
+ */
+export interface PublishedMark {
+  /** The saved position; 0 when nothing was saved for this store. */
+  load(): Promise<number>;
+  /** Save `position` (calls do not overlap). */
+  save(position: number): Promise<void>;
 }
 
 /**
@@ -58,19 +137,25 @@ export interface EventStorage {
    * listener notices when it is being fed from a different store.
    */
   readonly storeId: string;
+  /** Where this store's publish watermark is kept. */
+  readonly publishedMark: PublishedMark;
   /**
    * Append a batch and make it durable before resolving. Positions must
-   * continue the head densely (else `OutOfOrderError`). After a failed append
-   * the storage refuses all further appends (`StorageFailedError`).
+   * continue the head densely (else `OutOfOrderError`); a line must not
+   * contain a newline (else `TypeError`). After a failed append the storage
+   * refuses all further appends (`StorageFailedError`).
    */
   append(records: readonly AppendRecord[]): Promise<void>;
   /**
-   * Durable records from `from` (inclusive) as NDJSON bytes, up to the head
-   * at the time of the call. Never includes a partial record.
+   * Durable records from `from` (inclusive) as NDJSON bytes (each line
+   * followed by `\n`), up to the head at the time of the call. Never
+   * includes a partial record.
    */
   read(from: number, options?: ReadOptions): ReadableStream<Uint8Array>;
-  /** Durable records from `from` to `to` (inclusive, default head), in order. */
-  scan(from: number, to?: number): AsyncIterable<StoredLine>;
-  /** Release the storage. Appends after close fail. */
+  /** Durable records from `from` to `to` (inclusive, default head), in order, with their metadata. */
+  scan(from: number, to?: number): AsyncIterable<StoredRecord>;
+  /** The ids of durable records from `from` to the head, oldest first. */
+  scanIds(from: number, visitor: IdVisitor): Promise<void>;
+  /** Release the storage. Appends after close fail (`StorageFailedError`). */
   close(): Promise<void>;
 }

@@ -34,7 +34,7 @@ export async function verifyStorageFile(path: string): Promise<VerifyReport> {
     const storage = await FileStorage.open(path, {
       // FileStorage words it as what it does; this check changes nothing, so say what the server would do.
       warn: (message) => (torn = message.replace(": truncating ", ": the server would truncate ")),
-      visit: () => records++,
+      ids: { id: () => records++ },
       // The thorough check: a full JSON.parse of every line, not the byte-level start-up check.
       fullParse: true,
       // Read-only: no lock, and a torn tail is reported, never truncated.

@@ -204,7 +204,7 @@ export async function writeStorageFile(path: string, count: number): Promise<num
       let text = "";
       const end = Math.min(count, start + perChunk - 1);
       for (let p = start; p <= end; p++) {
-        text += encodeRecord(p, crypto.randomUUID(), time, JSON.stringify(benchEvent(p)), "BenchEvent");
+        text += encodeRecord(p, crypto.randomUUID(), time, JSON.stringify(benchEvent(p)), "BenchEvent") + "\n";
       }
       const chunk = encoder.encode(text);
       await file.write(chunk);

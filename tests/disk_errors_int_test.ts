@@ -19,6 +19,7 @@ import process from "node:process";
 import { AMQPClient } from "@cloudamqp/amqp-client";
 import type { Delivery } from "../lib/broker_session.ts";
 import { CorruptLogError, StorageFailedError } from "../lib/errors.ts";
+import { FileStorage, type FileStorageTestOptions } from "../lib/file_storage.ts";
 import { encodeRecord } from "../lib/record.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
 import type { EventStoreServer } from "../server.ts";
@@ -173,7 +174,11 @@ describe("disk errors against RabbitMQ", () => {
       const ids = await publishEvents(ctx, total);
       const disk = new FaultyDisk();
       f.arrange(disk);
-      const server = await ctx.startServer({ openFile: disk.open, prefetch: 100 });
+      const options: FileStorageTestOptions = { open: disk.open };
+      const server = await ctx.startServer({
+        storage: await FileStorage.open(ctx.storageFile, options),
+        prefetch: 100,
+      });
       const error = await stoppedError(server);
       assert.ok(error instanceof StorageFailedError, `expected StorageFailedError, got ${error}`);
       assert.equal((error.cause as { code?: string }).code, f.code);
@@ -381,7 +386,7 @@ describe("start-up on torn and damaged storage files, against RabbitMQ", () => {
   });
 
   const lines = [1, 2, 3, 4, 5].map((p) =>
-    encodeRecord(p, `pre-${p}`, "2026-11-27T00:00:00.000Z", `{"p":${p},"s":"größe"}`)
+    encodeRecord(p, `pre-${p}`, "2026-11-27T00:00:00.000Z", `{"p":${p},"s":"größe"}`) + "\n"
   );
   const random = Uint8Array.from({ length: 4096 }, (_, i) => (i * 2654435761) >>> 24);
 

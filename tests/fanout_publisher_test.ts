@@ -60,11 +60,11 @@ describe("FanoutPublisher", () => {
     records.length = 0;
     for (let p = 1; p <= 5; p++) {
       const line = encodeRecord(p, `id${p}`, "2026-11-27T00:00:00.000Z", `{"p":${p}}`);
-      records.push({ position: p, id: `id${p}`, line: line.slice(0, -1) });
+      records.push({ position: p, id: `id${p}`, line });
       await storage.append([{ position: p, id: `id${p}`, line }]);
     }
     // No watermark file yet: nothing is confirmed, so an attach publishes positions 1..5.
-    watermark = await PublishWatermark.open(join(dir, "storage.published"), storage);
+    watermark = await PublishWatermark.open(storage);
   });
   afterEach(async () => {
     await watermark.flush();

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { mkdir, mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type FileLike, FileStorage } from "../lib/file_storage.ts";
+import { type FileLike, FileStorage, type FileStorageTestOptions } from "../lib/file_storage.ts";
 import { spawnSync } from "node:child_process";
 import process from "node:process";
 import {
@@ -35,12 +35,17 @@ function rec(p: number, data?: string): AppendRecord {
   return { position: p, id: `id-${p}`, line: encodeRecord(p, `id-${p}`, TIME, body) };
 }
 
+/** A record's bytes in the file: its line and a newline. */
+function nl(record: AppendRecord): string {
+  return record.line + "\n";
+}
+
 function recs(from: number, to: number): AppendRecord[] {
   return Array.from({ length: to - from + 1 }, (_, i) => rec(from + i));
 }
 
 function bytesOf(records: AppendRecord[]): Uint8Array {
-  return encoder.encode(records.map((r) => r.line).join(""));
+  return encoder.encode(records.map(nl).join(""));
 }
 
 function concat(...parts: Uint8Array[]): Uint8Array {
@@ -83,11 +88,12 @@ function tempFile(): string {
 async function openQuiet(path: string, open?: (p: string, f: string) => Promise<FileLike>) {
   const warnings: string[] = [];
   const ids: Array<[number, string]> = [];
-  const storage = await FileStorage.open(path, {
+  const options: FileStorageTestOptions = {
     warn: (m) => warnings.push(m),
-    visit: (p, id) => ids.push([p, id]),
+    ids: { id: (p, id) => ids.push([p, id]) },
     open,
-  });
+  };
+  const storage = await FileStorage.open(path, options);
   return { storage, warnings, ids };
 }
 
@@ -99,7 +105,7 @@ describe("FileStorage basics", () => {
   before(async () => {
     path = tempFile();
     all = recs(1, total);
-    expected = all.map((r) => r.line);
+    expected = all.map(nl);
     const storage = await FileStorage.open(path);
     // Uneven batches so that index boundaries fall inside batches and at their edges.
     for (let p = 1; p <= total;) {
@@ -136,7 +142,7 @@ describe("FileStorage basics", () => {
     await first.close();
     const again = await FileStorage.open(file);
     assert.equal(again.storeId, id);
-    assert.equal(await text(again.read(1)), recs(1, 3).map((r) => r.line).join(""));
+    assert.equal(await text(again.read(1)), recs(1, 3).map(nl).join(""));
     await again.close();
   });
 
@@ -192,7 +198,7 @@ describe("FileStorage basics", () => {
         const want = all.slice(first - 1, Math.max(first - 1, last)).map((r) => ({
           position: r.position,
           id: r.id,
-          line: r.line.slice(0, -1),
+          line: r.line,
         }));
         assert.deepEqual(got, want, `scan(${from}, ${to})`);
       }
@@ -217,11 +223,11 @@ describe("FileStorage basics", () => {
     await storage.close();
     const again = await openQuiet(copy);
     assert.equal(again.storage.head, total + 1);
-    assert.equal(await text(again.storage.read(total, { limit: 5 })), rec(total).line + rec(total + 1).line);
+    assert.equal(await text(again.storage.read(total, { limit: 5 })), nl(rec(total)) + nl(rec(total + 1)));
     await again.storage.close();
   });
 
-  it("visitAscii gets the ids' bytes where it can, visit the rest, together every record once in order", async () => {
+  it("ids.ascii gets the ids' bytes where it can, ids.id the rest, together every record once in order", async () => {
     const file = tempFile();
     const records = [
       ...recs(1, 3),
@@ -236,9 +242,11 @@ describe("FileStorage basics", () => {
     await writeFile(file, bytesOf(records));
     const seen: Array<[number, string]> = [];
     const storage = await FileStorage.open(file, {
-      visit: (p, id) => seen.push([p, `visit ${id}`]),
-      visitAscii: (p, bytes, start, end) =>
-        seen.push([p, `ascii ${new TextDecoder().decode(bytes.subarray(start, end))}`]),
+      ids: {
+        id: (p, id) => seen.push([p, `visit ${id}`]),
+        ascii: (p, bytes, start, end) =>
+          seen.push([p, `ascii ${new TextDecoder().decode(bytes.subarray(start, end))}`]),
+      },
     });
     await storage.close();
     assert.deepEqual(seen, [
@@ -259,8 +267,8 @@ describe("FileStorage basics", () => {
     await storage.close();
     storage = (await openQuiet(file)).storage;
     assert.equal(storage.head, 3);
-    assert.equal(await text(storage.read(2, { limit: 1 })), big.line);
-    assert.equal(await text(storage.read(3)), rec(3).line);
+    assert.equal(await text(storage.read(2, { limit: 1 })), nl(big));
+    assert.equal(await text(storage.read(3)), nl(rec(3)));
     const scanned = [];
     for await (const s of storage.scan(1)) scanned.push(s.id);
     assert.deepEqual(scanned, ["id-1", "id-2", "id-3"]);
@@ -288,7 +296,7 @@ describe("FileStorage basics", () => {
         return true;
       });
     }
-    await assert.rejects(storage.append([{ ...rec(4), line: rec(4).line.slice(0, -1) }]), TypeError);
+    await assert.rejects(storage.append([{ ...rec(4), line: rec(4).line + "\n" }]), TypeError);
     await assert.rejects(storage.append([{ ...rec(4), line: "{}\n{}\n" }]), TypeError);
     assert.equal((await stat(file)).size, size);
     assert.equal(storage.head, 3);
@@ -380,7 +388,7 @@ describe("FileStorage on torn and damaged files", () => {
   }
 
   const five = recs(1, 5);
-  const lines = five.map((r) => encoder.encode(r.line));
+  const lines = five.map((r) => encoder.encode(nl(r)));
   const offsetOf = (line: number) => lines.slice(0, line - 1).reduce((n, l) => n + l.length, 0);
   const flip = (bytes: Uint8Array, at: number, value: number) => {
     const copy = bytes.slice();
@@ -452,7 +460,7 @@ describe("FileStorage on torn and damaged files", () => {
     ]),
     [
       "line 3 with the contract prefix of position 5 (not dense)",
-      concat(lines[0], lines[1], encoder.encode(rec(5).line), lines[3]),
+      concat(lines[0], lines[1], encoder.encode(nl(rec(5))), lines[3]),
       3,
       /record has position 5 where 3 was expected/,
     ],
@@ -493,7 +501,7 @@ describe("FileStorage on torn and damaged files", () => {
     const many = recs(1, 30_000); // ~1 MB+
     const bytes = bytesOf(many);
     const lineNo = 25_000;
-    const offset = encoder.encode(many.slice(0, lineNo - 1).map((r) => r.line).join("")).length;
+    const offset = encoder.encode(many.slice(0, lineNo - 1).map(nl).join("")).length;
     assert.ok(offset > 1 << 20, "the damage must lie beyond the first chunk");
     await writeFile(file, flip(bytes, offset + 1, 0x00));
     await assert.rejects(
@@ -513,7 +521,7 @@ describe("FileStorage on torn and damaged files", () => {
   });
 
   it("keeps the valid prefix when a last record larger than the read chunk is torn", async () => {
-    const big = encoder.encode(rec(3, `{"blob":"${"ü".repeat(1_200_000)}"}`).line); // ~2.4 MB
+    const big = encoder.encode(nl(rec(3, `{"blob":"${"ü".repeat(1_200_000)}"}`))); // ~2.4 MB
     for (const cut of [1, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, big.length >> 1, big.length - 2, big.length - 1]) {
       const file = tempFile();
       await writeFile(file, concat(prefix, big.subarray(0, cut)));
@@ -539,7 +547,7 @@ describe("FileStorage on write and fsync errors", () => {
     for (let i = 0; i < 3; i++) await assert.rejects(storage.append([rec(11)]), (e) => e === failure);
     assert.deepEqual({ writes: disk.writes, datasyncs: disk.datasyncs }, calls, "no write or fsync after a failure");
     assert.equal(storage.head, 10);
-    assert.equal(await text(storage.read(10)), rec(10).line);
+    assert.equal(await text(storage.read(10)), nl(rec(10)));
     await storage.close();
     assert.deepEqual({ writes: disk.writes, datasyncs: disk.datasyncs }, calls, "close does not fsync either");
   }
@@ -626,7 +634,7 @@ describe("FileStorage on write and fsync errors", () => {
     const { file, storage } = await prepared(disk);
     await storage.append(recs(11, 30));
     await storage.close();
-    assert.equal(await recordsText(file), recs(1, 30).map((r) => r.line).join(""));
+    assert.equal(await recordsText(file), recs(1, 30).map(nl).join(""));
     assert.ok(disk.writes > 30);
   });
 
@@ -710,7 +718,7 @@ describe("FileStorage refuses what is not a store, and never touches it", () => 
     ["a record at position 2 first", bytesOf([rec(2), rec(3)]), /begins with "\{\\"position\\":2/],
     [
       "a store header of a newer format",
-      encoder.encode(header.replace('"rabbitEventstore":1', '"rabbitEventstore":2') + rec(1).line),
+      encoder.encode(header.replace('"rabbitEventstore":1', '"rabbitEventstore":2') + nl(rec(1))),
       /format 2 is newer/,
     ],
     ["a header without a valid storeId", encoder.encode('{"rabbitEventstore":1,"storeId":"x"}\n'), /no valid storeId/],
@@ -785,12 +793,12 @@ describe("FileStorage refuses what is not a store, and never touches it", () => 
       assert.equal(warnings.length, 1, `cut ${cut}: ${warnings}`);
       await storage.append([rec(1)]);
       await storage.close();
-      assert.equal(await recordsText(file), rec(1).line, `cut ${cut}`);
+      assert.equal(await recordsText(file), nl(rec(1)), `cut ${cut}`);
     }
   });
 
   it("recovers a store whose very first record was cut (with or without a header before it)", async () => {
-    const first = encoder.encode(rec(1).line);
+    const first = encoder.encode(nl(rec(1)));
     for (const prefix of [new Uint8Array(0), encoder.encode(header)]) {
       for (const cut of [1, 5, 14, 20, first.length - 1]) {
         const file = tempFile();
@@ -799,7 +807,7 @@ describe("FileStorage refuses what is not a store, and never touches it", () => 
         assert.equal(storage.head, 0, `cut ${cut}`);
         await storage.append([rec(1)]);
         await storage.close();
-        assert.equal(await recordsText(file), rec(1).line, `cut ${cut}`);
+        assert.equal(await recordsText(file), nl(rec(1)), `cut ${cut}`);
         if (prefix.length > 0) {
           const reopened = await FileStorage.open(file);
           await reopened.close();

@@ -7,7 +7,8 @@ import { type HttpServer, serve } from "../lib/runtime/serve.ts";
 import { delay } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
-const line = (p: number) => encodeRecord(p, `id-${p}`, "2026-01-01T00:00:00.000Z", JSON.stringify({ p, s: "é€😀" }));
+const line = (p: number) =>
+  encodeRecord(p, `id-${p}`, "2026-01-01T00:00:00.000Z", JSON.stringify({ p, s: "é€😀" })) + "\n";
 
 /** What the test server answers: body pieces sent one by one, then (unless `hang`) the end of the body. */
 interface Script {

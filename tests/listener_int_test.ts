@@ -232,7 +232,7 @@ describe("listener against a real server and RabbitMQ", () => {
     await waitFor(() => got.length === 3, "3 delivered");
     await server.close();
     // Records 4..6 reach the file but never the fanout (the watermark claims they did).
-    const lines = [4, 5, 6].map((p) => encodeRecord(p, `gap${p}`, "2026-01-01T00:00:00.000Z", `{"gap":${p}}`));
+    const lines = [4, 5, 6].map((p) => encodeRecord(p, `gap${p}`, "2026-01-01T00:00:00.000Z", `{"gap":${p}}`) + "\n");
     const { appendFile } = await import("node:fs/promises");
     await appendFile(ctx.storageFile, lines.join(""));
     await writeFile(`${ctx.storageFile}.published`, "6\n");
@@ -285,7 +285,7 @@ function tracked(promise: Promise<unknown>): { readonly settled: boolean } {
 }
 
 const TIME = "2026-01-01T00:00:00.000Z";
-const recordLine = (p: number) => encodeRecord(p, `id-${p}`, TIME, JSON.stringify({ p }));
+const recordLine = (p: number) => encodeRecord(p, `id-${p}`, TIME, JSON.stringify({ p })) + "\n";
 
 /**
  * A stand-in for the server's HTTP history (the server side of store ids lands separately): it

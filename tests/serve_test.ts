@@ -15,7 +15,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, open as openFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { type FileLike, FileStorage } from "../lib/file_storage.ts";
+import { type FileLike, FileStorage, type FileStorageTestOptions } from "../lib/file_storage.ts";
 import { historyHandler } from "../lib/history_handler.ts";
 import { encodeRecord } from "../lib/record.ts";
 import { type HttpServer, serve } from "../lib/runtime/serve.ts";
@@ -42,7 +42,7 @@ describe("HTTP history streaming", () => {
     const path = join(dir, "storage");
     const parts: string[] = [];
     const data = JSON.stringify({ note: "x".repeat(180) });
-    for (let p = 1; p <= RECORDS; p++) parts.push(encodeRecord(p, `id-${p}`, "2026-01-01T00:00:00.000Z", data));
+    for (let p = 1; p <= RECORDS; p++) parts.push(encodeRecord(p, `id-${p}`, "2026-01-01T00:00:00.000Z", data) + "\n");
     const bytes = new TextEncoder().encode(parts.join(""));
     fileBytes = bytes.length;
     await writeFile(path, bytes);
@@ -64,7 +64,7 @@ describe("HTTP history streaming", () => {
         };
         return counting;
       },
-    });
+    } as FileStorageTestOptions);
     assert.ok(fileBytes > 3 * MAX_READ_AHEAD, `the file (${fileBytes} bytes) must dwarf the allowed read-ahead`);
   });
   after(async () => {

@@ -134,7 +134,7 @@ describe("server against RabbitMQ", () => {
   });
 
   it("refuses to start on damage before the last line, naming line and offset", async () => {
-    const lines = [1, 2, 3].map((p) => encodeRecord(p, `i${p}`, "t", "1"));
+    const lines = [1, 2, 3].map((p) => encodeRecord(p, `i${p}`, "t", "1") + "\n");
     await writeFile(ctx.storageFile, lines[0] + "garbage\n" + lines[2]);
     await assert.rejects(
       ctx.startServer(),
@@ -144,7 +144,7 @@ describe("server against RabbitMQ", () => {
 
   it("republishes records that were stored but never confirmed on the fanout at start-up", async () => {
     // As if the server died right after fsync: records on disk, no watermark.
-    const lines = [1, 2, 3].map((p) => encodeRecord(p, `pre${p}`, "2026-01-01T00:00:00.000Z", `{"p":${p}}`));
+    const lines = [1, 2, 3].map((p) => encodeRecord(p, `pre${p}`, "2026-01-01T00:00:00.000Z", `{"p":${p}}`) + "\n");
     await writeFile(ctx.storageFile, lines.join(""));
     const got = await tapFanout(ctx);
     const server = await ctx.startServer();
@@ -228,7 +228,7 @@ describe("server against RabbitMQ", () => {
     // The second server has records of its own that were never published: it must not publish them either.
     const otherFile = join(ctx.dir, "other-storage");
     const time = new Date().toISOString();
-    await writeFile(otherFile, [1, 2, 3].map((n) => encodeRecord(n, `other-${n}`, time, "{}")).join(""));
+    await writeFile(otherFile, [1, 2, 3].map((n) => encodeRecord(n, `other-${n}`, time, "{}") + "\n").join(""));
     await assert.rejects(
       startServer(ctx.serverOptions({ storageFile: otherFile })),
       (error: Error) =>

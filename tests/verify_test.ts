@@ -14,7 +14,7 @@ import { encodeRecord } from "../lib/record.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
 
 const TIME = "2026-11-27T00:00:00.000Z";
-const lines = [1, 2, 3, 4].map((p) => encodeRecord(p, `id-${p}`, TIME, `{"n":${p},"s":"ünïcödé"}`));
+const lines = [1, 2, 3, 4].map((p) => encodeRecord(p, `id-${p}`, TIME, `{"n":${p},"s":"ünïcödé"}`) + "\n");
 const bytes = (text: string) => new TextEncoder().encode(text).length;
 
 let dir: string;
