@@ -66,7 +66,7 @@ function expected(records: AppendRecord[]): StoredRecord[] {
 }
 
 /** Register the contract's cases for one backend. */
-export function storageContract(name: string, make: () => Promise<ContractSubject>): void {
+export function storageContract(name: string, make: () => ContractSubject | Promise<ContractSubject>): void {
   describe(`storage contract: ${name}`, () => {
     const open: EventStorage[] = [];
     const fresh = async (): Promise<ContractSubject> => {

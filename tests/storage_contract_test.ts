@@ -40,7 +40,7 @@ storageContract("FileStorage", async () => {
   };
 });
 
-storageContract("MemoryStorage", async () => {
+storageContract("MemoryStorage", () => {
   let fail = false;
   // One failure only: staying failed is the storage's job, not the simulation's.
   const failAppend = () => fail ? (fail = false, new Error("simulated failure")) : undefined;
