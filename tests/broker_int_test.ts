@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { BrokerLink, type BrokerSession, type Delivery, openSession } from "../lib/broker.ts";
 import { BrokerRefusedError, QueueInUseError } from "../lib/errors.ts";
 import { AMQP_URL, setup, type TestContext, uniqueName, waitFor } from "./_helpers.ts";
-import { publishInsideBroker, rabbitmqctl } from "./_scenarios.ts";
+import { publishInsideBroker, rabbitmqctl } from "../scripts/_broker_admin.ts";
 
 /** A URL like AMQP_URL with other credentials and vhost. */
 function urlWith(user: string, password: string, vhost: string): string {

@@ -24,7 +24,7 @@ import { listen } from "../listener.ts";
 import { StoreChangedError } from "../lib/errors.ts";
 import { type BrokerSession, openSession } from "../lib/broker.ts";
 import { AMQP_URL, delay, freePort, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
-import { type Exit, NODE_BIN_FROM_SOURCE, ServerChild, serverHead } from "./_scenarios.ts";
+import { type Exit, NODE_BIN_FROM_SOURCE, ServerChild, serverHead } from "../scripts/_server_child.ts";
 
 // deno-lint-ignore no-explicit-any
 const onDeno = Boolean((globalThis as any).Deno);
