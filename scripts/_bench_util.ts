@@ -1,6 +1,7 @@
 /**
- * Helpers for `scripts/bench.ts`: child processes, memory, machine facts,
- * statistics, and writing a storage file directly in the record format.
+ * Helpers for `scripts/bench.ts`: paths and the broker URL, child processes,
+ * memory, machine facts, statistics, and writing a storage file directly in
+ * the record format.
  *
  * @module
  */
@@ -8,8 +9,27 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { open, readFile, writeFile } from "node:fs/promises";
 import { connect } from "node:net";
 import os from "node:os";
+import { dirname, resolve } from "node:path";
 import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { encodeRecord } from "../lib/record.ts";
+
+/** The repository's root directory. */
+export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..");
+/** The broker the bench talks to (`AMQPURL`). */
+export const AMQP_URL = process.env.AMQPURL ?? "amqp://guest:guest@127.0.0.1:5672";
+
+/** Sleep. */
+export function settle(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A promise with its resolve function. */
+export function deferred<T = void>() {
+  let resolve!: (value: T) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  return { promise, resolve };
+}
 
 /** A child process whose stdout/stderr lines are kept and can be waited for. */
 export interface Child {

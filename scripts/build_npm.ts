@@ -108,7 +108,8 @@ async function rewriteDeclarations(dir: string): Promise<void> {
     }
   }
 }
-await rm(join(out, "types", "tests"), { recursive: true, force: true });
+// The tests and the fault harness they share with the scripts are compiled (npm/esm) but get no declarations.
+for (const dir of ["tests", "scripts"]) await rm(join(out, "types", dir), { recursive: true, force: true });
 await rewriteDeclarations(join(out, "types"));
 await rewriteDeclarations(join(out, "cjs"));
 await writeFile(join(out, "cjs", "package.json"), JSON.stringify({ type: "commonjs" }) + "\n");

@@ -2,7 +2,7 @@
 // Runs the compiled test files (npm/esm/tests, built by scripts/build_npm.ts) under Node's test runner,
 // against the compiled package and the real broker. Test files that start Deno child processes
 // directly (`deno run server.ts`, `deno task verify`) run under Deno only; they are listed here. The fault
-// tests built on tests/_scenarios.ts run here too, with the server started from the npm package's bin.
+// tests built on the fault harness (scripts/_scenario.ts) run here too, with the server started from the npm package's bin.
 import { readdirSync, readFileSync } from "node:fs";
 import { spawnSync } from "node:child_process";
 import { join } from "node:path";

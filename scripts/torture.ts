@@ -13,14 +13,15 @@
  * ```sh
  * deno task torture                      # 100,000 events, >= 50 kills
  * deno task torture --events 20000 --kills 20 --rate 2000
+ * deno task torture --help
  * ```
  *
  * @module
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { setup } from "../tests/_helpers.ts";
-import { crashLoop, type DisturbStats, faults, NO_FAULTS, runScenario } from "../tests/_scenarios.ts";
+import { crashLoop, type DisturbStats, runScenario, scenarioContext } from "./_scenario.ts";
+import { faults, NO_FAULTS } from "./_tally.ts";
 
 const { values } = parseArgs({
   options: {
@@ -29,8 +30,21 @@ const { values } = parseArgs({
     rate: { type: "string", default: "2000" },
     window: { type: "string", default: "300" },
     quiet: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
   },
 });
+if (values.help) {
+  console.log(`Usage: deno task torture [--events N] [--kills N] [--rate N|0] [--window N] [--quiet]
+
+  --events  events to publish (default 100000)
+  --kills   at least this many SIGKILLs of the server (default 50)
+  --rate    publish rate in events/s, 0 for unlimited (default 2000)
+  --window  publishes awaiting a confirm at once (default 300)
+  --quiet   print only the result table
+
+Needs RabbitMQ at TEST_AMQPURL (default amqp://guest:guest@127.0.0.1:5672).`);
+  process.exit(0);
+}
 const events = Number(values.events);
 const minKills = Number(values.kills);
 const rate = values.rate === "0" ? Infinity : Number(values.rate);
@@ -40,7 +54,7 @@ for (const [name, n] of Object.entries({ events, kills: minKills, rate, window }
 }
 
 const started = Date.now();
-const ctx = await setup("torture");
+const ctx = await scenarioContext("torture");
 let ok = false;
 try {
   const stats: DisturbStats = { kills: 0, faults: 0 };

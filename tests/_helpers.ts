@@ -5,16 +5,17 @@
  * @module
  */
 import { mkdtemp, readFile, rm } from "node:fs/promises";
-import process from "node:process";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { openSession } from "../lib/amqp_session.ts";
 import type { BrokerSession } from "../lib/broker_session.ts";
 import { type EventStoreServer, type ServerOptions, startServer } from "../server.ts";
+import { AMQP_URL } from "../scripts/_broker_admin.ts";
+import { freePort } from "../scripts/_server_child.ts";
+import { STORE_HEADER_START } from "../scripts/_tally.ts";
 
-/** The broker every test talks to. */
-export const AMQP_URL = process.env.TEST_AMQPURL ?? "amqp://guest:guest@127.0.0.1:5672";
+// One definition each, in the fault harness (scripts/), which the tests share with `deno task torture`.
+export { AMQP_URL, freePort, STORE_HEADER_START };
 
 /** A unique suffix for queue/exchange names and files. */
 export function uniqueName(prefix: string): string {
@@ -111,9 +112,6 @@ export async function history(port: number, query = ""): Promise<Array<Record<st
   return text.split("\n").filter((l) => l.length > 0).map((l) => JSON.parse(l));
 }
 
-/** How a store's header line begins (a new store's first line; it is not a record). */
-export const STORE_HEADER_START = '{"rabbitEventstore":';
-
 /** A storage file's record lines (without newlines), its header line left out. */
 export async function recordLines(path: string): Promise<string[]> {
   const lines = (await readFile(path, "utf8")).split("\n").filter(Boolean);
@@ -125,18 +123,6 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/** A TCP port that was free a moment ago. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
-}
-
 /** A deterministic PRNG (mulberry32), so a failing random case reproduces. */
 export function prng(seed: number): () => number {
   return () => {
@@ -145,4 +131,17 @@ export function prng(seed: number): () => number {
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Bind a fresh queue to the fanout on `session` and collect the positions that arrive. */
+export async function tapFanout(session: BrokerSession, exchangeName: string): Promise<number[]> {
+  const positions: number[] = [];
+  await session.declareFanout(exchangeName);
+  const queue = await session.declareQueue("", { durable: false, exclusive: true, autoDelete: true });
+  await session.bind(queue, exchangeName);
+  await session.consume(queue, 1000, (d) => {
+    positions.push(Number(d.headers?.position));
+    void session.ack(d.tag).catch(() => {});
+  });
+  return positions;
 }

@@ -13,16 +13,9 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { openSession } from "../lib/amqp_session.ts";
 import { AMQP_URL, delay, setup, type TestContext } from "./_helpers.ts";
-import {
-  bounceBroker,
-  closeAllConnections,
-  faults,
-  NO_FAULTS,
-  type RunControl,
-  type RunResult,
-  runScenario,
-  waitForBrokerPort,
-} from "./_scenarios.ts";
+import { bounceBroker, closeAllConnections, waitForBrokerPort } from "../scripts/_broker_admin.ts";
+import { type RunControl, type RunResult, runScenario } from "../scripts/_scenario.ts";
+import { faults, NO_FAULTS } from "../scripts/_tally.ts";
 
 const EVENTS = 20_000;
 

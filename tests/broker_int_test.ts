@@ -10,7 +10,7 @@ import { BrokerLink } from "../lib/broker_link.ts";
 import type { BrokerSession, Delivery } from "../lib/broker_session.ts";
 import { BrokerRefusedError, QueueInUseError } from "../lib/errors.ts";
 import { AMQP_URL, setup, type TestContext, uniqueName, waitFor } from "./_helpers.ts";
-import { publishInsideBroker, rabbitmqctl } from "./_scenarios.ts";
+import { publishInsideBroker, rabbitmqctl } from "../scripts/_broker_admin.ts";
 
 /** A URL like AMQP_URL with other credentials and vhost. */
 function urlWith(user: string, password: string, vhost: string): string {

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { createCommand } from "../command.ts";
 import type { Delivery } from "../lib/broker_session.ts";
 import { AMQP_URL, delay, history, setup, type TestContext, waitFor } from "./_helpers.ts";
-import { rabbitmqctl } from "./_scenarios.ts";
+import { rabbitmqctl } from "../scripts/_broker_admin.ts";
 
 describe("command against RabbitMQ", () => {
   let ctx: TestContext;

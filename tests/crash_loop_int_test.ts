@@ -10,7 +10,8 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { setup, type TestContext } from "./_helpers.ts";
-import { crashLoop, type DisturbStats, faults, NO_FAULTS, runScenario } from "./_scenarios.ts";
+import { crashLoop, type DisturbStats, runScenario } from "../scripts/_scenario.ts";
+import { faults, NO_FAULTS } from "../scripts/_tally.ts";
 
 const EVENTS = 10_000;
 const MIN_KILLS = 10;

@@ -17,23 +17,12 @@ import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { readFile, truncate } from "node:fs/promises";
 import { createCommand } from "../command.ts";
-import { AMQP_URL, delay, setup, waitFor } from "./_helpers.ts";
-import {
-  drain,
-  faults,
-  formatTable,
-  freePort,
-  newPumpResult,
-  NO_FAULTS,
-  pump,
-  readStore,
-  recordingListener,
-  ServerChild,
-  serverHead,
-  tallyListener,
-  tallyStore,
-  tapFanout,
-} from "./_scenarios.ts";
+import { AMQP_URL, delay, setup, tapFanout, waitFor } from "./_helpers.ts";
+import { newPumpResult, pump } from "../scripts/_pump.ts";
+import { recordingListener } from "../scripts/_recording_listener.ts";
+import { drain } from "../scripts/_scenario.ts";
+import { freePort, ServerChild, serverHead } from "../scripts/_server_child.ts";
+import { faults, formatTable, NO_FAULTS, readStore, tallyListener, tallyStore } from "../scripts/_tally.ts";
 
 const EVENTS = 1000;
 

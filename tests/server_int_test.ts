@@ -9,7 +9,7 @@ import { BrokerRefusedError, ConfigError, QueueInUseError } from "../lib/errors.
 import { listen } from "../listener.ts";
 import { startServer } from "../server.ts";
 import { AMQP_URL, delay, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
-import { publishInsideBroker, rabbitmqctl } from "./_scenarios.ts";
+import { publishInsideBroker, rabbitmqctl } from "../scripts/_broker_admin.ts";
 
 /** Bind a fresh queue to the context's fanout and collect what arrives. */
 async function tapFanout(ctx: TestContext): Promise<Delivery[]> {

@@ -25,7 +25,7 @@ import { StoreChangedError } from "../lib/errors.ts";
 import { openSession } from "../lib/amqp_session.ts";
 import type { BrokerSession } from "../lib/broker_session.ts";
 import { AMQP_URL, delay, freePort, history, recordLines, setup, type TestContext, waitFor } from "./_helpers.ts";
-import { type Exit, NODE_BIN_FROM_SOURCE, ServerChild, serverHead } from "./_scenarios.ts";
+import { type Exit, NODE_BIN_FROM_SOURCE, ServerChild, serverHead } from "../scripts/_server_child.ts";
 
 // deno-lint-ignore no-explicit-any
 const onDeno = Boolean((globalThis as any).Deno);

@@ -19,24 +19,12 @@ import process from "node:process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createCommand } from "../command.ts";
-import { AMQP_URL, delay, setup, waitFor } from "./_helpers.ts";
-import {
-  drain,
-  faults,
-  formatTable,
-  freePort,
-  newPumpResult,
-  NO_FAULTS,
-  pump,
-  readStore,
-  type RecordingListener,
-  recordingListener,
-  ServerChild,
-  serverHead,
-  tallyListener,
-  tallyStore,
-  tapFanout,
-} from "./_scenarios.ts";
+import { AMQP_URL, delay, setup, tapFanout, waitFor } from "./_helpers.ts";
+import { newPumpResult, pump } from "../scripts/_pump.ts";
+import { type RecordingListener, recordingListener } from "../scripts/_recording_listener.ts";
+import { drain } from "../scripts/_scenario.ts";
+import { freePort, ServerChild, serverHead } from "../scripts/_server_child.ts";
+import { faults, formatTable, NO_FAULTS, readStore, tallyListener, tallyStore } from "../scripts/_tally.ts";
 
 const CHILD = fileURLToPath(new URL("./_slow_listener_child.ts", import.meta.url));
 const PAD = 16 * 1024;

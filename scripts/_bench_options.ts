@@ -1,0 +1,84 @@
+/**
+ * The bench's command line: sizes (the issue's, or CI's), runtimes, figure
+ * groups (`--only`) and where the results go.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import process from "node:process";
+import { ROOT } from "./_bench_util.ts";
+
+/** How much each figure measures. */
+export interface Sizes {
+  /** Events published for the ingest figure (per round). */
+  ingest: number;
+  /** Records in the replay / TTFB / start-up file. */
+  replay: number;
+  /** Seconds of steady publishing for the latency figure. */
+  latencySeconds: number;
+  /** Events per second for the latency figure. */
+  latencyRate: number;
+  /** Requests per `from` for the TTFB figure (median reported). */
+  ttfbRepeats: number;
+  /** Ingest rounds (baseline and product alternate; best of each kept). */
+  rounds: number;
+  /** Publishes in flight at once (pipelined confirms). */
+  window: number;
+}
+
+/** The issue's sizes, and the CI sizes. */
+export const SIZES: Record<"full" | "ci", Sizes> = {
+  full: {
+    ingest: 100_000,
+    replay: 1_000_000,
+    latencySeconds: 10,
+    latencyRate: 1000,
+    ttfbRepeats: 9,
+    rounds: 2,
+    window: 2000,
+  },
+  ci: { ingest: 5_000, replay: 20_000, latencySeconds: 2, latencyRate: 1000, ttfbRepeats: 5, rounds: 1, window: 2000 },
+};
+
+/** Figure groups that `--only` can select. */
+export const GROUPS = ["ingest", "latency", "memory", "startup", "ttfb", "replay"] as const;
+export type Group = typeof GROUPS[number];
+
+/** The parsed command line. */
+export function parseOptions(argv: string[]) {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new TypeError(`Cannot parse argument "${arg}": expected --name or --name=value`);
+    flags.set(match[1], match[2] ?? "true");
+  }
+  const size = flags.has("ci") || process.env.BENCH_SIZE === "ci" ? "ci" : "full";
+  const sizes: Sizes = { ...SIZES[size] };
+  const number = (flag: string, key: keyof Sizes) => {
+    const raw = flags.get(flag);
+    if (raw === undefined) return;
+    const value = Number(raw.replace(/_/g, ""));
+    if (!Number.isFinite(value) || value <= 0) {
+      throw new RangeError(`Cannot use --${flag}=${raw}: expected a positive number`);
+    }
+    sizes[key] = value;
+  };
+  number("ingest", "ingest");
+  number("replay", "replay");
+  number("latency-seconds", "latencySeconds");
+  number("latency-rate", "latencyRate");
+  number("ttfb-repeats", "ttfbRepeats");
+  number("rounds", "rounds");
+  number("window", "window");
+  const runtimes = (flags.get("runtimes") ?? "deno,node").split(",").filter((r) => r === "deno" || r === "node");
+  const out = flags.get("out") ?? join(ROOT, ".bench", size === "ci" ? "results-ci.json" : "results.json");
+  const only = new Set((flags.get("only") ?? GROUPS.join(",")).split(",").filter(Boolean));
+  for (const group of only) {
+    if (!(GROUPS as readonly string[]).includes(group)) {
+      throw new RangeError(
+        `Cannot use --only=${flags.get("only")}: unknown group "${group}", expected some of ${GROUPS.join(",")}`,
+      );
+    }
+  }
+  return { size, sizes, runtimes, out, only: only as Set<Group> };
+}
