@@ -4,6 +4,7 @@
  * @module
  */
 
+// Drops a leading byte order mark (`ignoreBOM` is false by default), so no one else has to.
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
 /** The outcome of {@link validateEvent}. */
@@ -34,7 +35,6 @@ export function validateEvent(body: Uint8Array, maxBytes: number): Validation {
   } catch {
     return { ok: false, reason: "event is not valid UTF-8" };
   }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     JSON.parse(text);
   } catch (error) {

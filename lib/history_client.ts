@@ -127,8 +127,8 @@ export async function* readHistoryChunks(
     reader = response.body.getReader();
     if (signal.aborted) throw signal.reason;
     if (last < Math.max(1, from)) return; // nothing to read; finally drops the body
-    // Split lines by hand rather than through TextDecoderStream and LineStream:
-    // LineStream costs a promise round trip per line.
+    // Split lines by hand rather than through TextDecoderStream and a line-splitting
+    // TransformStream, which costs a promise round trip per line.
     const decoder = new TextDecoder();
     let rest = "";
     while (true) {

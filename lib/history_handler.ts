@@ -11,9 +11,6 @@
  */
 import type { EventStorage } from "./storage.ts";
 
-/** Paths the server answers itself instead of with history. */
-export const RESERVED_PATHS = ["/health"] as const;
-
 /**
  * Build the request handler.
  *
