@@ -47,8 +47,8 @@ export interface HistorySource {
  * @returns The handler: `/health`, else the records as NDJSON, or `400` for a bad `from` or `limit`.
  * @example Call it without a server
  * ```ts
- * import { historyHandler, type HistorySource } from "./history_handler.ts";
- * declare const storage: HistorySource; // e.g. an open FileStorage
+ * import { historyHandler } from "./history_handler.ts";
+ * const storage = { head: 0, storeId: "5b0c2f7e-0000-4000-8000-000000000000", read: () => new Response("").body! };
  * const handle = historyHandler(storage, () => ({ published: storage.head }));
  * const response = await handle(new Request("http://x/?from=10&limit=5"));
  * console.log(await response.text());
