@@ -4,7 +4,7 @@
  * handler's promise before the next event.
  *
  * @example The seed README's examples (Node: `require("rabbit-eventstore/listener")`)
- * ```ts ignore
+ * ```ts
  * import * as listener from "rabbit-eventstore/listener";
  * // Start fetching events from position 50:
  * listener.listen(50, (msg) => console.log("Incoming event:", msg));
@@ -15,7 +15,7 @@
  * ```
  *
  * @example As an async iterable
- * ```ts ignore
+ * ```ts
  * import { subscribe } from "rabbit-eventstore/listener";
  * for await (const event of subscribe(1)) {
  *   console.log(event.position, event.data);
@@ -34,16 +34,36 @@ export type { EventRecord, Handler };
 export type { BrokerSettings, ListenerSettings } from "./lib/config.ts";
 export { HandlerError, StoreChangedError } from "./lib/errors.ts";
 
-/** Options for {@link listen} and {@link subscribe}; each overrides its environment variable. */
+/**
+ * Options for {@link listen} and {@link subscribe}; each overrides its environment variable.
+ *
+ * @example Follow a saved position of one store
+ * ```ts
+ * import { type ListenOptions, listen } from "rabbit-eventstore/listener";
+ * const saved = { position: 42, storeId: "5b0c2f7e-0000-4000-8000-000000000000" };
+ * const options: ListenOptions = {
+ *   historyUrl: "http://eventstore:8080/",
+ *   storeId: saved.storeId,
+ *   onError: (error) => console.error(error.message),
+ * };
+ * const listener = listen(saved.position, (event) => console.log(event.position), options);
+ * await listener.close();
+ * ```
+ */
 export interface ListenOptions extends Partial<ListenerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */
   amqpHost?: string;
-  /** Called when the handler fails, instead of rejecting `closed` unobserved. */
+  /**
+   * Called when the listener stops with an error (a `HandlerError` or a `StoreChangedError`), so
+   * that `closed` does not reject unobserved.
+   * @default {undefined}
+   */
   onError?: (error: Error) => void;
   /**
    * The id of the store to follow (as `Listener.storeId` reported it before, saved with the position).
    * A history response or live message from another store stops the listener with a
    * `StoreChangedError`. Without it the listener follows the first store id it sees.
+   * @default {undefined}
    */
   storeId?: string;
   /**
@@ -54,7 +74,20 @@ export interface ListenOptions extends Partial<ListenerSettings> {
   warnInterval?: number;
 }
 
-/** A running listener. */
+/**
+ * A running listener, as {@link listen} returns it.
+ *
+ * @example Save where a projection is, to resume there
+ * ```ts
+ * import { listen } from "rabbit-eventstore/listener";
+ * const listener = listen(1, (event) => console.log(event.data));
+ * await listener.ready;
+ * // … later, on shutdown:
+ * await listener.close();
+ * const saved = { position: listener.position ?? 1, storeId: listener.storeId };
+ * console.log(saved);
+ * ```
+ */
 export interface Listener {
   /**
    * The next position it will deliver: one past the last event whose handler finished (its promise
@@ -86,9 +119,37 @@ export interface Listener {
 /**
  * Deliver every event from position `from` (inclusive; 0 means from the
  * beginning), then every new event, to `handler`, one at a time in order.
+ *
+ * @param from The first position to deliver; 0 or 1 mean from the beginning.
+ * @param handler Called with each event; the next event waits for its promise.
+ * @param options Where the broker and the history are, and how to report failures.
+ * @returns The running listener.
+ * @throws {RangeError} When `from` is not a non-negative integer.
+ * @throws {TypeError} When `handler` is not a function.
+ * @example Replay history, then follow live events
+ * ```ts
+ * import { listen } from "rabbit-eventstore/listener";
+ * const listener = listen<{ amount: number }>(0, async (event) => {
+ *   console.log(event.position, event.data.amount);
+ * }, { historyUrl: "http://localhost:8080/" });
+ * await listener.ready;
+ * await listener.close();
+ * ```
  */
 export function listen<T = unknown>(from: number, handler: Handler<T>, options?: ListenOptions): Listener;
-/** Deliver only events stored from now on. */
+/**
+ * Deliver only events stored from now on.
+ *
+ * @param handler Called with each event; the next event waits for its promise.
+ * @param options Where the broker and the history are, and how to report failures.
+ * @returns The running listener.
+ * @example Only new events
+ * ```ts
+ * import { listen } from "rabbit-eventstore/listener";
+ * const listener = listen((event) => console.log("new:", event.position));
+ * await listener.close();
+ * ```
+ */
 export function listen<T = unknown>(handler: Handler<T>, options?: ListenOptions): Listener;
 export function listen<T = unknown>(
   fromOrHandler: number | Handler<T>,
@@ -134,7 +195,17 @@ export function listen<T = unknown>(
   };
 }
 
-/** An async iterable of events that can be closed. */
+/**
+ * An async iterable of events that can be closed, as {@link subscribe} returns it.
+ *
+ * @example Close from outside the loop
+ * ```ts
+ * import { subscribe } from "rabbit-eventstore/listener";
+ * const events = subscribe(1);
+ * setTimeout(() => void events.close(), 1000);
+ * for await (const event of events) console.log(event.position);
+ * ```
+ */
 export interface Subscription<T = unknown> extends AsyncIterableIterator<EventRecord<T>> {
   /** Stop the subscription; a pending `next()` ends with `done: true`. */
   close(): Promise<void>;
@@ -144,6 +215,18 @@ export interface Subscription<T = unknown> extends AsyncIterableIterator<EventRe
  * Events from `from` (inclusive; 0 means from the beginning; undefined means
  * new events only) as an async iterable. The next event is fetched only when
  * the loop asks for it, so a slow loop holds at most the broker's prefetch.
+ *
+ * @param from The first position to deliver; undefined for new events only.
+ * @param options As for {@link listen}.
+ * @returns The subscription; `break` in a `for await` loop closes it.
+ * @example Read the first ten events
+ * ```ts
+ * import { subscribe } from "rabbit-eventstore/listener";
+ * for await (const event of subscribe(1, { historyUrl: "http://localhost:8080/" })) {
+ *   console.log(event.position, event.data);
+ *   if (event.position === 10) break;
+ * }
+ * ```
  */
 export function subscribe<T = unknown>(from?: number, options: ListenOptions = {}): Subscription<T> {
   type Slot = { event: EventRecord<T>; handled: () => void };

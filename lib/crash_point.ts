@@ -17,7 +17,16 @@
  */
 import process from "node:process";
 
-/** The steps at which a crash can be injected. */
+/**
+ * The steps at which a crash can be injected.
+ *
+ * @example Name a point
+ * ```ts
+ * import type { CrashPointName } from "./crash_point.ts";
+ * const point: CrashPointName = "before-fsync";
+ * console.log(`RABBIT_EVENTSTORE_CRASH_AT=${point}:3`);
+ * ```
+ */
 export type CrashPointName = "before-header-fsync" | "before-fsync" | "before-publish" | "before-ack";
 
 let armed: { at: string; remaining: number } | undefined;
@@ -38,7 +47,9 @@ function arm(): { at: string; remaining: number } {
  * count is reached. `settle` runs first (e.g. to let fanout publishes be
  * confirmed, so the crash falls exactly after the publish).
  *
- * @example
+ * @param name The step reached.
+ * @param settle Awaited before dying, when the crash is due. @default {undefined}
+ * @example Mark a step of storing a batch
  * ```ts
  * import { crashPoint } from "./crash_point.ts";
  * await crashPoint("before-publish"); // a no-op unless the env var arms it

@@ -16,6 +16,9 @@
  */
 
 /**
+ * The recently stored message ids (see the module doc): {@link DedupWindow.add}
+ * each stored id, ask {@link DedupWindow.candidates} before storing one.
+ *
  * @example Remember and look up ids
  * ```ts
  * import { DedupWindow } from "./dedup_window.ts";
@@ -31,8 +34,10 @@ export class DedupWindow {
   #previous: Generation | undefined;
 
   /**
-   * @param capacity How many of the most recent ids are always remembered.
-   * @default {1_000_000}
+   * Create an empty window.
+   *
+   * @param capacity How many of the most recent ids are always remembered. @default {1_000_000}
+   * @throws {RangeError} When `capacity` is not an integer from 1 to 2^28.
    */
   constructor(capacity = 1_000_000) {
     if (!Number.isSafeInteger(capacity) || capacity < 1 || capacity > MAX_CAPACITY) {
@@ -44,7 +49,15 @@ export class DedupWindow {
     this.#current = new Generation(capacity);
   }
 
-  /** How many ids the window is guaranteed to remember. */
+  /**
+   * How many ids the window is guaranteed to remember.
+   *
+   * @example The default
+   * ```ts
+   * import { DedupWindow } from "./dedup_window.ts";
+   * console.log(new DedupWindow().capacity); // 1000000
+   * ```
+   */
   get capacity(): number {
     return this.#capacity;
   }
@@ -53,6 +66,12 @@ export class DedupWindow {
    * Remember that `id` was stored at `position`. Positions come in increasing
    * order, as records are stored; one that goes back, or jumps 2^32 ahead,
    * starts a new generation (the window then forgets its oldest generation).
+   *
+   * @example Remember a stored id
+   * ```ts
+   * import { DedupWindow } from "./dedup_window.ts";
+   * new DedupWindow(10).add("order-1", 1);
+   * ```
    */
   add(id: string, position: number): void {
     this.#put(hash(id), position);
@@ -62,6 +81,15 @@ export class DedupWindow {
    * {@link add} for an id given as its bytes, `bytes[start..end)`, which must
    * be ASCII (then they are the id's UTF-16 code units and hash the same).
    * Saves making a string of every id when rebuilding the window at start-up.
+   *
+   * @example Add an id straight from a stored line
+   * ```ts
+   * import { DedupWindow } from "./dedup_window.ts";
+   * const line = new TextEncoder().encode('{"position":1,"id":"order-1",');
+   * const window = new DedupWindow(10);
+   * window.addAscii(line, 20, 27, 1);
+   * console.log(window.candidates("order-1")); // [1]
+   * ```
    */
   addAscii(bytes: Uint8Array, start: number, end: number, position: number): void {
     let h = FNV_OFFSET;
@@ -88,7 +116,19 @@ export class DedupWindow {
     this.#current = reused;
   }
 
-  /** Positions whose id may equal `id` (same hash), newest first. */
+  /**
+   * Positions whose id may equal `id` (same hash), newest first. A hit is a
+   * candidate only: compare the record stored there.
+   *
+   * @example A redelivered message
+   * ```ts
+   * import { DedupWindow } from "./dedup_window.ts";
+   * const window = new DedupWindow(10);
+   * window.add("order-1", 1);
+   * window.add("order-2", 2);
+   * console.log(window.candidates("order-2")); // [2]: already stored at 2 (if the record there says so)
+   * ```
+   */
   candidates(id: string): number[] {
     const key = hash(id);
     const out: number[] = [];

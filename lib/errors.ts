@@ -12,6 +12,13 @@
  *
  * Rule: positions are dense. The first record is 1 and every append is
  * exactly one more than the last stored position.
+ *
+ * @example Append a position that skips one
+ * ```ts
+ * import { OutOfOrderError } from "rabbit-eventstore";
+ * const error = new OutOfOrderError(5, 7);
+ * console.log(error.message); // Cannot append record at position 7: expected position 5
+ * ```
  */
 export class OutOfOrderError extends Error {
   /** The position the log expected next. */
@@ -37,6 +44,17 @@ export class OutOfOrderError extends Error {
  * Rule: every line but the last is a complete record whose position is the
  * previous line's position + 1. A damaged last line is a torn write and is
  * truncated at start-up; damage anywhere else is refused, never repaired.
+ *
+ * @example Report where a store is damaged
+ * ```ts
+ * import { CorruptLogError, startServer } from "rabbit-eventstore";
+ * try {
+ *   const server = await startServer(); // opens STORAGEFILE
+ *   await server.close();
+ * } catch (error) {
+ *   if (error instanceof CorruptLogError) console.error(`damaged at line ${error.line}, byte ${error.offset}`);
+ * }
+ * ```
  */
 export class CorruptLogError extends Error {
   /** The storage file's path. */
@@ -72,6 +90,14 @@ export class CorruptLogError extends Error {
  * store header line, or begins with a record at position 1 (a store written
  * before headers existed). Anything else is somebody else's file: it is
  * refused byte for byte untouched, never "repaired" as a torn tail.
+ *
+ * @example The message for somebody else's file
+ * ```ts
+ * import { NotAStoreError } from "rabbit-eventstore";
+ * const error = new NotAStoreError("./logo.png", "it begins with bytes that are not text: 89 50 4e 47");
+ * console.log(error.message);
+ * // File ./logo.png is not a rabbit-eventstore store (it begins with bytes that are not text: 89 50 4e 47); it was left untouched
+ * ```
  */
 export class NotAStoreError extends Error {
   /** The file's path. */
@@ -97,6 +123,13 @@ export class NotAStoreError extends Error {
  * Rule: a store has one writer. The writer holds an exclusive lock on the
  * file for as long as it runs; the OS frees it when that process dies, so a
  * crash never leaves a stale lock. A second opener never writes a byte.
+ *
+ * @example Tell the operator who holds the store
+ * ```ts
+ * import { StoreLockedError } from "rabbit-eventstore";
+ * const error = new StoreLockedError("./storage", 5494);
+ * console.log(error.message); // Store ./storage is in use by another server (pid 5494)
+ * ```
  */
 export class StoreLockedError extends Error {
   /** The store's path. */
@@ -122,6 +155,13 @@ export class StoreLockedError extends Error {
  * Rule: after a failed write or fsync the log accepts nothing more. An fsync
  * that failed is never retried (the kernel may have dropped the dirty pages),
  * so the process must stop and start again from what is on disk.
+ *
+ * @example Stop after a failed write
+ * ```ts
+ * import { StorageFailedError } from "rabbit-eventstore";
+ * const error = new StorageFailedError("Cannot fsync ./storage", { cause: new Error("EIO") });
+ * if (error instanceof StorageFailedError) console.error(error.message, error.cause);
+ * ```
  */
 export class StorageFailedError extends Error {
   /**
@@ -139,6 +179,13 @@ export class StorageFailedError extends Error {
  * A configuration value (environment variable or option) is invalid.
  *
  * Its message names the setting, the bad value and what to change.
+ *
+ * @example A setting that is out of range
+ * ```ts
+ * import { ConfigError } from "rabbit-eventstore";
+ * const error = new ConfigError('PREFETCH must be an integer from 1 to 65535, got "0"');
+ * console.log(error.name); // ConfigError
+ * ```
  */
 export class ConfigError extends Error {
   /**
@@ -156,6 +203,18 @@ export class ConfigError extends Error {
  *
  * Rule: an event is never skipped. The listener stops at the failing event
  * and reports its position; the cause is the handler's error.
+ *
+ * @example Find the event a projection failed on
+ * ```ts
+ * import { HandlerError, listen } from "rabbit-eventstore";
+ * const listener = listen(1, (event) => {
+ *   if (event.data === null) throw new Error("no data");
+ * });
+ * listener.closed.catch((error) => {
+ *   if (error instanceof HandlerError) console.error(`stopped at ${error.position}:`, error.cause);
+ * });
+ * await listener.close();
+ * ```
  */
 export class HandlerError extends Error {
   /** Position of the event the handler failed on. */
@@ -179,6 +238,20 @@ export class HandlerError extends Error {
  *
  * Rule: a nacked publish is not an error for good. Publish it again (with the
  * same messageId) after a short pause; the server stores a messageId once.
+ *
+ * @example Publish again after a nack
+ * ```ts
+ * import { createCommand, PublishNackedError } from "rabbit-eventstore";
+ * const command = createCommand();
+ * const event = { type: "OrderPlaced", order: 7 };
+ * try {
+ *   await command.publish(event, { id: "order-7" });
+ * } catch (error) {
+ *   if (!(error instanceof PublishNackedError)) throw error;
+ *   await command.publish(event, { id: "order-7" }); // the server stores order-7 once
+ * }
+ * await command.close();
+ * ```
  */
 export class PublishNackedError extends Error {
   /**
@@ -201,7 +274,7 @@ export class PublishNackedError extends Error {
  * message, which names AMQPURL, the user or the vhost and what to change.
  *
  * @example Tell a refusal from an outage
- * ```ts ignore
+ * ```ts
  * import { BrokerRefusedError, startServer } from "rabbit-eventstore";
  * try {
  *   await startServer({ amqpUrl: "amqp://app:secret@rabbit/orders" });
@@ -237,7 +310,7 @@ export class BrokerRefusedError extends Error {
  *
  * @example The message a second server stops with
  * ```ts
- * import { QueueInUseError } from "./errors.ts";
+ * import { QueueInUseError } from "rabbit-eventstore";
  * console.log(new QueueInUseError("events").message);
  * // QUEUENAME "events" is already consumed by another server; stop that server, or give this one …
  * ```
@@ -267,6 +340,13 @@ export class QueueInUseError extends Error {
  *
  * Rule: a listener never waits forever on a history response; it asks
  * again from the next position it has not delivered.
+ *
+ * @example The message of an abandoned request
+ * ```ts
+ * import { HistoryTimeoutError } from "rabbit-eventstore";
+ * const error = new HistoryTimeoutError("http://localhost:8080/?from=1", 30_000);
+ * console.log(error.message); // History request http://localhost:8080/?from=1 sent nothing for 30000 ms
+ * ```
  */
 export class HistoryTimeoutError extends Error {
   /**
@@ -293,9 +373,10 @@ export class HistoryTimeoutError extends Error {
  * id (a server that does not send one) is unknown and never stops it.
  *
  * @example Stop a projection when its store was replaced
- * ```ts ignore
+ * ```ts
  * import { listen, StoreChangedError } from "rabbit-eventstore";
- * const listener = listen(saved.position, project, { storeId: saved.storeId });
+ * const saved = { position: 42, storeId: "5b0c2f7e-0000-4000-8000-000000000000" };
+ * const listener = listen(saved.position, (event) => console.log(event.data), { storeId: saved.storeId });
  * listener.closed.catch((error) => {
  *   if (error instanceof StoreChangedError) console.error(`rebuild: ${error.expected} -> ${error.actual}`);
  * });
@@ -323,7 +404,16 @@ export class StoreChangedError extends Error {
   }
 }
 
-/** One-line description of any thrown value. */
+/**
+ * One-line description of any thrown value: an error's message, else the value as a string.
+ *
+ * @example Describe what a `catch` caught
+ * ```ts
+ * import { describe } from "./errors.ts";
+ * console.log(describe(new Error("disk full"))); // disk full
+ * console.log(describe("oops")); // oops
+ * ```
+ */
 export function describe(error: unknown): string {
   if (error instanceof Error) return error.message;
   return String(error);

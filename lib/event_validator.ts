@@ -4,17 +4,30 @@
  * @module
  */
 
+// Drops a leading byte order mark (`ignoreBOM` is false by default), so no one else has to.
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
-/** The outcome of {@link validateEvent}. */
+/**
+ * The outcome of {@link validateEvent}: the text to store, or why not.
+ *
+ * @example Store or dead-letter
+ * ```ts
+ * import { validateEvent, type Validation } from "./event_validator.ts";
+ * const result: Validation = validateEvent(new TextEncoder().encode("{nope"), 1024);
+ * if (!result.ok) console.log(`dead-lettered: ${result.reason}`);
+ * ```
+ */
 export type Validation =
   | { ok: true; text: string }
   | { ok: false; reason: string };
 
 /**
- * Accept a body that is valid UTF-8 JSON of at most `maxBytes` bytes.
+ * Accept a body that is valid UTF-8 JSON of at most `maxBytes` bytes. A
+ * leading byte order mark is dropped.
  *
- * @example
+ * @param body The message body.
+ * @param maxBytes The largest body accepted (`MAXEVENTBYTES`).
+ * @example Accept a JSON body
  * ```ts
  * import { validateEvent } from "./event_validator.ts";
  * const bytes = new TextEncoder().encode('{"a":1}');
@@ -34,7 +47,6 @@ export function validateEvent(body: Uint8Array, maxBytes: number): Validation {
   } catch {
     return { ok: false, reason: "event is not valid UTF-8" };
   }
-  if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
   try {
     JSON.parse(text);
   } catch (error) {

@@ -23,11 +23,22 @@ import { DEFAULTS } from "./defaults.ts";
 import { HistoryTimeoutError } from "./errors.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
 
-/** Options for {@link readHistoryChunks} and {@link readHistory}. */
+export type { EventRecord };
+
+/**
+ * Options for {@link readHistoryChunks} and {@link readHistory}.
+ *
+ * @example Read at most 100 records, giving up after 5 s of silence
+ * ```ts
+ * import { readHistory, type ReadHistoryOptions } from "./history_client.ts";
+ * const options: ReadHistoryOptions = { limit: 100, idleTimeout: 5_000, signal: AbortSignal.timeout(60_000) };
+ * for await (const record of readHistory("http://localhost:8080/", 1, options)) console.log(record.position);
+ * ```
+ */
 export interface ReadHistoryOptions {
   /** Stop after this many records. @default {Infinity} */
   limit?: number;
-  /** Aborts the request, including a read that is waiting for bytes. */
+  /** Aborts the request, including a read that is waiting for bytes. @default {undefined} */
   signal?: AbortSignal;
   /**
    * Fail with a {@link HistoryTimeoutError} when the server sends nothing (no
@@ -39,11 +50,22 @@ export interface ReadHistoryOptions {
   /**
    * Called once the server answered with history, before any record is
    * yielded; what it throws ends the read with that error.
+   * @default {undefined}
    */
   onResponse?: (response: HistoryResponse) => void;
 }
 
-/** What a history response says about itself, in its headers. */
+/**
+ * What a history response says about itself, in its headers.
+ *
+ * @example Learn the store and its head before the first record
+ * ```ts
+ * import { type HistoryResponse, readHistoryChunks } from "./history_client.ts";
+ * let seen: HistoryResponse | undefined;
+ * const chunks = readHistoryChunks("http://localhost:8080/", 1, { onResponse: (response) => (seen = response) });
+ * for await (const records of chunks) console.log(records.length, seen?.storeId, seen?.head);
+ * ```
+ */
 export interface HistoryResponse {
   /** The store's identity (header `x-store-id`); undefined when the server sends none. */
   storeId: string | undefined;
@@ -63,7 +85,8 @@ export interface HistoryResponse {
  * @throws {Error} When the server answers with an HTTP error or an HTML page (the message holds the
  *   request URL, the status and the start of the body).
  * @example Count records in chunks
- * ```ts ignore
+ * ```ts
+ * import { readHistoryChunks } from "./history_client.ts";
  * let n = 0;
  * for await (const records of readHistoryChunks("http://localhost:8080/", 1)) n += records.length;
  * ```
@@ -123,8 +146,8 @@ export async function* readHistoryChunks(
     reader = response.body.getReader();
     if (signal.aborted) throw signal.reason;
     if (last < Math.max(1, from)) return; // nothing to read; finally drops the body
-    // Split lines by hand rather than through TextDecoderStream and LineStream:
-    // LineStream costs a promise round trip per line.
+    // Split lines by hand rather than through TextDecoderStream and a line-splitting
+    // TransformStream, which costs a promise round trip per line.
     const decoder = new TextDecoder();
     let rest = "";
     while (true) {
@@ -182,8 +205,9 @@ function excerpt(text: string): string {
  * server had them when the request arrived. Same rules as
  * {@link readHistoryChunks}, one record at a time.
  *
- * @example
- * ```ts ignore
+ * @example Print the first ten records
+ * ```ts
+ * import { readHistory } from "./history_client.ts";
  * for await (const record of readHistory("http://localhost:8080/", 1, { limit: 10 })) {
  *   console.log(record.position, record.data);
  * }

@@ -9,25 +9,53 @@
  *
  * @module
  */
-import type { EventStorage } from "./storage.ts";
 
-/** Paths the server answers itself instead of with history. */
-export const RESERVED_PATHS = ["/health"] as const;
+/**
+ * What the handler reads: the part of `EventStorage` it needs (every
+ * `EventStorage` is one), so a test can hand it a small fake.
+ *
+ * @example A fake with two records
+ * ```ts
+ * import { historyHandler, type HistorySource } from "./history_handler.ts";
+ * const lines = ['{"position":1,"id":"a","time":"t","data":1}', '{"position":2,"id":"b","time":"t","data":2}'];
+ * const source: HistorySource = {
+ *   head: lines.length,
+ *   storeId: "5b0c2f7e-0000-4000-8000-000000000000",
+ *   read: (from, options = {}) => {
+ *     const text = lines.slice(from - 1, from - 1 + (options.limit ?? Infinity)).map((line) => line + "\n").join("");
+ *     return new Response(text).body!;
+ *   },
+ * };
+ * const response = await historyHandler(source)(new Request("http://x/?from=2"));
+ * console.log(await response.text()); // the second record
+ * ```
+ */
+export interface HistorySource {
+  /** The last durable position; 0 when empty. */
+  readonly head: number;
+  /** The store's identity, sent as `x-store-id`. */
+  readonly storeId: string;
+  /** Durable records from `from` (inclusive) as NDJSON bytes, at most `limit` of them. */
+  read(from: number, options?: { limit?: number }): ReadableStream<Uint8Array>;
+}
 
 /**
  * Build the request handler.
  *
- * @param storage The storage to read from.
- * @param status Extra fields for `/health`.
+ * @param storage The storage to read from (an `EventStorage`).
+ * @param status Extra fields for `/health`. @default {() => ({})}
+ * @returns The handler: `/health`, else the records as NDJSON, or `400` for a bad `from` or `limit`.
  * @example Call it without a server
- * ```ts ignore
- * const handle = historyHandler(storage);
+ * ```ts
+ * import { historyHandler } from "./history_handler.ts";
+ * const storage = { head: 0, storeId: "5b0c2f7e-0000-4000-8000-000000000000", read: () => new Response("").body! };
+ * const handle = historyHandler(storage, () => ({ published: storage.head }));
  * const response = await handle(new Request("http://x/?from=10&limit=5"));
  * console.log(await response.text());
  * ```
  */
 export function historyHandler(
-  storage: EventStorage,
+  storage: HistorySource,
   status: () => Record<string, unknown> = () => ({}),
 ): (request: Request) => Promise<Response> {
   return (request: Request) => {

@@ -4,13 +4,25 @@
  * @module
  */
 
-/** A function that writes one log line. */
+/**
+ * A function that writes one log line.
+ *
+ * @example Collect lines in a test
+ * ```ts
+ * import type { Log } from "./log.ts";
+ * const lines: string[] = [];
+ * const log: Log = (message) => lines.push(message);
+ * log("hello");
+ * ```
+ */
 export type Log = (message: string) => void;
 
 /**
  * Make a debug log that writes to stdout when `enabled`, else does nothing.
  *
- * @example
+ * @param enabled Whether to write at all (the `DEBUG` setting).
+ * @param component Named in every line, e.g. `server`.
+ * @example Log what the server does when DEBUG is set
  * ```ts
  * import { debugLog } from "./log.ts";
  * const log = debugLog(true, "server");
@@ -21,7 +33,16 @@ export function debugLog(enabled: boolean, component: string): Log {
   return enabled ? (message) => console.log(`[rabbit-eventstore ${component}] ${message}`) : () => {};
 }
 
-/** A warning log that always writes to stderr. */
+/**
+ * A warning log that always writes to stderr.
+ *
+ * @param component Named in every line, e.g. `listener`.
+ * @example Warn on stderr
+ * ```ts
+ * import { warnLog } from "./log.ts";
+ * warnLog("server")("Dead-lettered 1 event"); // [rabbit-eventstore server] Dead-lettered 1 event
+ * ```
+ */
 export function warnLog(component: string): Log {
   return (message) => console.warn(`[rabbit-eventstore ${component}] ${message}`);
 }

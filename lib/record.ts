@@ -12,7 +12,23 @@
  * @module
  */
 
-/** One event as stored and delivered. */
+/**
+ * One event as stored and delivered.
+ *
+ * @example Type the data of the events a projection reads
+ * ```ts
+ * import type { EventRecord } from "rabbit-eventstore";
+ * type OrderPlaced = { orderId: number; total: number };
+ * const record: EventRecord<OrderPlaced> = {
+ *   position: 1,
+ *   id: "order-1",
+ *   time: "2026-01-01T00:00:00.000Z",
+ *   type: "OrderPlaced",
+ *   data: { orderId: 1, total: 9.5 },
+ * };
+ * console.log(record.data.total);
+ * ```
+ */
 export interface EventRecord<T = unknown> {
   /** Dense position: 1, 2, 3 … never reused, never skipped. */
   position: number;

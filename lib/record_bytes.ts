@@ -49,7 +49,7 @@ const stack = new Uint8Array(MAX_DEPTH);
  * @returns The record's id when the line is proven to be a well-formed
  * record at `expected`; `undefined` when it is not proven (the caller must
  * parse it fully to find out).
- * @example
+ * @example Prove a line is the record at position 7
  * ```ts
  * import { matchRecordBytes } from "./record_bytes.ts";
  * const line = new TextEncoder().encode('{"position":7,"id":"a","time":"t","data":{"x":[1,true]}}');
@@ -64,7 +64,15 @@ export function matchRecordBytes(bytes: Uint8Array, start: number, end: number, 
   return String.fromCharCode.apply(null, bytes.subarray(idStart, idEnd) as unknown as number[]);
 }
 
-/** The id's bytes start this far into a line that {@link matchRecordId} took for `position`. */
+/**
+ * The id's bytes start this far into a line that {@link matchRecordId} took for `position`.
+ *
+ * @example Where the id starts
+ * ```ts
+ * import { idOffset } from "./record_bytes.ts";
+ * console.log(idOffset(7)); // 20: after {"position":7,"id":"
+ * ```
+ */
 export function idOffset(position: number): number {
   return POSITION_PREFIX.length + digitCount(position) + ID_PREFIX.length;
 }
@@ -83,6 +91,13 @@ function digitCount(n: number): number {
  * printable ASCII at `bytes[start + idOffset(expected) .. result)`.
  *
  * @returns The index just after the id's bytes, or -1 when the line is not proven.
+ * @example Take the id's bytes without making a string
+ * ```ts
+ * import { idOffset, matchRecordId } from "./record_bytes.ts";
+ * const line = new TextEncoder().encode('{"position":7,"id":"abc","time":"t","data":null}');
+ * const end = matchRecordId(line, 0, line.length, 7);
+ * console.log(line.subarray(idOffset(7), end)); // the bytes of abc
+ * ```
  */
 export function matchRecordId(bytes: Uint8Array, start: number, end: number, expected: number): number {
   let i = start;

@@ -7,7 +7,17 @@
 import { parseArgs } from "node:util";
 import { DEFAULTS } from "./config.ts";
 
-/** What the command line asks for. */
+/**
+ * What the command line asks for.
+ *
+ * @example Act on it
+ * ```ts
+ * import { parseServerArgs, type ServerCommand, serverHelp } from "./server_cli.ts";
+ * const command: ServerCommand = parseServerArgs(["--help"]);
+ * if (command.kind === "help") console.log(serverHelp());
+ * else if (command.kind === "error") console.error(command.message);
+ * ```
+ */
 export type ServerCommand =
   | { kind: "run" }
   | { kind: "help" }
@@ -24,6 +34,7 @@ const OPTIONS = {
  * `process.argv.slice(2)`). An unknown option, a value given to a flag or an
  * argument becomes `{ kind: "error" }` with one line to print (exit code 2).
  *
+ * @param args The arguments after the script.
  * @example Decide what to do
  * ```ts
  * import { parseServerArgs } from "./server_cli.ts";

@@ -18,7 +18,20 @@
  */
 import { createHash, randomUUID } from "node:crypto";
 
-/** The header of a storage file. */
+/**
+ * The header of a storage file.
+ *
+ * @example A header
+ * ```ts
+ * import type { StoreHeader } from "./store_header.ts";
+ * const header: StoreHeader = {
+ *   version: 1,
+ *   storeId: "5b0c2f7e-0000-4000-8000-000000000000",
+ *   created: "2026-12-01T12:00:00.000Z",
+ * };
+ * console.log(header.storeId);
+ * ```
+ */
 export interface StoreHeader {
   /** The format version; this code writes and reads 1. */
   version: number;
@@ -29,12 +42,22 @@ export interface StoreHeader {
 }
 
 /** The format version this code writes. */
-export const STORE_FORMAT = 1;
+const STORE_FORMAT = 1;
 /** How a header line begins. */
 const HEADER_START = '{"rabbitEventstore":';
 /** How a store written before headers begins (see `encodeRecord`). */
 const LEGACY_START = '{"position":1,';
-/** A header line longer than this is not ours. */
+/**
+ * A header line longer than this is not ours; {@link classifyStoreStart}
+ * needs at most this many bytes of a file.
+ *
+ * @example Read enough of a file to classify it
+ * ```ts
+ * import { classifyStoreStart, MAX_HEADER_BYTES } from "./store_header.ts";
+ * const file = new TextEncoder().encode("");
+ * console.log(classifyStoreStart(file.subarray(0, MAX_HEADER_BYTES), file.length).kind); // "empty"
+ * ```
+ */
 export const MAX_HEADER_BYTES = 4096;
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -44,10 +67,11 @@ const decoder = new TextDecoder();
 /**
  * A new header with a fresh identity.
  *
+ * @param now The creation time. @default {new Date()}
  * @example Make and encode a header
  * ```ts
- * import { encodeStoreHeader, newStoreHeader } from "./store_header.ts";
- * const line = encodeStoreHeader(newStoreHeader());
+ * import { newStoreHeader, storeHeaderBytes } from "./store_header.ts";
+ * const line = new TextDecoder().decode(storeHeaderBytes(newStoreHeader()));
  * console.log(line.startsWith('{"rabbitEventstore":1,')); // true
  * ```
  */
@@ -55,22 +79,24 @@ export function newStoreHeader(now: Date = new Date()): StoreHeader {
   return { version: STORE_FORMAT, storeId: randomUUID(), created: now.toISOString() };
 }
 
-/**
- * The header as its line, with the trailing newline.
- *
- * @example Encode a header
- * ```ts
- * import { encodeStoreHeader } from "./store_header.ts";
- * encodeStoreHeader({ version: 1, storeId: "00000000-0000-4000-8000-000000000000", created: "2026-01-01T00:00:00.000Z" });
- * ```
- */
-export function encodeStoreHeader(header: StoreHeader): string {
+/** The header as its line, with the trailing newline. */
+function encodeStoreHeader(header: StoreHeader): string {
   return `${HEADER_START}${header.version},"storeId":${JSON.stringify(header.storeId)},"created":${
     JSON.stringify(header.created)
   }}\n`;
 }
 
-/** What the beginning of a file says it is. */
+/**
+ * What the beginning of a file says it is.
+ *
+ * @example Act on each kind
+ * ```ts
+ * import { classifyStoreStart, type StoreStart } from "./store_header.ts";
+ * const start: StoreStart = classifyStoreStart(new Uint8Array(), 0);
+ * if (start.kind === "foreign") throw new Error(start.reason);
+ * console.log(start.kind); // "empty": write a new header
+ * ```
+ */
 export type StoreStart =
   /** An empty file: a new store. */
   | { kind: "empty" }
@@ -152,7 +178,16 @@ function derivedId(firstLine: Uint8Array): string {
   return `${h.slice(0, 8)}-${h.slice(8, 12)}-8${h.slice(13, 16)}-${variant}${h.slice(17, 20)}-${h.slice(20, 32)}`;
 }
 
-/** The header's bytes (for the storage that writes them). */
+/**
+ * The header's line as bytes, with its newline (for the storage that writes them).
+ *
+ * @example The bytes a new store begins with
+ * ```ts
+ * import { newStoreHeader, storeHeaderBytes } from "./store_header.ts";
+ * const bytes = storeHeaderBytes(newStoreHeader());
+ * console.log(bytes[bytes.length - 1] === 0x0a); // true
+ * ```
+ */
 export function storeHeaderBytes(header: StoreHeader): Uint8Array {
   return encoder.encode(encodeStoreHeader(header));
 }

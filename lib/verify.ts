@@ -6,7 +6,16 @@
 import { CorruptLogError } from "./errors.ts";
 import { FileStorage } from "./file_storage.ts";
 
-/** What {@link verifyStorageFile} found. */
+/**
+ * What {@link verifyStorageFile} found.
+ *
+ * @example Print a report
+ * ```ts
+ * import { type VerifyReport, verifyStorageFile } from "rabbit-eventstore";
+ * const report: VerifyReport = await verifyStorageFile("./storage");
+ * console.log(report.ok ? `${report.records} records` : report.problem);
+ * ```
+ */
 export interface VerifyReport {
   /** True when every line is a record at the expected position. */
   ok: boolean;
@@ -21,8 +30,11 @@ export interface VerifyReport {
  * the next position. Reports the first problem (a torn tail that the server
  * would truncate, or damage it would refuse).
  *
- * @example
- * ```ts ignore
+ * @param path The storage file.
+ * @returns The report; a missing or unreadable file rejects instead.
+ * @example Check a store before starting a server on it
+ * ```ts
+ * import { verifyStorageFile } from "rabbit-eventstore";
  * const report = await verifyStorageFile("./storage");
  * if (!report.ok) console.error(report.problem);
  * ```

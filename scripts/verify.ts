@@ -18,7 +18,20 @@ import process from "node:process";
 import { describe } from "../lib/errors.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
 
-/** Verify the file named in `args`; returns the exit code. */
+/**
+ * Verify the file named in `args`; returns the exit code (0 intact, 1 a problem, 2 a usage error).
+ *
+ * @param args The command line after the script: one storage file.
+ * @param out Where the verdict goes. @default {console.log}
+ * @param err Where usage errors go. @default {console.error}
+ * @example Verify from another script, collecting the output
+ * ```ts
+ * import { run } from "./verify.ts";
+ * const lines: string[] = [];
+ * const code = await run(["./storage"], (line) => lines.push(line));
+ * console.log(code, lines);
+ * ```
+ */
 export async function run(args: readonly string[], out = console.log, err = console.error): Promise<number> {
   if (args.length !== 1 || args[0] === "" || args[0].startsWith("-")) {
     err("Usage: deno task verify <storage file>");

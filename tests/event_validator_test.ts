@@ -10,6 +10,10 @@ describe("validateEvent", () => {
       assert.deepEqual(validateEvent(bytes(s), 100), { ok: true, text: s });
     }
   });
+  it("drops a leading byte order mark (the decoder does it)", () => {
+    const body = new Uint8Array([0xef, 0xbb, 0xbf, ...bytes('{"a":1}')]);
+    assert.deepEqual(validateEvent(body, 100), { ok: true, text: '{"a":1}' });
+  });
   it("rejects invalid JSON, invalid UTF-8, empty and oversize bodies with a reason", () => {
     const bad = validateEvent(bytes("{nope"), 100);
     assert.equal(bad.ok, false);

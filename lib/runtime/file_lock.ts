@@ -21,7 +21,16 @@ import { open, readFile, stat } from "node:fs/promises";
 import process from "node:process";
 import { StoreLockedError } from "../errors.ts";
 
-/** A held lock; {@link FileLock.release} or the process's death frees it. */
+/**
+ * A held lock; {@link FileLock.release} or the process's death frees it.
+ *
+ * @example Release it once
+ * ```ts
+ * import { type FileLock, lockFile } from "./file_lock.ts";
+ * const lock: FileLock = await lockFile("./storage");
+ * await lock.release();
+ * ```
+ */
 export interface FileLock {
   /** Free the lock (closes the descriptor that holds it). */
   release(): Promise<void>;
@@ -36,8 +45,10 @@ const Deno = (globalThis as any).Deno;
  * @throws {StoreLockedError} When another open file description (another
  *   process, or another store in this one) holds it; carries the holder's pid
  *   where the OS tells it.
+ * @param path The file to lock; it must exist.
+ * @returns The held lock.
  * @example Hold a store's lock while the store is open
- * ```ts ignore
+ * ```ts
  * import { lockFile } from "./file_lock.ts";
  * const lock = await lockFile("./storage");
  * // … append to ./storage …

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The fast gate (seconds, no broker): lint, format, type-check, type-check the doc examples, doc lint.
+# .ci/run runs it before the tests; run it yourself before a commit: ./scripts/check.sh (or deno task check).
+# Every step runs, so one run lists all problems; exits 1 if any step failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+entries=(mod.ts server.ts listener.ts command.ts)
+mapfile -t lib < <(find lib -name '*.ts' | sort)
+failed=()
+
+step() {
+  echo "== $*"
+  "$@" || failed+=("$*")
+}
+
+step npx deno lint
+step npx deno fmt --check
+step npx deno check "${entries[@]}" lib/ tests/ scripts/
+step npx deno check --doc "${entries[@]}" lib/
+step npx deno doc --lint "${entries[@]}"
+# lib/ with the entry points, so a type lib/ exports counts as public (the entry points alone see only what they re-export)
+step npx deno doc --lint "${entries[@]}" "${lib[@]}"
+
+if ((${#failed[@]} > 0)); then
+  printf 'check failed: %s\n' "${failed[@]}" >&2
+  exit 1
+fi
+echo "check: all passed"
