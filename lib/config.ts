@@ -82,7 +82,7 @@ export const DEFAULTS = {
 } as const;
 
 /** The environment variables read, by setting. */
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
 
 /** Read broker settings. */
 export function brokerSettings(

@@ -73,6 +73,10 @@ export const STORE_ID_HEADER = "store-id";
 const decoder = new TextDecoder();
 
 /**
+ * The listener's engine: binds a live queue to the fanout, catches up over
+ * HTTP, hands over to live events without a gap or a repeat, and acks each
+ * live message only after its handler finished.
+ *
  * @example Deliver from position 1 until closed
  * ```ts ignore
  * const feed = new EventFeed(settings, (event) => console.log(event), { from: 1 });
@@ -112,6 +116,8 @@ export class EventFeed {
   #rejectDone!: (error: Error) => void;
 
   /**
+   * Create a feed; nothing connects until {@link EventFeed.start}.
+   *
    * @param settings Broker and history settings.
    * @param handler Called once per event, in order.
    * @param options Start position, logs, store id.

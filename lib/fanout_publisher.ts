@@ -18,7 +18,12 @@ import { settleWithin } from "./settle_within.ts";
 export type Publishable = StoredRecord;
 
 /**
- * @example
+ * Publishes stored records to the fanout exchange with publisher confirms,
+ * advances the published watermark over confirmed positions only, and on
+ * every new session (or after a nack or a confirm that never came)
+ * republishes from the watermark, reading older records back from storage.
+ *
+ * @example Attach, publish, drain
  * ```ts ignore
  * const publisher = new FanoutPublisher(storage, watermark, "events");
  * publisher.attach(session);          // on every (re)connect
@@ -51,6 +56,8 @@ export class FanoutPublisher {
   #resendTimer: ReturnType<typeof setTimeout> | undefined;
 
   /**
+   * Create a publisher; it publishes nothing until a session is attached.
+   *
    * @param storage Where older records are read back from.
    * @param watermark The confirmed position, advanced here.
    * @param exchange The fanout exchange's name.

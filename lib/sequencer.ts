@@ -50,7 +50,11 @@ interface Pending {
 }
 
 /**
- * @example
+ * Gives each accepted delivery the next dense position: validates and
+ * dedupes it, appends a batch with one fsync (group commit), hands the batch
+ * to the fanout, dead-letters what it cannot accept, then acks the batch.
+ *
+ * @example Number a queue's deliveries
  * ```ts ignore
  * const sequencer = new Sequencer({ storage, window, publisher, maxEventBytes, deadLetter, onFatal });
  * await session.consume(queue, 1000, (delivery) => sequencer.accept(session, delivery));
@@ -63,7 +67,11 @@ export class Sequencer {
   #failed = false;
   #stopped = false;
 
-  /** @param options Collaborators and limits. */
+  /**
+   * Create a sequencer.
+   *
+   * @param options Collaborators and limits.
+   */
   constructor(options: SequencerOptions) {
     this.#o = {
       log: () => {},
