@@ -354,6 +354,8 @@ describe("listener hardening against RabbitMQ: store ids, stray messages, unreac
       got.push(e.position);
     };
     const listener = from === undefined ? listen(handler, options) : listen(from, handler, options);
+    // Observed from the start: a stop can come before a test awaits `closed` (it then still rejects there).
+    listener.closed.catch(() => {});
     listeners.push(listener);
     return listener;
   };
