@@ -8,7 +8,7 @@
  * negative confirms (basic.nack), for up to `retryFor` ms.
  *
  * @example Publish events (Node: `require("rabbit-eventstore/command")`)
- * ```ts ignore
+ * ```ts
  * import * as command from "rabbit-eventstore/command";
  * const id = await command.publish({ type: "OrderPlaced", orderId: 42 });
  * await command.publish({ type: "OrderPaid", orderId: 42 }, { id: "pay-42" }); // idempotent retry key
@@ -16,8 +16,9 @@
  * ```
  *
  * @example A burst with pipelined confirms
- * ```ts ignore
+ * ```ts
  * import { createCommand } from "rabbit-eventstore/command";
+ * const events = [{ type: "ItemAdded", sku: "a" }, { type: "ItemAdded", sku: "b" }];
  * const cmd = createCommand({ queueName: "events" });
  * await Promise.all(events.map((e) => cmd.publish(e))); // no round trip per event
  * await cmd.close();
@@ -36,7 +37,23 @@ import { settleWithin } from "./lib/settle_within.ts";
 
 export type { BrokerSettings } from "./lib/config.ts";
 
-/** Options for {@link createCommand}; each overrides its environment variable. */
+/**
+ * Options for {@link createCommand}; each overrides its environment variable.
+ * The fields of {@link BrokerSettings} (`amqpUrl`, `queueName`, `debug`, …)
+ * may be given too.
+ *
+ * @example Publish to another broker and queue, and give up sooner
+ * ```ts
+ * import { type CommandOptions, createCommand } from "rabbit-eventstore/command";
+ * const options: CommandOptions = {
+ *   amqpUrl: "amqps://app:secret@broker.example.com/prod",
+ *   queueName: "orders",
+ *   retryFor: 5_000,
+ * };
+ * const cmd = createCommand(options);
+ * await cmd.close();
+ * ```
+ */
 export interface CommandOptions extends Partial<BrokerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */
   amqpHost?: string;
@@ -50,15 +67,37 @@ export interface CommandOptions extends Partial<BrokerSettings> {
   confirmTimeout?: number;
 }
 
-/** Options for one publish. */
+/**
+ * Options for one publish.
+ *
+ * @example A retry-safe publish with a type
+ * ```ts
+ * import { publish, type PublishOptions } from "rabbit-eventstore/command";
+ * const options: PublishOptions = { id: "order-42-paid", type: "OrderPaid" };
+ * await publish({ orderId: 42, amount: 9.5 }, options); // publishing it again stores it once
+ * ```
+ */
 export interface PublishOptions {
   /** The messageId; reuse it when retrying so the event is stored once. @default {crypto.randomUUID()} */
   id?: string;
-  /** AMQP `type` property, stored as the record's `type`. */
+  /** AMQP `type` property, stored as the record's `type`. @default {undefined} */
   type?: string;
 }
 
-/** Publishes events; see {@link createCommand}. */
+/**
+ * Publishes events; see {@link createCommand}.
+ *
+ * @example Take a command as a dependency
+ * ```ts
+ * import { type Command, createCommand } from "rabbit-eventstore/command";
+ * async function placeOrder(events: Command, orderId: number): Promise<string> {
+ *   return await events.publish({ orderId }, { id: `order-${orderId}`, type: "OrderPlaced" });
+ * }
+ * const cmd = createCommand();
+ * await placeOrder(cmd, 42);
+ * await cmd.close();
+ * ```
+ */
 export interface Command {
   /**
    * Publish one event (any JSON value). Resolves with its id once the broker
@@ -76,10 +115,15 @@ export interface Command {
  * or cannot encode: undefined, functions, symbols, BigInt and cycles.
  *
  * @throws {TypeError} Naming what cannot be serialised.
- * @example
+ * @example Check an event before publishing it
  * ```ts
- * import { serializeEvent } from "./command.ts";
- * serializeEvent({ a: 1 }); // '{"a":1}'
+ * import { serializeEvent } from "rabbit-eventstore/command";
+ * console.log(serializeEvent({ a: 1 })); // {"a":1}
+ * try {
+ *   serializeEvent({ total: 10n });
+ * } catch (error) {
+ *   console.log((error as TypeError).message); // Cannot publish event: property "total" is a bigint, …
+ * }
  * ```
  */
 export function serializeEvent(event: unknown): string {
@@ -105,8 +149,12 @@ export function serializeEvent(event: unknown): string {
 /**
  * Create a command publisher with its own lazily opened connection.
  *
- * @example
- * ```ts ignore
+ * @param options The broker, the queue and the retry limits; unset ones come from the environment.
+ * @returns The publisher; nothing connects until its first publish.
+ * @throws {ConfigError} On an invalid setting.
+ * @example Publish with a command of its own
+ * ```ts
+ * import { createCommand } from "rabbit-eventstore/command";
  * const cmd = createCommand({ amqpUrl: "amqp://guest:guest@127.0.0.1", queueName: "events" });
  * await cmd.publish({ hello: "world" });
  * await cmd.close();
@@ -196,13 +244,37 @@ export function createCommand(options: CommandOptions = {}): Command {
 
 let shared: Command | undefined;
 
-/** Publish with the module's shared command (configured from the environment). See {@link Command.publish}. */
+/**
+ * Publish with the module's shared command (configured from the environment). See {@link Command.publish}.
+ *
+ * @param event Any JSON value.
+ * @param options Its id and type.
+ * @returns The event's id, once the broker confirmed it.
+ * @throws {TypeError} When the event cannot be serialised as JSON; nothing is sent.
+ * @example Publish from anywhere in a program
+ * ```ts
+ * import { close, publish } from "rabbit-eventstore/command";
+ * const id = await publish({ type: "UserSignedUp", email: "ada@example.com" });
+ * console.log("stored once as", id);
+ * await close();
+ * ```
+ */
 export function publish(event: unknown, options?: PublishOptions): Promise<string> {
   shared ??= createCommand();
   return shared.publish(event, options);
 }
 
-/** Close the module's shared command's connection. */
+/**
+ * Close the module's shared command's connection. A later {@link publish}
+ * opens a new one.
+ *
+ * @example Close on shutdown
+ * ```ts
+ * import { close, publish } from "rabbit-eventstore/command";
+ * await publish({ type: "ServiceStopping" });
+ * await close(); // lets the process exit
+ * ```
+ */
 export async function close(): Promise<void> {
   const current = shared;
   shared = undefined;

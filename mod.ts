@@ -9,7 +9,7 @@
  * - `./command`: publishes new events with publisher confirms.
  *
  * @example Publish and listen
- * ```ts ignore
+ * ```ts
  * import { createCommand, listen } from "rabbit-eventstore";
  * const listener = listen(0, (event) => console.log(event.position, event.data), { historyUrl: "http://localhost:8080/" });
  * const cmd = createCommand();

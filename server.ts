@@ -8,7 +8,7 @@
  * variables in the README, or start it from code with {@link startServer}.
  *
  * @example Start a server from code
- * ```ts ignore
+ * ```ts
  * import { startServer } from "rabbit-eventstore/server";
  * const server = await startServer({ port: 8080, storageFile: "./events.ndjson" });
  * console.log(`history on http://localhost:${server.port}/, head ${server.head}`);
@@ -40,7 +40,34 @@ export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
 export type { EventStorage } from "./lib/storage.ts";
 export { deadLetterQueueName } from "./lib/dead_letter.ts";
 
-/** Options for {@link startServer}; each overrides its environment variable. */
+/**
+ * Options for {@link startServer}; each overrides its environment variable.
+ * The fields of {@link ServerSettings} (`port`, `storageFile`, `queueName`,
+ * `prefetch`, …, with their defaults) may be given too.
+ *
+ * @example A server for one service's events, on a port of its own
+ * ```ts
+ * import { type ServerOptions, startServer } from "rabbit-eventstore/server";
+ * const options: ServerOptions = {
+ *   amqpUrl: "amqp://app:secret@rabbit/prod",
+ *   queueName: "orders",
+ *   exchangeName: "orders.stored",
+ *   storageFile: "/var/lib/orders/events.ndjson",
+ *   port: 8080,
+ * };
+ * const server = await startServer(options);
+ * await server.close();
+ * ```
+ *
+ * @example Keep the events in memory (a unit test)
+ * ```ts
+ * import { MemoryStorage } from "rabbit-eventstore";
+ * import { startServer } from "rabbit-eventstore/server";
+ * const server = await startServer({ storage: new MemoryStorage(), port: 0, brokerStartTimeout: 2_000 });
+ * console.log(`history on http://localhost:${server.port}/`);
+ * await server.close();
+ * ```
+ */
 export interface ServerOptions extends Partial<ServerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */
   amqpHost?: string;
@@ -59,7 +86,22 @@ export interface ServerOptions extends Partial<ServerSettings> {
   storage?: EventStorage;
 }
 
-/** A running server. */
+/**
+ * A running server, as {@link startServer} returns it.
+ *
+ * @example Stop on SIGTERM, and report how it ended
+ * ```ts
+ * import process from "node:process";
+ * import { startServer } from "rabbit-eventstore/server";
+ * const server = await startServer();
+ * console.log(`serving ${server.settings.storageFile} at head ${server.head} on port ${server.port}`);
+ * process.once("SIGTERM", () => void server.close());
+ * server.closed.then(
+ *   () => console.log("stopped"),
+ *   (error) => console.error("failed:", error),
+ * );
+ * ```
+ */
 export interface EventStoreServer {
   /** The HTTP port actually bound. */
   readonly port: number;
@@ -83,8 +125,18 @@ export interface EventStoreServer {
  * Start the server: open and check the storage file, bind HTTP, connect to
  * the broker, declare the topology and start consuming.
  *
+ * @param options Settings that win over the environment, and optionally the storage to use.
+ * @returns The running server, once it consumes from the queue.
  * @throws {ConfigError} On an invalid setting.
  * @throws {CorruptLogError} When the storage file is damaged before its last line.
+ * @example Serve a store's history and consume its queue
+ * ```ts
+ * import { startServer } from "rabbit-eventstore/server";
+ * const server = await startServer({ storageFile: "./events.ndjson", port: 8080 });
+ * const response = await fetch(`http://localhost:${server.port}/?from=1`);
+ * console.log(await response.text()); // the stored records, one JSON line each
+ * await server.close();
+ * ```
  */
 export async function startServer(options: ServerOptions = {}): Promise<EventStoreServer> {
   const settings = serverSettings(options);
@@ -253,6 +305,12 @@ async function openStorage(path: string, options: FileStorageOptions): Promise<F
  * `--help` and `--version` print and exit 0; any other argument exits 2.
  *
  * @param args The command line after the runtime and script. @default {process.argv.slice(2)}
+ * @example A bin script of your own
+ * ```ts
+ * // bin.ts, the whole program: `deno run -A bin.ts`, `deno run -A bin.ts --help`
+ * import { main } from "rabbit-eventstore/server";
+ * await main(); // exits the process when the server stops
+ * ```
  */
 export async function main(args: string[] = process.argv.slice(2)): Promise<void> {
   const command = parseServerArgs(args);

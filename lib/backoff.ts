@@ -8,7 +8,16 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 
-/** How a {@link Backoff} grows. */
+/**
+ * How a {@link Backoff} grows.
+ *
+ * @example 50 ms, 100 ms, 150 ms, then 200 ms each time
+ * ```ts
+ * import { Backoff, type BackoffOptions } from "./backoff.ts";
+ * const options: BackoffOptions = { first: 50, max: 200, growth: "linear" };
+ * console.log(new Backoff(options).delay); // 50
+ * ```
+ */
 export interface BackoffOptions {
   /** The first delay in ms. */
   readonly first: number;

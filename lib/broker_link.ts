@@ -20,9 +20,28 @@ import { redact } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { BrokerRefusedError, describe, QueueInUseError } from "./errors.ts";
 
-/** Options for {@link BrokerLink}. */
+/**
+ * Options for {@link BrokerLink}.
+ *
+ * @example Keep a consumer alive across reconnects
+ * ```ts
+ * import { BrokerLink, type BrokerLinkOptions } from "./broker_link.ts";
+ * const options: BrokerLinkOptions = {
+ *   name: "my projection",
+ *   setup: async (session) => {
+ *     await session.declareQueue("work");
+ *     await session.consume("work", 10, (d) => void session.ack(d.tag));
+ *   },
+ *   onDisconnect: () => console.warn("broker lost; reconnecting"),
+ *   warn: (message) => console.warn(message),
+ * };
+ * const link = new BrokerLink("amqp://guest:guest@127.0.0.1", options);
+ * await link.start();
+ * await link.close();
+ * ```
+ */
 export interface BrokerLinkOptions {
-  /** Connection name shown in the management UI. */
+  /** Connection name shown in the management UI. @default {undefined} */
   name?: string;
   /** Run on every new connection: declare topology, start consuming. */
   setup: (session: BrokerSession) => Promise<void>;

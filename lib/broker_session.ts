@@ -7,7 +7,21 @@
  * @module
  */
 
-/** A message delivered to a consumer. */
+/**
+ * A message delivered to a consumer.
+ *
+ * @example A delivery as a test hands it to the sequencer
+ * ```ts
+ * import type { Delivery } from "./broker_session.ts";
+ * const delivery: Delivery = {
+ *   body: new TextEncoder().encode('{"orderId":42}'),
+ *   messageId: "order-42",
+ *   type: "OrderPlaced",
+ *   tag: 1,
+ *   redelivered: false,
+ * };
+ * ```
+ */
 export interface Delivery {
   /** Raw body bytes. */
   body: Uint8Array;
@@ -23,13 +37,23 @@ export interface Delivery {
   redelivered: boolean;
 }
 
-/** Properties for a published message. */
+/**
+ * Properties for a published message.
+ *
+ * @example Publish a record with its id, type and store id
+ * ```ts
+ * import type { PublishingSessionLike, PublishProperties } from "./broker_session.ts";
+ * declare const session: PublishingSessionLike;
+ * const properties: PublishProperties = { messageId: "order-42", type: "OrderPlaced", headers: { "store-id": "s1" } };
+ * await session.publish("events", "", '{"orderId":42}', properties);
+ * ```
+ */
 export interface PublishProperties {
-  /** AMQP messageId. */
+  /** AMQP messageId. @default {undefined} */
   messageId?: string;
-  /** AMQP type. */
+  /** AMQP type. @default {undefined} */
   type?: string;
-  /** AMQP headers. */
+  /** AMQP headers. @default {undefined} */
   headers?: Record<string, unknown>;
   /** AMQP content type. @default {"application/json"} */
   contentType?: string;
@@ -37,7 +61,18 @@ export interface PublishProperties {
   persistent?: boolean;
 }
 
-/** Queue declaration options. */
+/**
+ * Queue declaration options.
+ *
+ * @example A temporary queue the broker names
+ * ```ts
+ * import type { BrokerSession, QueueOptions } from "./broker_session.ts";
+ * declare const session: BrokerSession;
+ * const options: QueueOptions = { durable: false, exclusive: true, autoDelete: true };
+ * const name = await session.declareQueue("", options);
+ * await session.bind(name, "events");
+ * ```
+ */
 export interface QueueOptions {
   /** Survives a broker restart. @default {true} */
   durable?: boolean;
@@ -72,7 +107,18 @@ export interface ConsumeOptions {
   arguments?: Record<string, unknown>;
 }
 
-/** A consumer started with {@link BrokerSession.consume}. */
+/**
+ * A consumer started with {@link BrokerSession.consume}.
+ *
+ * @example Stop consuming before closing
+ * ```ts
+ * import type { BrokerSession, Consumer } from "./broker_session.ts";
+ * declare const session: BrokerSession;
+ * const consumer: Consumer = await session.consume("events", 10, (d) => void session.ack(d.tag));
+ * await consumer.cancel();
+ * await session.close();
+ * ```
+ */
 export interface Consumer {
   /** Stop deliveries to this consumer. */
   cancel(): Promise<void>;

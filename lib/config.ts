@@ -9,22 +9,46 @@ import { DEFAULTS as LIMITS } from "./defaults.ts";
 import { ConfigError } from "./errors.ts";
 import { env } from "./runtime/env.ts";
 
-/** Settings shared by the server, the listener and the command module. */
+/**
+ * Settings shared by the server, the listener and the command module.
+ *
+ * @example Read them as the command module would
+ * ```ts
+ * import { brokerSettings } from "./config.ts";
+ * import type { BrokerSettings } from "rabbit-eventstore";
+ * const settings: BrokerSettings = brokerSettings({ queueName: "orders" }, { AMQPHOST: "rabbit:5672" });
+ * console.log(settings.amqpUrl, settings.queueName); // amqp://guest:guest@rabbit:5672 orders
+ * ```
+ */
 export interface BrokerSettings {
   /**
    * Full broker URL with credentials and vhost. Wins over `amqpHost`.
-   * Env `AMQPURL`.
+   * Env `AMQPURL`. @default {"amqp://guest:guest@localhost"} (guest at `amqpHost`)
    */
   amqpUrl: string;
   /** Fanout exchange for stored events. Env `EXCHANGENAME`. @default {"events"} */
   exchangeName: string;
   /** Queue the server consumes new events from. Env `QUEUENAME`. @default {"events"} */
   queueName: string;
-  /** Print debug messages to stdout. Env `DEBUG`, any value but "", "0", "false", "no". @default {false} */
+  /** Print debug messages to stdout. Env `DEBUG`, any value but "", "0", "false", "no", "off". @default {false} */
   debug: boolean;
 }
 
-/** Settings of the server. */
+/**
+ * Settings of the server, as {@link serverSettings} reads them and
+ * `EventStoreServer.settings` reports them.
+ *
+ * @example Log where a server keeps and serves its events
+ * ```ts
+ * import { type ServerSettings, startServer } from "rabbit-eventstore/server";
+ * function describeServer(settings: ServerSettings): string {
+ *   return `${settings.storageFile} on ${settings.hostname}:${settings.port}, queue ${settings.queueName}`;
+ * }
+ * const server = await startServer({ port: 8080 });
+ * console.log(describeServer(server.settings)); // ./storage on 0.0.0.0:8080, queue events
+ * await server.close();
+ * ```
+ */
 export interface ServerSettings extends BrokerSettings {
   /** HTTP port for history. Env `PORT`. @default {80} */
   port: number;
@@ -55,7 +79,17 @@ export interface ServerSettings extends BrokerSettings {
   httpWriteTimeout: number;
 }
 
-/** Settings of the listener. */
+/**
+ * Settings of the listener, as {@link listenerSettings} reads them.
+ *
+ * @example Settings for a listener of a remote server
+ * ```ts
+ * import { listenerSettings } from "./config.ts";
+ * import type { ListenerSettings } from "rabbit-eventstore/listener";
+ * const settings: ListenerSettings = listenerSettings({ historyUrl: "http://eventstore:8080/" }, {});
+ * console.log(settings.historyUrl, settings.prefetch); // http://eventstore:8080/ 256
+ * ```
+ */
 export interface ListenerSettings extends BrokerSettings {
   /** URL of the server's HTTP history. Env `HISTORYURL`. @default {"http://localhost/"} */
   historyUrl: string;
@@ -63,7 +97,15 @@ export interface ListenerSettings extends BrokerSettings {
   prefetch: number;
 }
 
-/** The settings' defaults, in one place; the numeric ones come from `lib/defaults.ts`. */
+/**
+ * The settings' defaults, in one place; the numeric ones come from `lib/defaults.ts`.
+ *
+ * @example The port a server binds when neither `port` nor `PORT` is set
+ * ```ts
+ * import { DEFAULTS } from "./config.ts";
+ * console.log(DEFAULTS.port, DEFAULTS.storageFile); // 80 ./storage
+ * ```
+ */
 export const DEFAULTS = {
   amqpHost: "localhost",
   exchangeName: "events",
@@ -81,10 +123,31 @@ export const DEFAULTS = {
   httpWriteTimeout: LIMITS.http.writeTimeout,
 } as const;
 
-/** The environment variables read, by setting. */
+/**
+ * The environment variables read, by setting.
+ *
+ * @example Settings from a fixed environment instead of the process's
+ * ```ts
+ * import { type Env, serverSettings } from "./config.ts";
+ * const vars: Env = { PORT: "8080", QUEUENAME: "orders" };
+ * console.log(serverSettings({}, vars).queueName); // orders
+ * ```
+ */
 export type Env = Record<string, string | undefined>;
 
-/** Read broker settings. */
+/**
+ * Read broker settings: options, then env, then defaults.
+ *
+ * @param options Programmatic settings; they win over the environment.
+ * @param vars The environment. @default {the process's environment}
+ * @returns The settings, complete.
+ * @throws {ConfigError} On an invalid value.
+ * @example The broker URL built from a host
+ * ```ts
+ * import { brokerSettings } from "./config.ts";
+ * console.log(brokerSettings({ amqpHost: "10.0.0.5" }, {}).amqpUrl); // amqp://guest:guest@10.0.0.5
+ * ```
+ */
 export function brokerSettings(
   options: Partial<BrokerSettings & { amqpHost: string }> = {},
   vars: Env = env(),
@@ -100,8 +163,11 @@ export function brokerSettings(
 /**
  * Read server settings: options, then env, then defaults.
  *
+ * @param options Programmatic settings; they win over the environment.
+ * @param vars The environment. @default {the process's environment}
+ * @returns The settings, complete.
  * @throws {ConfigError} On an invalid value.
- * @example
+ * @example An option and a variable together
  * ```ts
  * import { serverSettings } from "./config.ts";
  * const settings = serverSettings({ port: 8080 }, { STORAGEFILE: "/var/lib/events" });
@@ -131,7 +197,19 @@ export function serverSettings(
   };
 }
 
-/** Read listener settings. */
+/**
+ * Read listener settings: options, then env, then defaults.
+ *
+ * @param options Programmatic settings; they win over the environment.
+ * @param vars The environment. @default {the process's environment}
+ * @returns The settings, complete.
+ * @throws {ConfigError} On an invalid value, such as a `HISTORYURL` that is not http(s).
+ * @example History from the environment
+ * ```ts
+ * import { listenerSettings } from "./config.ts";
+ * console.log(listenerSettings({}, { HISTORYURL: "https://events.example.com/" }).historyUrl);
+ * ```
+ */
 export function listenerSettings(
   options: Partial<ListenerSettings & { amqpHost: string }> = {},
   vars: Env = env(),
@@ -212,12 +290,29 @@ function integer(setting: string, value: string | undefined, fallback: number, m
   return n;
 }
 
-/** Whether an env value such as DEBUG is set to something truthy. */
+/**
+ * Whether an env value such as DEBUG is set to something truthy: anything but
+ * unset, "", "0", "false", "no" and "off" (any case, spaces trimmed).
+ *
+ * @example Read DEBUG
+ * ```ts
+ * import { truthy } from "./config.ts";
+ * console.log(truthy("1"), truthy(" Off "), truthy(undefined)); // true false false
+ * ```
+ */
 export function truthy(value: string | undefined): boolean {
   return value !== undefined && !["", "0", "false", "no", "off"].includes(value.trim().toLowerCase());
 }
 
-/** Hide the password in a broker URL for messages. */
+/**
+ * Hide the password in a broker URL for messages.
+ *
+ * @example Log a broker URL
+ * ```ts
+ * import { redact } from "./config.ts";
+ * console.log(redact("amqp://app:secret@rabbit/prod")); // amqp://app:***@rabbit/prod
+ * ```
+ */
 export function redact(url: string): string {
   return url.replace(/\/\/([^:/@]*):[^@/]*@/, "//$1:***@");
 }

@@ -25,10 +25,34 @@ export function deadLetterQueueName(queueName: string): string {
   return `${queueName}.dead`;
 }
 
-/** What dead-lettering needs of a session; a test's fake implements these two. */
+/**
+ * What dead-lettering needs of a session; a test's fake implements these two.
+ *
+ * @example A fake that records what was dead-lettered
+ * ```ts
+ * import type { DeadLetterSessionLike } from "./dead_letter.ts";
+ * const sent: string[] = [];
+ * const fake: DeadLetterSessionLike = {
+ *   declareQueue: (name) => Promise.resolve(name),
+ *   publish: (_exchange, queue) => {
+ *     sent.push(queue);
+ *     return Promise.resolve();
+ *   },
+ * };
+ * ```
+ */
 export type DeadLetterSessionLike = Pick<BrokerSession, "declareQueue" | "publish">;
 
-/** Options for {@link DeadLetterQueue}. */
+/**
+ * Options for {@link DeadLetterQueue}.
+ *
+ * @example Fail a dead-letter publish after 5 s without a confirm
+ * ```ts
+ * import { type DeadLetterOptions, DeadLetterQueue } from "./dead_letter.ts";
+ * const options: DeadLetterOptions = { confirmTimeout: 5_000 };
+ * console.log(new DeadLetterQueue("orders", options).name); // orders.dead
+ * ```
+ */
 export interface DeadLetterOptions {
   /** A publish the broker has not confirmed after this many ms fails. @default {15000} */
   confirmTimeout?: number;
@@ -45,7 +69,11 @@ export interface DeadLetterOptions {
  * (`x-original-headers: dropped: larger than one AMQP frame`).
  *
  * @example Dead-letter a delivery the server will not store
- * ```ts ignore
+ * ```ts
+ * import type { BrokerSession, Delivery } from "./broker_session.ts";
+ * import { DeadLetterQueue } from "./dead_letter.ts";
+ * declare const session: BrokerSession;
+ * declare const delivery: Delivery;
  * const deadLetters = new DeadLetterQueue("events");
  * await session.declareQueue(deadLetters.name);
  * await deadLetters.send(session, delivery, "not valid JSON");

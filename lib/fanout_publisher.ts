@@ -14,7 +14,19 @@ import type { EventStorage, StoredRecord } from "./storage.ts";
 import type { PublishWatermark } from "./publish_watermark.ts";
 import { settleWithin } from "./settle_within.ts";
 
-/** A record made durable, ready to publish: its line is the message body, its id and type the AMQP properties. */
+/**
+ * A record made durable, ready to publish: its line is the message body, its id and type the AMQP properties.
+ *
+ * @example The records of one append, handed on to the fanout
+ * ```ts
+ * import type { Publishable } from "./fanout_publisher.ts";
+ * import { encodeRecord } from "./record.ts";
+ * const batch: Publishable[] = [
+ *   { position: 1, id: "a", line: encodeRecord(1, "a", "2026-01-01T00:00:00.000Z", "{}") },
+ * ];
+ * console.log(batch[0].line); // the message body
+ * ```
+ */
 export type Publishable = StoredRecord;
 
 /**
@@ -24,11 +36,18 @@ export type Publishable = StoredRecord;
  * republishes from the watermark, reading older records back from storage.
  *
  * @example Attach, publish, drain
- * ```ts ignore
+ * ```ts
+ * import type { PublishingSessionLike } from "./broker_session.ts";
+ * import { FanoutPublisher } from "./fanout_publisher.ts";
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import { PublishWatermark } from "./publish_watermark.ts";
+ * const storage = new MemoryStorage();
+ * const watermark = await PublishWatermark.open(storage);
+ * const session: PublishingSessionLike = { closed: false, publish: () => Promise.resolve() }; // confirms everything
  * const publisher = new FanoutPublisher(storage, watermark, "events");
- * publisher.attach(session);          // on every (re)connect
- * publisher.publish(records);         // after every durable append
- * await publisher.idle();             // before shutdown
+ * void publisher.attach(session); // on every (re)connect
+ * publisher.publish([]); // after every durable append: the records just stored
+ * await publisher.idle(); // before shutdown
  * ```
  */
 export class FanoutPublisher {

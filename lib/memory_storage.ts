@@ -11,7 +11,21 @@
 import { OutOfOrderError, StorageFailedError } from "./errors.ts";
 import type { AppendRecord, EventStorage, IdVisitor, PublishedMark, ReadOptions, StoredRecord } from "./storage.ts";
 
-/** Options for {@link MemoryStorage}. */
+/**
+ * Options for {@link MemoryStorage}.
+ *
+ * @example A store whose third append fails, as a full disk would
+ * ```ts
+ * import { MemoryStorage, type MemoryStorageOptions } from "rabbit-eventstore";
+ * let appends = 0;
+ * const options: MemoryStorageOptions = {
+ *   storeId: "5b0c2f7e-0000-4000-8000-000000000000",
+ *   failAppend: () => ++appends === 3 ? new Error("ENOSPC: no space left on device") : undefined,
+ * };
+ * const storage = new MemoryStorage(options);
+ * console.log(storage.storeId, storage.head); // 5b0c2f7e-0000-4000-8000-000000000000 0
+ * ```
+ */
 export interface MemoryStorageOptions {
   /** The store's identity. @default {a random UUID} */
   storeId?: string;

@@ -20,7 +20,31 @@ import type { FanoutPublisher } from "./fanout_publisher.ts";
 import { encodeRecord } from "./record.ts";
 import type { AppendRecord, EventStorage } from "./storage.ts";
 
-/** Options for {@link Sequencer}. */
+/**
+ * Options for {@link Sequencer}.
+ *
+ * @example The collaborators of a sequencer over memory storage
+ * ```ts
+ * import type { PublishingSessionLike } from "./broker_session.ts";
+ * import { DedupWindow } from "./dedup_window.ts";
+ * import { FanoutPublisher } from "./fanout_publisher.ts";
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import { PublishWatermark } from "./publish_watermark.ts";
+ * import type { SequencerOptions } from "./sequencer.ts";
+ * const storage = new MemoryStorage();
+ * const fanout: PublishingSessionLike = { closed: false, publish: () => Promise.resolve() };
+ * const publisher = new FanoutPublisher(storage, await PublishWatermark.open(storage), "events");
+ * void publisher.attach(fanout);
+ * const options: SequencerOptions = {
+ *   storage,
+ *   window: new DedupWindow(1_000),
+ *   publisher,
+ *   maxEventBytes: 1_048_576,
+ *   deadLetter: async (_session, delivery, reason) => console.warn(`dead-lettered ${delivery.tag}: ${reason}`),
+ *   onFatal: (error) => console.error("storage failed:", error),
+ * };
+ * ```
+ */
 export interface SequencerOptions {
   /** Where records are appended. */
   storage: EventStorage;
@@ -34,7 +58,7 @@ export interface SequencerOptions {
   deadLetter: (session: BrokerSession, delivery: Delivery, reason: string) => Promise<void>;
   /** Called once when storage fails; the sequencer accepts nothing more. */
   onFatal: (error: Error) => void;
-  /** Debug log. */
+  /** Debug log. @default {no logging} */
   log?: (message: string) => void;
   /** Warnings (rejected messages). @default {console.warn} */
   warn?: (message: string) => void;
@@ -55,9 +79,28 @@ interface Pending {
  * to the fanout, dead-letters what it cannot accept, then acks the batch.
  *
  * @example Number a queue's deliveries
- * ```ts ignore
- * const sequencer = new Sequencer({ storage, window, publisher, maxEventBytes, deadLetter, onFatal });
- * await session.consume(queue, 1000, (delivery) => sequencer.accept(session, delivery));
+ * ```ts
+ * import { openSession } from "./amqp_session.ts";
+ * import { DeadLetterQueue } from "./dead_letter.ts";
+ * import { DedupWindow } from "./dedup_window.ts";
+ * import { FanoutPublisher } from "./fanout_publisher.ts";
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import { PublishWatermark } from "./publish_watermark.ts";
+ * import { Sequencer } from "./sequencer.ts";
+ * const session = await openSession("amqp://guest:guest@127.0.0.1");
+ * const storage = new MemoryStorage();
+ * const publisher = new FanoutPublisher(storage, await PublishWatermark.open(storage), "events");
+ * void publisher.attach(session);
+ * const deadLetters = new DeadLetterQueue("events");
+ * const sequencer = new Sequencer({
+ *   storage,
+ *   window: new DedupWindow(),
+ *   publisher,
+ *   maxEventBytes: 1_048_576,
+ *   deadLetter: (s, delivery, reason) => deadLetters.send(s, delivery, reason),
+ *   onFatal: (error) => console.error(error),
+ * });
+ * await session.consume("events", 1000, (delivery) => sequencer.accept(session, delivery));
  * ```
  */
 export class Sequencer {

@@ -11,7 +11,7 @@
  * once `ms` have passed. A rejection of `promise` after that is ignored: the
  * caller has already moved on (and usually publishes again).
  *
- * @example
+ * @example Give up on a confirm that never comes
  * ```ts
  * import { settleWithin } from "./settle_within.ts";
  * const never = new Promise<string>(() => {});

@@ -17,6 +17,15 @@
 /**
  * A record as it is appended and as it is read back: its line and the
  * metadata the server needs, so nobody parses the line again.
+ *
+ * @example Scan records without parsing their lines
+ * ```ts
+ * import { MemoryStorage, type StoredRecord } from "rabbit-eventstore";
+ * const storage = new MemoryStorage();
+ * const typed: StoredRecord[] = [];
+ * for await (const record of storage.scan(1)) if (record.type === "OrderPlaced") typed.push(record);
+ * console.log(typed.map((record) => record.position));
+ * ```
  */
 export interface StoredRecord {
   /** Dense position; on append, the storage's head + 1 for the first record, then +1 each. */
@@ -33,17 +42,52 @@ export interface StoredRecord {
   line: string;
 }
 
-/** A record ready to be appended (see {@link StoredRecord}). */
+/**
+ * A record ready to be appended (see {@link StoredRecord}).
+ *
+ * @example Append the next record
+ * ```ts
+ * import { type AppendRecord, MemoryStorage } from "rabbit-eventstore";
+ * import { encodeRecord } from "./record.ts";
+ * const storage = new MemoryStorage();
+ * const position = storage.head + 1;
+ * const record: AppendRecord = {
+ *   position,
+ *   id: "order-42",
+ *   type: "OrderPlaced",
+ *   line: encodeRecord(position, "order-42", new Date().toISOString(), '{"orderId":42}', "OrderPlaced"),
+ * };
+ * await storage.append([record]);
+ * ```
+ */
 export type AppendRecord = StoredRecord;
 
 /**
  * A stored record as {@link EventStorage.scan} returns it.
  *
  * @deprecated Use {@link StoredRecord}, which it is.
+ * @example Move to StoredRecord
+ * ```ts
+ * import type { StoredLine, StoredRecord } from "rabbit-eventstore";
+ * const before: StoredLine = { position: 1, id: "a", line: "{}" };
+ * const after: StoredRecord = before; // the same type
+ * console.log(after.position);
+ * ```
  */
 export type StoredLine = StoredRecord;
 
-/** Options for {@link EventStorage.read}. */
+/**
+ * Options for {@link EventStorage.read}.
+ *
+ * @example Read at most 100 records from position 1
+ * ```ts
+ * import { MemoryStorage, type ReadOptions } from "rabbit-eventstore";
+ * const storage = new MemoryStorage();
+ * const options: ReadOptions = { limit: 100 };
+ * const ndjson = await new Response(storage.read(1, options)).text();
+ * console.log(ndjson.split("\n").filter(Boolean).length); // 0 in an empty store
+ * ```
+ */
 export interface ReadOptions {
   /** Stop after this many records. @default {Infinity} */
   limit?: number;
