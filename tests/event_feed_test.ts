@@ -34,6 +34,16 @@ function settle(): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, 20));
 }
 
+/** What `feed` stopped with (its error), or "still running" after `ms`; the feed is closed either way. */
+async function stopped(feed: EventFeed, ms = 2_000): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve("still running"), ms)));
+  const outcome = await Promise.race([feed.closed.then(() => "closed without an error", (error) => error), timeout]);
+  clearTimeout(timer);
+  await feed.close();
+  return outcome;
+}
+
 /** A promise the test resolves by hand. */
 function gate(): { promise: Promise<void>; open: () => void } {
   let open!: () => void;
@@ -113,7 +123,13 @@ class FakeSession implements BrokerSession {
 function fakeHistory(
   stored: EventRecord[],
   log: string[],
-  options: { storeId?: string; chunk?: number; pause?: (read: number, chunk: number) => Promise<void> | void } = {},
+  options: {
+    storeId?: string;
+    chunk?: number;
+    pause?: (read: number, chunk: number) => Promise<void> | void;
+    /** Answer with every record, whatever `from` and `limit` asked (a proxy that drops the query). */
+    everything?: boolean;
+  } = {},
 ): typeof readHistoryChunks {
   const size = options.chunk ?? 2;
   let reads = 0;
@@ -121,7 +137,7 @@ function fakeHistory(
     const n = ++reads;
     const limit = read.limit ?? Infinity;
     log.push(`history ${from} ${limit}`);
-    const answer = stored.filter((r) => r.position >= from).slice(0, limit);
+    const answer = options.everything ? [...stored] : stored.filter((r) => r.position >= from).slice(0, limit);
     read.onResponse?.({ storeId: options.storeId ?? STORE, head: stored.at(-1)?.position });
     for (let i = 0; i * size < answer.length; i++) {
       await options.pause?.(n, i);
@@ -182,6 +198,17 @@ describe("EventFeed with a fake broker and history", () => {
       `ack ${tag} multiple`,
     ]);
     assert.equal(feed.next, 6);
+    await feed.close();
+  });
+
+  it("repeats nothing when a history answer starts before the position it asked for", async () => {
+    const stored = records(1, 2);
+    const { feed, session, log, delivered } = feedWith(stored, { historyOptions: { everything: true } });
+    await waitFor(() => delivered.length === 2, "history 1..2");
+    stored.push(...records(3, 5));
+    const tag = session.live(record(5));
+    await waitFor(() => log.includes(`ack ${tag} multiple`), "the live event's ack");
+    assert.deepEqual(delivered, [1, 2, 3, 4, 5]);
     await feed.close();
   });
 
@@ -286,7 +313,7 @@ describe("EventFeed with a fake broker and history", () => {
     const before = session.live(record(3));
     await waitFor(() => log.includes(`ack ${before} multiple`), "event 3's ack");
     const failing = session.live(record(4));
-    const error = await feed.closed.then(() => undefined, (e) => e);
+    const error = await stopped(feed);
     assert.ok(error instanceof HandlerError, `got ${error}`);
     assert.equal(error.position, 4);
     assert.equal(feed.next, 4, "4 was not delivered");
@@ -306,7 +333,7 @@ describe("EventFeed with a fake broker and history", () => {
         if (event.position === 3) throw new Error("projection failed");
       },
     });
-    const error = await feed.closed.then(() => undefined, (e) => e);
+    const error = await stopped(feed);
     assert.ok(error instanceof HandlerError, `got ${error}`);
     assert.equal(error.position, 3);
     assert.deepEqual(log, ["history 1 Infinity", "deliver 1", "deliver 2", "deliver 3"]);
@@ -334,7 +361,7 @@ describe("EventFeed with a fake broker and history", () => {
     await waitFor(() => delivered.length === 1, "history 1");
     assert.equal(feed.storeId, STORE, "learned from the history response");
     session.live(record(2), { "store-id": "store-b" });
-    const error = await feed.closed.then(() => undefined, (e) => e);
+    const error = await stopped(feed);
     assert.ok(error instanceof StoreChangedError, `got ${error}`);
     assert.equal(error.expected, STORE);
     assert.equal(error.actual, "store-b");
@@ -344,7 +371,7 @@ describe("EventFeed with a fake broker and history", () => {
 
   it("stops with a StoreChangedError when history answers for another store than the one asked for", async () => {
     const { feed, delivered } = feedWith(records(1, 2), { storeId: "store-b" });
-    const error = await feed.closed.then(() => undefined, (e) => e);
+    const error = await stopped(feed);
     assert.ok(error instanceof StoreChangedError, `got ${error}`);
     assert.equal(error.expected, "store-b");
     assert.equal(error.actual, STORE);
