@@ -34,7 +34,7 @@
  */
 import { Backoff } from "./backoff.ts";
 import { BrokerLink } from "./broker_link.ts";
-import type { BrokerSession, Delivery } from "./broker_session.ts";
+import type { BrokerSession, Delivery, OpenSession } from "./broker_session.ts";
 import type { ListenerSettings } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { describe, HandlerError, StoreChangedError } from "./errors.ts";
@@ -65,6 +65,17 @@ export interface EventFeedOptions {
   warnInterval?: number;
   /** The store id to follow; undefined: the first one seen. */
   storeId?: string;
+  /**
+   * Opens each broker session (the feed's {@link BrokerLink} reconnects through it); a fake in unit tests.
+   * @default {openSession} (lib/amqp_session.ts: the real broker)
+   */
+  open?: OpenSession;
+  /**
+   * Reads history: called with `settings.historyUrl`, the first position and the read options, it
+   * yields arrays of records and calls `onResponse` before the first; a fake in unit tests.
+   * @default {readHistoryChunks} (lib/history_client.ts: HTTP)
+   */
+  history?: typeof readHistoryChunks;
 }
 
 /** AMQP header on fanout messages that names the store a record belongs to. */
@@ -93,6 +104,7 @@ export class EventFeed {
   readonly #warnHistory: Log;
   readonly #warnStray: Log;
   readonly #link: BrokerLink;
+  readonly #readHistory: typeof readHistoryChunks;
   /** The store this feed follows: the option, else the first id seen; undefined while unknown. */
   #storeId: string | undefined;
   /** Whether the live queue is bound, and whether history answered at least once (both make `ready`). */
@@ -120,7 +132,7 @@ export class EventFeed {
    *
    * @param settings Broker and history settings.
    * @param handler Called once per event, in order.
-   * @param options Start position, logs, store id.
+   * @param options Start position, logs, store id, and the broker opener and history reader (fakes in tests).
    */
   constructor(settings: ListenerSettings, handler: Handler, options: EventFeedOptions = {}) {
     const log = options.log ?? (() => {});
@@ -139,11 +151,13 @@ export class EventFeed {
       this.#rejectDone = reject;
     });
     this.#ready = new Promise<void>((resolve) => (this.#resolveReady = resolve));
+    this.#readHistory = options.history ?? readHistoryChunks;
     this.#link = new BrokerLink(settings.amqpUrl, {
       name: "rabbit-eventstore listener",
       log,
       startTimeout: Infinity,
       setup: (session) => this.#setup(session),
+      open: options.open,
     });
   }
 
@@ -284,7 +298,7 @@ export class EventFeed {
       try {
         let first = true;
         for await (
-          const records of readHistoryChunks(this.#settings.historyUrl, start, {
+          const records of this.#readHistory(this.#settings.historyUrl, start, {
             limit: Number.isFinite(limit) ? from + limit - start : undefined,
             signal: this.#abort.signal,
             onResponse: this.#onHistoryResponse,
@@ -325,7 +339,7 @@ export class EventFeed {
     const backoff = new Backoff(DEFAULTS.listener.historyRetry);
     while (!this.#closed) {
       try {
-        const chunks = readHistoryChunks(this.#settings.historyUrl, 1, {
+        const chunks = this.#readHistory(this.#settings.historyUrl, 1, {
           limit: 0,
           signal: this.#abort.signal,
           onResponse: this.#onHistoryResponse,

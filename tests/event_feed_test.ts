@@ -1,0 +1,380 @@
+/**
+ * lib/event_feed.ts with fakes instead of RabbitMQ and the HTTP history: a
+ * fake opener hands the feed's BrokerLink one {@link FakeSession} (a live
+ * message is `session.publish(...)` by the test), and a fake history reader
+ * serves records from an array, calling `onResponse` first. Proves gap
+ * repair, duplicate drop, the history→live hand-over, batched acks, handler
+ * errors, stray messages and a changed store id, with no broker.
+ * tests/listener_int_test.ts proves the same against a real server and broker.
+ */
+import { describe, it } from "node:test";
+import assert from "node:assert/strict";
+import { EventFeed, type EventFeedOptions, type Handler } from "../lib/event_feed.ts";
+import type { BrokerSession, Consumer, Delivery, OpenSession } from "../lib/broker_session.ts";
+import { listenerSettings } from "../lib/config.ts";
+import { HandlerError, StoreChangedError } from "../lib/errors.ts";
+import type { readHistoryChunks } from "../lib/history_client.ts";
+import type { EventRecord } from "../lib/record.ts";
+import { waitFor } from "./_helpers.ts";
+
+const STORE = "store-a";
+const encoder = new TextEncoder();
+
+function record(position: number): EventRecord {
+  return { position, id: `e${position}`, time: "2026-01-01T00:00:00.000Z", data: { n: position } };
+}
+
+/** Records `from`..`to` inclusive. */
+function records(from: number, to: number): EventRecord[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => record(from + i));
+}
+
+/** Let every pending promise and timer of the feed run. */
+function settle(): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, 20));
+}
+
+/** What `feed` stopped with (its error), or "still running" after `ms`; the feed is closed either way. */
+async function stopped(feed: EventFeed, ms = 2_000): Promise<unknown> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise((resolve) => (timer = setTimeout(() => resolve("still running"), ms)));
+  const outcome = await Promise.race([feed.closed.then(() => "closed without an error", (error) => error), timeout]);
+  clearTimeout(timer);
+  await feed.close();
+  return outcome;
+}
+
+/** A promise the test resolves by hand. */
+function gate(): { promise: Promise<void>; open: () => void } {
+  let open!: () => void;
+  const promise = new Promise<void>((resolve) => (open = resolve));
+  return { promise, open };
+}
+
+/**
+ * The broker side of one connection: `publish` plays the fanout delivering a
+ * message to the feed's queue (tags from 1); acks are recorded in `log`.
+ */
+class FakeSession implements BrokerSession {
+  closed = false;
+  prefetch = 0;
+  #onDelivery: ((delivery: Delivery) => void) | undefined;
+  #tag = 0;
+  constructor(readonly log: string[]) {}
+  /** Deliver `body` with the record's headers; returns its tag. */
+  live(body: EventRecord | string, headers: Record<string, unknown> = {}): number {
+    const text = typeof body === "string" ? body : JSON.stringify(body);
+    const position = typeof body === "string" ? undefined : body.position;
+    const tag = ++this.#tag;
+    assert.ok(this.#onDelivery, "the feed consumes");
+    this.#onDelivery({
+      body: encoder.encode(text),
+      headers: { "store-id": STORE, ...(position === undefined ? {} : { position }), ...headers },
+      tag,
+      redelivered: false,
+    });
+    return tag;
+  }
+  /** Deliver each record live; returns their tags. */
+  liveAll(list: EventRecord[]): number[] {
+    return list.map((r) => this.live(r));
+  }
+  declareQueue(): Promise<string> {
+    return Promise.resolve("amq.gen-1");
+  }
+  declareFanout(): Promise<void> {
+    return Promise.resolve();
+  }
+  bind(): Promise<void> {
+    return Promise.resolve();
+  }
+  consume(_queue: string, prefetch: number, onDelivery: (delivery: Delivery) => void): Promise<Consumer> {
+    this.prefetch = prefetch;
+    this.#onDelivery = onDelivery;
+    return Promise.resolve({ cancel: () => Promise.resolve() });
+  }
+  ack(tag: number, multiple = false): Promise<void> {
+    this.log.push(`ack ${tag}${multiple ? " multiple" : ""}`);
+    return Promise.resolve();
+  }
+  reject(): Promise<void> {
+    return Promise.reject(new Error("the feed never rejects"));
+  }
+  publish(): Promise<void> {
+    return Promise.reject(new Error("the feed never publishes"));
+  }
+  deleteQueue(): Promise<void> {
+    return Promise.resolve();
+  }
+  deleteExchange(): Promise<void> {
+    return Promise.resolve();
+  }
+  close(): Promise<void> {
+    this.closed = true;
+    return Promise.resolve();
+  }
+}
+
+/**
+ * A server's history: `stored` are its records (the test may append to them),
+ * answered as they are when a read starts, `chunk` records per chunk. Each read
+ * is logged as `history <from> <limit>`; `pause(read, chunk)` may hold a chunk back.
+ */
+function fakeHistory(
+  stored: EventRecord[],
+  log: string[],
+  options: {
+    storeId?: string;
+    chunk?: number;
+    pause?: (read: number, chunk: number) => Promise<void> | void;
+    /** Answer with every record, whatever `from` and `limit` asked (a proxy that drops the query). */
+    everything?: boolean;
+  } = {},
+): typeof readHistoryChunks {
+  const size = options.chunk ?? 2;
+  let reads = 0;
+  return async function* (_url, from, read = {}) {
+    const n = ++reads;
+    const limit = read.limit ?? Infinity;
+    log.push(`history ${from} ${limit}`);
+    const answer = options.everything ? [...stored] : stored.filter((r) => r.position >= from).slice(0, limit);
+    read.onResponse?.({ storeId: options.storeId ?? STORE, head: stored.at(-1)?.position });
+    for (let i = 0; i * size < answer.length; i++) {
+      await options.pause?.(n, i);
+      yield answer.slice(i * size, (i + 1) * size);
+    }
+  };
+}
+
+/** A feed on one fake session; `log` holds deliveries, acks and history reads, in order. */
+function feedWith(
+  stored: EventRecord[],
+  options: EventFeedOptions & {
+    handler?: Handler;
+    prefetch?: number;
+    historyOptions?: Parameters<typeof fakeHistory>[2];
+  } = {},
+) {
+  const log: string[] = [];
+  const delivered: number[] = [];
+  const session = new FakeSession(log);
+  const open: OpenSession = () => Promise.resolve(session);
+  const handler: Handler = options.handler ?? ((event) => {
+    delivered.push(event.position);
+    log.push(`deliver ${event.position}`);
+  });
+  const settings = listenerSettings(
+    { historyUrl: "http://history.test/", exchangeName: "events", prefetch: options.prefetch ?? 256 },
+    {},
+  );
+  const feed = new EventFeed(settings, handler, {
+    from: 1,
+    ...options,
+    open,
+    history: fakeHistory(stored, log, options.historyOptions),
+  });
+  feed.start();
+  return { feed, session, log, delivered };
+}
+
+describe("EventFeed with a fake broker and history", () => {
+  it("repairs a gap: a live event that skips ahead fetches the missing range from history first", async () => {
+    const stored = records(1, 2);
+    const { feed, session, log, delivered } = feedWith(stored);
+    await feed.ready;
+    await waitFor(() => delivered.length === 2, "history 1..2");
+    // The server stored 3..5 but only 5 reached this queue (3 and 4 were published before a reconnect).
+    stored.push(...records(3, 5));
+    const tag = session.live(record(5));
+    await waitFor(() => delivered.length === 5, "the gap and the live event");
+    assert.deepEqual(log, [
+      "history 1 Infinity",
+      "deliver 1",
+      "deliver 2",
+      "history 3 2",
+      "deliver 3",
+      "deliver 4",
+      "deliver 5",
+      `ack ${tag} multiple`,
+    ]);
+    assert.equal(feed.next, 6);
+    await feed.close();
+  });
+
+  it("repeats nothing when a history answer starts before the position it asked for", async () => {
+    const stored = records(1, 2);
+    const { feed, session, log, delivered } = feedWith(stored, { historyOptions: { everything: true } });
+    await waitFor(() => delivered.length === 2, "history 1..2");
+    stored.push(...records(3, 5));
+    const tag = session.live(record(5));
+    await waitFor(() => log.includes(`ack ${tag} multiple`), "the live event's ack");
+    assert.deepEqual(delivered, [1, 2, 3, 4, 5]);
+    await feed.close();
+  });
+
+  it("acks and drops a live event at or below the delivered position", async () => {
+    const { feed, session, log, delivered } = feedWith(records(1, 3));
+    await waitFor(() => delivered.length === 3, "history 1..3");
+    const last = session.live(record(3)); // the last one delivered
+    await waitFor(() => log.includes(`ack ${last} multiple`), "the duplicate's ack");
+    const older = session.live(record(1));
+    await waitFor(() => log.includes(`ack ${older} multiple`), "the older duplicate's ack");
+    const next = session.live(record(4));
+    await waitFor(() => log.includes(`ack ${next} multiple`), "the next event's ack");
+    assert.deepEqual(delivered, [1, 2, 3, 4]);
+    assert.deepEqual(log.slice(4), [
+      `ack ${last} multiple`,
+      `ack ${older} multiple`,
+      "deliver 4",
+      `ack ${next} multiple`,
+    ]);
+    await feed.close();
+  });
+
+  it("hands over from history to live: live events during history wait, then come once, no gap", async () => {
+    const hold = gate();
+    const stored = records(1, 4);
+    const { feed, session, log, delivered } = feedWith(stored, {
+      historyOptions: { chunk: 2, pause: (read, chunk) => (read === 1 && chunk === 1 ? hold.promise : undefined) },
+    });
+    await waitFor(() => delivered.length === 2, "the first history chunk");
+    // While history streams: 4 was stored after the queue was bound but before the history read
+    // (so it comes both ways), 5 and 6 after the read started (live only).
+    stored.push(...records(5, 6));
+    const tags = session.liveAll(records(4, 6));
+    await settle();
+    assert.deepEqual(delivered, [1, 2], "live events wait for history");
+    assert.ok(!log.some((line) => line.startsWith("ack")), "nothing acked while they wait");
+    hold.open();
+    await waitFor(() => log.includes(`ack ${tags[2]} multiple`), "the live events' ack");
+    assert.deepEqual(delivered, [1, 2, 3, 4, 5, 6]);
+    assert.deepEqual(log, [
+      "history 1 Infinity",
+      "deliver 1",
+      "deliver 2",
+      "deliver 3",
+      "deliver 4",
+      "deliver 5",
+      "deliver 6",
+      `ack ${tags[2]} multiple`,
+    ]);
+    await feed.close();
+  });
+
+  it("acks several live messages with one multiple-ack, only after their handlers finished", async () => {
+    const gates = new Map<number, ReturnType<typeof gate>>();
+    const log: string[] = [];
+    const handler: Handler = (event) => {
+      log.push(`start ${event.position}`);
+      const g = gate();
+      gates.set(event.position, g);
+      return g.promise.then(() => void log.push(`end ${event.position}`));
+    };
+    const fake = feedWith([], { handler });
+    await fake.feed.ready;
+    const tags = fake.session.liveAll(records(1, 3));
+    for (const position of [1, 2, 3]) {
+      await waitFor(() => gates.has(position), `handler ${position}`);
+      await settle();
+      assert.ok(!fake.log.some((line) => line.startsWith("ack")), `nothing acked while handler ${position} runs`);
+      gates.get(position)!.open();
+    }
+    await waitFor(() => fake.log.some((line) => line.startsWith("ack")), "the ack");
+    await settle();
+    assert.deepEqual(log, ["start 1", "end 1", "start 2", "end 2", "start 3", "end 3"]);
+    assert.deepEqual(fake.log.filter((line) => line.startsWith("ack")), [`ack ${tags[2]} multiple`]);
+    await fake.feed.close();
+  });
+
+  it("acks at least every quarter of the prefetch, so the broker never runs dry", async () => {
+    const { feed, session, log, delivered } = feedWith([], { prefetch: 8 });
+    await feed.ready;
+    assert.equal(session.prefetch, 8);
+    const tags = session.liveAll(records(1, 5));
+    await waitFor(() => delivered.length === 5, "five live events");
+    await settle();
+    assert.deepEqual(log.filter((line) => line.startsWith("ack")), [
+      `ack ${tags[1]} multiple`,
+      `ack ${tags[3]} multiple`,
+      `ack ${tags[4]} multiple`,
+    ]);
+    await feed.close();
+  });
+
+  it("stops with a HandlerError at the failing live event and acks nothing from it on", async () => {
+    const { feed, session, log, delivered } = feedWith(records(1, 2), {
+      handler: (event) => {
+        log.push(`deliver ${event.position}`);
+        if (event.position === 4) return Promise.reject(new Error("projection failed"));
+        delivered.push(event.position);
+      },
+    });
+    await waitFor(() => delivered.length === 2, "history 1..2");
+    const before = session.live(record(3));
+    await waitFor(() => log.includes(`ack ${before} multiple`), "event 3's ack");
+    const failing = session.live(record(4));
+    const error = await stopped(feed);
+    assert.ok(error instanceof HandlerError, `got ${error}`);
+    assert.equal(error.position, 4);
+    assert.equal(feed.next, 4, "4 was not delivered");
+    session.live(record(5));
+    await settle();
+    assert.deepEqual(delivered, [1, 2, 3]);
+    assert.ok(!log.includes("deliver 5"), "nothing after the failure is delivered");
+    const acked = log.filter((line) => line.startsWith("ack")).map((line) => Number(line.split(" ")[1]));
+    assert.deepEqual(acked, [before], `acked ${acked}, failed on tag ${failing}`);
+    assert.ok(session.closed, "the session is closed");
+  });
+
+  it("stops with a HandlerError at the failing history event", async () => {
+    const { feed, log } = feedWith(records(1, 4), {
+      handler: (event) => {
+        log.push(`deliver ${event.position}`);
+        if (event.position === 3) throw new Error("projection failed");
+      },
+    });
+    const error = await stopped(feed);
+    assert.ok(error instanceof HandlerError, `got ${error}`);
+    assert.equal(error.position, 3);
+    assert.deepEqual(log, ["history 1 Infinity", "deliver 1", "deliver 2", "deliver 3"]);
+  });
+
+  it("acks and skips a stray live message that is not a record, and warns", async () => {
+    const warnings: string[] = [];
+    const { feed, session, log, delivered } = feedWith([], { warn: (line) => warnings.push(line) });
+    await feed.ready;
+    session.live(record(1));
+    await waitFor(() => delivered.length === 1, "event 1");
+    const stray = session.live('{"type":"Ok"}');
+    await waitFor(() => log.includes(`ack ${stray} multiple`), "the stray's ack");
+    assert.equal(feed.next, 2);
+    assert.equal(warnings.length, 1);
+    assert.match(warnings[0], /Skipped a message on exchange events that is not a record/);
+    const next = session.live(record(2));
+    await waitFor(() => log.includes(`ack ${next} multiple`), "event 2's ack");
+    assert.deepEqual(delivered, [1, 2]);
+    await feed.close();
+  });
+
+  it("stops with a StoreChangedError when a live message names another store, delivering nothing of it", async () => {
+    const { feed, session, log, delivered } = feedWith(records(1, 1));
+    await waitFor(() => delivered.length === 1, "history 1");
+    assert.equal(feed.storeId, STORE, "learned from the history response");
+    session.live(record(2), { "store-id": "store-b" });
+    const error = await stopped(feed);
+    assert.ok(error instanceof StoreChangedError, `got ${error}`);
+    assert.equal(error.expected, STORE);
+    assert.equal(error.actual, "store-b");
+    assert.deepEqual(delivered, [1]);
+    assert.ok(!log.some((line) => line.startsWith("ack")), "the other store's message is not acked");
+  });
+
+  it("stops with a StoreChangedError when history answers for another store than the one asked for", async () => {
+    const { feed, delivered } = feedWith(records(1, 2), { storeId: "store-b" });
+    const error = await stopped(feed);
+    assert.ok(error instanceof StoreChangedError, `got ${error}`);
+    assert.equal(error.expected, "store-b");
+    assert.equal(error.actual, STORE);
+    assert.deepEqual(delivered, [], "no record of the other store is delivered");
+  });
+});
