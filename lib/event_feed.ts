@@ -45,6 +45,16 @@ import { type EventRecord, parseRecord } from "./record.ts";
 /**
  * Called for each event in order. A returned promise (any thenable) is awaited
  * before the next event; returning nothing costs no await.
+ *
+ * @example A handler that projects orders and awaits its write
+ * ```ts
+ * import type { Handler } from "rabbit-eventstore/listener";
+ * const totals = new Map<number, number>();
+ * const handler: Handler<{ orderId: number; amount: number }> = async (event) => {
+ *   totals.set(event.data.orderId, (totals.get(event.data.orderId) ?? 0) + event.data.amount);
+ *   await Promise.resolve(); // e.g. a database write
+ * };
+ * ```
  */
 export type Handler<T = unknown> = (event: EventRecord<T>) => void | PromiseLike<void>;
 
