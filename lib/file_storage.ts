@@ -87,7 +87,7 @@ export interface FileStorageTestOptions extends FileStorageOptions {
 const INDEX_EVERY = 1024;
 /** Bytes read per chunk while scanning. */
 const CHUNK = 1 << 20;
-/** Bytes per chunk of a read stream: what a stalled HTTP reader holds in memory (see lib/runtime/serve.ts). */
+/** Bytes per chunk of a read stream for a default reader (a BYOB reader, as lib/runtime/serve.ts uses, brings its own buffer). */
 const READ_CHUNK = 1 << 18;
 const NEWLINE = 0x0a;
 const encoder = new TextEncoder();
@@ -281,7 +281,11 @@ export class FileStorage implements EventStorage {
     }
   }
 
-  /** NDJSON bytes of durable records from `from` (inclusive) up to the current head. */
+  /**
+   * NDJSON bytes of durable records from `from` (inclusive) up to the current head, as a byte stream: a
+   * BYOB reader's buffer is filled in place (nothing allocated per chunk), a default reader gets chunks of
+   * up to READ_CHUNK bytes.
+   */
   read(from: number, options: ReadOptions = {}): ReadableStream<Uint8Array> {
     const head = this.#head;
     const size = this.#size;
@@ -291,7 +295,9 @@ export class FileStorage implements EventStorage {
     let handle: FileLike | undefined;
     let position = 0;
     let end = 0;
-    return new ReadableStream<Uint8Array>({
+    return new ReadableStream({
+      type: "bytes",
+      autoAllocateChunkSize: READ_CHUNK,
       start: async () => {
         if (first > last) return;
         position = await this.#locate(first);
@@ -299,14 +305,18 @@ export class FileStorage implements EventStorage {
         handle = await this.#open(this.#path, "r");
       },
       pull: async (controller) => {
+        // With autoAllocateChunkSize there is always a request: the reader's buffer or one allocated for it.
+        const request = controller.byobRequest!;
         if (!handle || position >= end) {
           await handle?.close();
           handle = undefined;
           controller.close();
+          request.respond(0);
           return;
         }
-        const buffer = new Uint8Array(Math.min(READ_CHUNK, end - position));
-        const { bytesRead } = await handle.read(buffer, 0, buffer.length, position);
+        const view = request.view!;
+        const buffer = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
+        const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
         if (bytesRead === 0) {
           await handle.close();
           handle = undefined;
@@ -314,7 +324,7 @@ export class FileStorage implements EventStorage {
           return;
         }
         position += bytesRead;
-        controller.enqueue(bytesRead === buffer.length ? buffer : buffer.subarray(0, bytesRead));
+        request.respond(bytesRead);
       },
       cancel: async () => {
         await handle?.close();
