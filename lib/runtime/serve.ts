@@ -15,7 +15,7 @@
  * - at most `maxConnections` connections are open; one more gets a `503`
  *   and is closed, and the cap is lowered to fit the process's open-file
  *   limit, so a flood cannot exhaust file descriptors;
- * - a response writes at most one chunk ahead of the client (512 KiB, one
+ * - a response writes at most one chunk ahead of the client (256 KiB, one
  *   socket write, from one buffer per response that is refilled only after
  *   the socket took it), and a client that has not taken a whole chunk
  *   for `writeTimeout` is disconnected;
@@ -55,7 +55,7 @@ export interface ServeOptions {
   /** Connections open at once; one more is answered 503 and closed. @default {1000} */
   maxConnections?: number;
   /**
-   * Milliseconds a response may wait for the client to take the chunk being written (512 KiB for a byte-stream
+   * Milliseconds a response may wait for the client to take the chunk being written (256 KiB for a byte-stream
    * body such as the history); then the connection is closed. @default {60000}
    */
   writeTimeout?: number;
@@ -375,9 +375,11 @@ async function respond(
 
 /**
  * Bytes per write of a byte-stream body, in one buffer per response that is reused: what a stalled reader
- * holds (200 stalled readers: +120 MiB on Deno 2.9 with 512 KiB; 1 MiB doubles it for no measured gain).
+ * holds. 256 KiB: 200 stalled readers +222 MiB on Deno 2.9 inside serve_test (512 KiB: +253 MiB, about 2%
+ * faster; 1 MiB: over the 300 MiB bound), download 1.38x the pre-hardening Deno.serve path (median of 21 paired
+ * rounds, scripts/_bench_http.ts).
  */
-const WRITE_CHUNK = 1 << 19;
+const WRITE_CHUNK = 1 << 18;
 
 /** A BYOB reader of `body` when it is a byte stream, else undefined (and `body` stays unlocked). */
 function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
