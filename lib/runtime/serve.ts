@@ -28,6 +28,7 @@ import { createServer, type IncomingMessage, METHODS, type ServerResponse } from
 import type { Socket } from "node:net";
 import { readFileSync } from "node:fs";
 import { type Duplex, Readable } from "node:stream";
+import { DEFAULTS } from "../defaults.ts";
 
 /** A running HTTP server. */
 export interface HttpServer {
@@ -66,18 +67,13 @@ export interface ServeOptions {
 /** The defaults of the optional {@link ServeOptions}, in one place. */
 export const SERVE_DEFAULTS = {
   hostname: "0.0.0.0",
-  headerTimeout: 30_000,
-  maxConnections: 1000,
-  writeTimeout: 60_000,
+  headerTimeout: DEFAULTS.http.headerTimeout,
+  maxConnections: DEFAULTS.http.maxConnections,
+  writeTimeout: DEFAULTS.http.writeTimeout,
   allow: "GET, HEAD",
 } as const;
 
-/** Connections being answered 503 at once; beyond this they are closed without an answer. */
-const MAX_REJECTING = 64;
-/** How long a rejected connection may take to read its 503. */
-const REJECT_LINGER_MS = 1000;
-/** File descriptors kept free for the storage, the broker and the runtime when fitting the cap. */
-const RESERVED_FDS = 128;
+const { maxRejecting: MAX_REJECTING, rejectLinger: REJECT_LINGER_MS, reservedFds: RESERVED_FDS } = DEFAULTS.http;
 
 /**
  * Serve `handler` on a port.
@@ -373,13 +369,8 @@ async function respond(
   }
 }
 
-/**
- * Bytes per write of a byte-stream body, in one buffer per response that is reused: what a stalled reader
- * holds. 256 KiB: 200 stalled readers +222 MiB on Deno 2.9 inside serve_test (512 KiB: +253 MiB, about 2%
- * faster; 1 MiB: over the 300 MiB bound), download 1.38x the pre-hardening Deno.serve path (median of 21 paired
- * rounds, scripts/_bench_http.ts).
- */
-const WRITE_CHUNK = 1 << 18;
+/** Bytes per write of a byte-stream body; see `DEFAULTS.http.writeChunk`. */
+const WRITE_CHUNK = DEFAULTS.http.writeChunk;
 
 /** A BYOB reader of `body` when it is a byte stream, else undefined (and `body` stays unlocked). */
 function byobReader(body: ReadableStream<Uint8Array>): ReadableStreamBYOBReader | undefined {
