@@ -8,7 +8,8 @@
 import { open as openFile, stat } from "node:fs/promises";
 import { isUtf8 } from "node:buffer";
 import { crashPoint } from "./crash_point.ts";
-import { CorruptLogError, NotAStoreError, OutOfOrderError, StorageFailedError } from "./errors.ts";
+import { CorruptLogError, NotAStoreError, StorageFailedError } from "./errors.ts";
+import { checkBatch } from "./append_rules.ts";
 import { type FileLock, lockFile } from "./runtime/file_lock.ts";
 import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_header.ts";
 import { parseRecord } from "./record.ts";
@@ -237,14 +238,7 @@ export class FileStorage implements EventStorage {
     if (this.#closed) throw new StorageFailedError(`Cannot append to ${this.#path}: storage is closed`);
     if (this.#appending) throw new Error(`Cannot append to ${this.#path}: another append is in progress`);
     if (records.length === 0) return;
-    let expected = this.#head + 1;
-    for (const record of records) {
-      if (record.position !== expected) throw new OutOfOrderError(expected, record.position);
-      if (record.line.includes("\n")) {
-        throw new TypeError(`Cannot append record at position ${record.position}: line must not contain a newline`);
-      }
-      expected++;
-    }
+    checkBatch(this.#head, records);
     this.#appending = true;
     try {
       // Encode every line into one buffer, noting where indexed positions start.

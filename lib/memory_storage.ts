@@ -8,7 +8,8 @@
  *
  * @module
  */
-import { OutOfOrderError, StorageFailedError } from "./errors.ts";
+import { StorageFailedError } from "./errors.ts";
+import { checkBatch } from "./append_rules.ts";
 import type { AppendRecord, EventStorage, IdVisitor, PublishedMark, ReadOptions, StoredRecord } from "./storage.ts";
 
 /**
@@ -121,14 +122,7 @@ export class MemoryStorage implements EventStorage {
     if (this.#closed) throw new StorageFailedError("Cannot append to memory storage: storage is closed");
     if (this.#appending) throw new Error("Cannot append to memory storage: another append is in progress");
     if (records.length === 0) return;
-    let expected = this.head + 1;
-    for (const record of records) {
-      if (record.position !== expected) throw new OutOfOrderError(expected, record.position);
-      if (record.line.includes("\n")) {
-        throw new TypeError(`Cannot append record at position ${record.position}: line must not contain a newline`);
-      }
-      expected++;
-    }
+    checkBatch(this.head, records);
     this.#appending = true;
     try {
       await Promise.resolve(); // settle like real storage: after the caller's synchronous code
