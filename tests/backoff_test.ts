@@ -68,11 +68,10 @@ describe("sleep", () => {
 
   it("resolves false at once when the signal aborts, or was aborted already", async () => {
     const stop = new AbortController();
-    const started = performance.now();
     const slept = sleep(60_000, stop.signal);
     setTimeout(() => stop.abort(), 10);
-    assert.equal(await slept, false);
-    assert.ok(performance.now() - started < 5_000);
+    // Not a speed figure: the 60 s sleep must end on the abort, long before this 5 s guard.
+    assert.equal(await Promise.race([slept, sleep(5_000).then(() => "still sleeping")]), false);
     assert.equal(await sleep(60_000, stop.signal), false);
   });
 });
