@@ -33,6 +33,7 @@ import { PublishWatermark } from "./lib/publish_watermark.ts";
 import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
+import { StreamIndex } from "./lib/stream_index.ts";
 import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
 import { VERSION } from "./lib/version.ts";
 
@@ -143,20 +144,27 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   const log = debugLog(settings.debug, "server");
   const warn = warnLog("server");
   const window = new DedupWindow(settings.dedupWindow);
+  let index = new StreamIndex();
   const ids: IdVisitor = {
     id: (position, id) => window.add(id, position),
     ascii: (position, bytes, start, end) => window.addAscii(bytes, start, end, position),
+    stream: (position, stream, version) => index.add(position, stream, version),
   };
   let storage: EventStorage;
   if (options.storage) {
     storage = options.storage;
-    // The window remembers at least its last `dedupWindow` ids; older ones are not needed.
-    await storage.scanIds(Math.max(1, storage.head - settings.dedupWindow + 1), ids);
+    // Every record, for the stream index (the window keeps only its last `dedupWindow` ids).
+    await storage.scanIds(1, ids);
     log(`Storage given (store ${storage.storeId}) at head ${storage.head}`);
   } else {
     // The file store visits every id in the scan that checks it at start-up: no second read.
     storage = await openStorage(settings.storageFile, { ids, warn });
     log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
+  }
+  if (index.lastPosition > storage.head) {
+    // The storage dropped records it had visited (a group cut short by a crash): index again.
+    index = new StreamIndex();
+    await storage.scanIds(1, { id: () => {}, stream: (position, stream, version) => index.add(position, stream, version) });
   }
   const watermark = await PublishWatermark.open(storage);
   const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
@@ -176,6 +184,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   const sequencer = new Sequencer({
     storage,
     window,
+    index,
     publisher,
     maxEventBytes: settings.maxEventBytes,
     log,
@@ -208,7 +217,8 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
         published: watermark.value,
         broker: link?.session ? "up" : "down",
         memory: memoryFigures(),
-      })),
+        streams: index.size,
+      }), { streams: index }),
       {
         port: settings.port,
         hostname: settings.hostname,

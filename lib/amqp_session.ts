@@ -21,6 +21,8 @@ import type {
   Delivery,
   PublishProperties,
   QueueOptions,
+  Reply,
+  ReplyChannel,
   SessionOptions,
 } from "./broker_session.ts";
 import { DEFAULTS } from "./defaults.ts";
@@ -153,6 +155,8 @@ class AmqpSession implements BrokerSession {
         messageId: msg.properties.messageId,
         type: msg.properties.type,
         headers: msg.properties.headers as Record<string, unknown> | undefined,
+        replyTo: msg.properties.replyTo,
+        correlationId: msg.properties.correlationId,
         tag: msg.deliveryTag,
         redelivered: msg.redelivered,
       });
@@ -201,6 +205,8 @@ class AmqpSession implements BrokerSession {
       deliveryMode: properties.persistent === false ? 1 : 2,
       messageId: properties.messageId,
       type: properties.type,
+      correlationId: properties.correlationId,
+      replyTo: properties.replyTo,
       headers: properties.headers as Record<string, never> | undefined,
     });
     if (!pending || pending.length !== before! + 1) {
@@ -239,6 +245,32 @@ class AmqpSession implements BrokerSession {
     }
   }
 
+  async openReplyChannel(onReply: (reply: Reply) => void): Promise<ReplyChannel> {
+    const ch = await this.#client.channel();
+    // Direct reply-to: consume the pseudo-queue without acks, then publish requests on this same channel.
+    await ch.basicConsume(DIRECT_REPLY_TO, { noAck: true }, (msg: AMQPMessage) => {
+      onReply({ correlationId: msg.properties.correlationId, body: msg.body ?? new Uint8Array(0) });
+    });
+    ch.onerror = (reason) => this.#fail(new Error(`reply channel closed by the broker: ${reason}`));
+    const client = this.#client;
+    return {
+      get closed() {
+        return ch.closed || client.closed;
+      },
+      publish: async (exchange, routingKey, body, properties = {}) => {
+        await this.#unlessWriteFails(ch.basicPublish(exchange, routingKey, body, {
+          contentType: properties.contentType ?? "application/json",
+          deliveryMode: properties.persistent === false ? 1 : 2,
+          messageId: properties.messageId,
+          type: properties.type,
+          correlationId: properties.correlationId,
+          replyTo: DIRECT_REPLY_TO,
+          headers: properties.headers as Record<string, never> | undefined,
+        }));
+      },
+    };
+  }
+
   async deleteQueue(name: string): Promise<void> {
     await this.#ops.queueDelete(name);
   }
@@ -252,6 +284,9 @@ class AmqpSession implements BrokerSession {
     if (!this.#client.closed) await this.#client.close().catch(() => {});
   }
 }
+
+/** RabbitMQ's direct reply-to pseudo-queue. */
+const DIRECT_REPLY_TO = "amq.rabbitmq.reply-to";
 
 function tuneUrl(url: string, name?: string): string {
   const u = new URL(url);

@@ -31,6 +31,10 @@ export interface Delivery {
   type?: string;
   /** AMQP headers, if any. */
   headers?: Record<string, unknown>;
+  /** AMQP replyTo property: where the server sends the append's result (e.g. `amq.rabbitmq.reply-to.…`). */
+  replyTo?: string;
+  /** AMQP correlationId property, copied onto the reply. */
+  correlationId?: string;
   /** Delivery tag on the consuming channel. */
   tag: number;
   /** Whether the broker delivered this message before. */
@@ -55,6 +59,10 @@ export interface PublishProperties {
   type?: string;
   /** AMQP headers. @default {undefined} */
   headers?: Record<string, unknown>;
+  /** AMQP correlationId (a reply carries its request's). @default {undefined} */
+  correlationId?: string;
+  /** AMQP replyTo (a request names where its reply goes). @default {undefined} */
+  replyTo?: string;
   /** AMQP content type. @default {"application/json"} */
   contentType?: string;
   /** Persistent (delivery mode 2). @default {true} */
@@ -159,12 +167,57 @@ export interface BrokerSession extends PublishingSessionLike {
   ack(tag: number, multiple?: boolean): Promise<void>;
   /** Reject a delivery without requeue (dead-letters it if configured). */
   reject(tag: number): Promise<void>;
+  /**
+   * Open a channel for requests with RabbitMQ's direct reply-to: it consumes
+   * `amq.rabbitmq.reply-to` (no ack) and publishes requests (without
+   * confirms: the reply is the confirmation) whose `replyTo` is that
+   * pseudo-queue, so each reply comes back to `onReply` on this channel.
+   */
+  openReplyChannel(onReply: (reply: Reply) => void): Promise<ReplyChannel>;
   /** Delete a queue (tests and temporary queues). */
   deleteQueue(name: string): Promise<void>;
   /** Delete an exchange (tests). */
   deleteExchange(name: string): Promise<void>;
   /** Close the connection. */
   close(): Promise<void>;
+}
+
+/**
+ * A reply received on a {@link ReplyChannel}.
+ *
+ * @example Match a reply to its request
+ * ```ts
+ * import type { Reply } from "./broker_session.ts";
+ * const waiting = new Map<string, (body: Uint8Array) => void>();
+ * const onReply = (reply: Reply) => waiting.get(reply.correlationId ?? "")?.(reply.body);
+ * ```
+ */
+export interface Reply {
+  /** The correlationId the replier copied from the request. */
+  correlationId?: string;
+  /** The reply's body. */
+  body: Uint8Array;
+}
+
+/**
+ * A channel whose requests get replies by direct reply-to ({@link BrokerSession.openReplyChannel}).
+ *
+ * @example Send a request whose reply comes back to this channel
+ * ```ts
+ * import type { BrokerSession } from "./broker_session.ts";
+ * declare const session: BrokerSession;
+ * const channel = await session.openReplyChannel((reply) => console.log(new TextDecoder().decode(reply.body)));
+ * await channel.publish("", "events", '{"x":1}', { messageId: "m1", correlationId: "m1" });
+ * ```
+ */
+export interface ReplyChannel {
+  /**
+   * Publish a request whose `replyTo` is set to this channel's reply
+   * pseudo-queue. Resolves once written (no confirm).
+   */
+  publish(exchange: string, routingKey: string, body: string | Uint8Array, properties?: PublishProperties): Promise<void>;
+  /** Whether the channel (or its connection) is gone; replies to requests sent on it are lost. */
+  readonly closed: boolean;
 }
 
 /**

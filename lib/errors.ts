@@ -405,6 +405,112 @@ export class StoreChangedError extends Error {
 }
 
 /**
+ * An append to a stream expected a version the stream was not at.
+ *
+ * Rule: an append with an expected version is stored only when the stream is
+ * at that version when the server gives it its positions: `no_stream` (0
+ * events), `stream_exists` (at least one), or exactly N events. Nothing of a
+ * refused append is stored; `any` never conflicts.
+ *
+ * @example Retry a decision on a conflict
+ * ```ts
+ * import { appendToStream, WrongExpectedVersionError } from "rabbit-eventstore/command";
+ * try {
+ *   await appendToStream("cart-1", [{ type: "ItemAdded", data: { sku: "a" } }], { expectedVersion: 3 });
+ * } catch (error) {
+ *   if (error instanceof WrongExpectedVersionError) console.log(`cart-1 is at ${error.actual}, not ${error.expected}`);
+ * }
+ * ```
+ */
+export class WrongExpectedVersionError extends Error {
+  /** The stream appended to. */
+  readonly stream: string;
+  /** The expected version the append carried (`no_stream`, `stream_exists` or a number). */
+  readonly expected: string | number;
+  /** The stream's version when the server checked it (0: the stream does not exist). */
+  readonly actual: number;
+  /**
+   * Create the error.
+   * @param stream The stream appended to.
+   * @param expected The expected version the append carried.
+   * @param actual The stream's version when it was checked.
+   */
+  constructor(stream: string, expected: string | number, actual: number) {
+    super(`Cannot append to stream ${stream}: expected version ${expected}, but the stream is at ${actual}`);
+    this.name = "WrongExpectedVersionError";
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+  }
+}
+
+/**
+ * The server refused an append as invalid (its reply `InvalidEvent`): the
+ * body, the stream name or the expected version. Retrying it cannot help.
+ *
+ * @example Tell a bad stream name from a conflict
+ * ```ts
+ * import { InvalidEventError } from "./errors.ts";
+ * const error = new InvalidEventError("stream name is empty");
+ * console.log(error.message); // The server refused the event: stream name is empty
+ * ```
+ */
+export class InvalidEventError extends Error {
+  /** Why the server refused it. */
+  readonly reason: string;
+  /**
+   * Create the error.
+   * @param reason Why the server refused it.
+   */
+  constructor(reason: string) {
+    super(`The server refused the event: ${reason}`);
+    this.name = "InvalidEventError";
+    this.reason = reason;
+  }
+}
+
+/**
+ * A record's stream version does not continue its stream.
+ *
+ * Rule: within a stream, versions are dense: the first event of a stream is
+ * version 1 and each later one is the stream's last version + 1, at a higher
+ * global position. A store whose records break this is refused at start-up.
+ *
+ * @example What the index reports
+ * ```ts
+ * import { StreamVersionError } from "./errors.ts";
+ * console.log(new StreamVersionError("order-1", 3, 5, 40).message);
+ * ```
+ */
+export class StreamVersionError extends Error {
+  /** The stream. */
+  readonly stream: string;
+  /** The version the stream expected next. */
+  readonly expected: number;
+  /** The version the record has. */
+  readonly actual: number;
+  /** The record's global position. */
+  readonly position: number;
+  /**
+   * Create the error.
+   * @param stream The stream.
+   * @param expected The version expected next.
+   * @param actual The version the record has.
+   * @param position The record's global position.
+   */
+  constructor(stream: string, expected: number, actual: number, position: number) {
+    super(
+      `Cannot index record at position ${position}: stream ${stream} expected version ${expected}, got ${actual}`,
+    );
+    this.name = "StreamVersionError";
+    this.stream = stream;
+    this.expected = expected;
+    this.actual = actual;
+    this.position = position;
+  }
+}
+
+/**
  * One-line description of any thrown value: an error's message, else the value as a string.
  *
  * @example Describe what a `catch` caught

@@ -144,11 +144,14 @@ export class FanoutPublisher {
   }
 
   #send(session: PublishingSessionLike, records: readonly Publishable[]): void {
+    const storeId = this.#storage.storeId;
     const settled = Promise.allSettled(records.map((r) =>
       session.publish(this.#exchange, "", r.line, {
         messageId: r.id,
         type: r.type,
-        headers: { position: r.position, "store-id": this.#storage.storeId },
+        headers: r.stream === undefined
+          ? { position: r.position, "store-id": storeId }
+          : { position: r.position, "store-id": storeId, stream: r.stream, "stream-version": r.streamVersion },
       })
     ));
     const last = records[records.length - 1].position;

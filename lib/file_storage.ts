@@ -6,10 +6,10 @@
  * @module
  */
 import { open as openFile, stat } from "node:fs/promises";
-import { isUtf8 } from "node:buffer";
+import { Buffer, isUtf8 } from "node:buffer";
 import { crashPoint } from "./crash_point.ts";
 import { CorruptLogError, NotAStoreError, StorageFailedError } from "./errors.ts";
-import { checkBatch } from "./append_rules.ts";
+import { checkBatch, MAX_GROUP } from "./append_rules.ts";
 import { type FileLock, lockFile } from "./runtime/file_lock.ts";
 import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_header.ts";
 import { parseRecord } from "./record.ts";
@@ -200,7 +200,9 @@ export class FileStorage implements EventStorage {
         scan.validSize = bytes.length;
         storeId = header.storeId;
       }
-      return new FileStorage(path, file, open, { ...scan, size: scan.validSize, storeId, lock });
+      const storage = new FileStorage(path, file, open, { ...scan, size: scan.validSize, storeId, lock });
+      await storage.#dropIncompleteGroup(warn, readOnly);
+      return storage;
     } catch (error) {
       await file?.close();
       await lock?.release();
@@ -344,6 +346,11 @@ export class FileStorage implements EventStorage {
         const record = parseRecord(line);
         const stored: StoredRecord = { position: record.position, id: record.id, line };
         if (typeof record.type === "string") stored.type = record.type;
+        if (record.stream !== undefined) {
+          stored.stream = record.stream;
+          stored.streamVersion = record.streamVersion;
+        }
+        if (record.batchSize !== undefined) stored.batchSize = record.batchSize;
         yield stored;
         start = nl + 1;
       }
@@ -357,7 +364,50 @@ export class FileStorage implements EventStorage {
    * {@link FileStorage.open} instead, which costs no second read.
    */
   async scanIds(from: number, visitor: IdVisitor): Promise<void> {
-    for await (const record of this.scan(from)) visitor.id(record.position, record.id);
+    for await (const record of this.scan(from)) {
+      visitor.id(record.position, record.id);
+      if (record.stream !== undefined) visitor.stream?.(record.position, record.stream, record.streamVersion!);
+    }
+  }
+
+  /**
+   * NDJSON bytes of the records at `positions`, in the order given: each is
+   * found from the sparse index (at most INDEX_EVERY - 1 lines skipped), so a
+   * read costs what its records cost.
+   */
+  readPositions(positions: readonly number[]): ReadableStream<Uint8Array> {
+    const head = this.#head;
+    const wanted = [...positions];
+    let next = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: async (controller) => {
+        if (next >= wanted.length) {
+          controller.close();
+          return;
+        }
+        const p = wanted[next++];
+        if (!Number.isSafeInteger(p) || p < 1 || p > head) {
+          controller.error(new RangeError(`Cannot read position ${p}: the store holds 1..${head}`));
+          return;
+        }
+        // Consecutive positions are read as one range.
+        let q = p;
+        while (next < wanted.length && wanted[next] === q + 1 && q + 1 <= head) q = wanted[next++];
+        const start = await this.#locate(p);
+        const end = await this.#locate(q + 1);
+        const bytes = new Uint8Array(end - start);
+        let done = 0;
+        while (done < bytes.length) {
+          const { bytesRead } = await this.#file.read(bytes, done, bytes.length - done, start + done);
+          if (bytesRead === 0) {
+            controller.error(new StorageFailedError(`Storage file ${this.#path} ended early at byte ${start + done}`));
+            return;
+          }
+          done += bytesRead;
+        }
+        controller.enqueue(bytes);
+      },
+    }, { highWaterMark: 0 });
   }
 
   /** Close the file. */
@@ -369,6 +419,36 @@ export class FileStorage implements EventStorage {
     } finally {
       await this.#lock?.release();
     }
+  }
+
+  /**
+   * A group of records appended together (`batchSize` K on its first) is
+   * kept whole or not at all: an append cut short by a crash can leave its
+   * first records complete, which the torn-tail rule alone would keep. So a
+   * group the file ends inside is cut off here, before anyone reads it; it
+   * was never acknowledged, and the broker redelivers its message.
+   */
+  async #dropIncompleteGroup(warn: (message: string) => void, readOnly: boolean): Promise<void> {
+    const head = this.#head;
+    let cut: { position: number; size: number } | undefined;
+    for await (const record of this.scan(Math.max(1, head - MAX_GROUP + 2))) {
+      if (record.batchSize !== undefined) {
+        cut = record.position + record.batchSize - 1 > head ? { position: record.position, size: record.batchSize } : undefined;
+      }
+    }
+    if (!cut) return;
+    const offset = await this.#locate(cut.position);
+    warn(
+      `Storage file ${this.#path}: ${readOnly ? "would drop" : "dropping"} positions ${cut.position}..${head}, ` +
+        `the first ${head - cut.position + 1} of a group of ${cut.size} cut short by a crash; ` +
+        `it was never acknowledged, so the broker redelivers it`,
+    );
+    if (readOnly) return;
+    await this.#file.truncate(offset);
+    await this.#file.datasync();
+    this.#head = cut.position - 1;
+    this.#size = offset;
+    while (this.#offsets.length > 0 && this.#offsets[this.#offsets.length - 1] >= offset) this.#offsets.pop();
   }
 
   /** Byte offset where the record at `position` (1..head+1) starts. */
@@ -445,6 +525,7 @@ async function scanFile(
   dataStart: number,
 ): Promise<ScanResult> {
   const visit = ids && ((position: number, id: string) => ids.id(position, id));
+  const streams = ids?.stream ? ids.stream.bind(ids) : undefined;
   const visitBytes = ids?.ascii ? ids.ascii.bind(ids) : (visit &&
     ((position: number, bytes: Uint8Array, start: number, end: number) =>
       visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
@@ -502,6 +583,7 @@ async function scanFile(
           if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason, head + 1);
           if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
           head++;
+          if (streams) visitStream(streams, bufferView(buffer), start, nl, head);
           validSize = chunkStart + nl + 1;
         } else if (!bad) {
           bad = { line: lineNo, offset: lineOffset, reason, position: head + 1 };
@@ -523,6 +605,32 @@ async function scanFile(
 }
 
 const WRONG_POSITION = "record has position";
+const STREAM_KEY = Buffer.from(',"stream":"');
+
+let viewed: Uint8Array | undefined;
+let view: Buffer | undefined;
+/** A Buffer over `bytes` (the scan's buffer), kept while the buffer is the same. */
+function bufferView(bytes: Uint8Array): Buffer {
+  if (viewed !== bytes) {
+    viewed = bytes;
+    view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+  return view!;
+}
+
+/** Hand a checked line's stream and version to `visit`, when the record is in a stream. */
+function visitStream(
+  visit: (position: number, stream: string, streamVersion: number) => void,
+  bytes: Buffer,
+  start: number,
+  end: number,
+  position: number,
+): void {
+  const at = bytes.indexOf(STREAM_KEY, start);
+  if (at === -1 || at >= end) return;
+  const record = parseRecord(looseDecoder.decode(bytes.subarray(start, end)));
+  if (record.stream !== undefined) visit(position, record.stream, record.streamVersion!);
+}
 
 /** Check one line; return why it is bad, or undefined when it is the expected record. */
 function checkLine(

@@ -7,8 +7,22 @@
  * Reserved: `/health` (JSON status). Query: `from` (inclusive position, 0 or
  * 1 = everything) and `limit` (at most this many records).
  *
+ * With the stream index ({@link HistoryHandlerOptions.streams}):
+ * - `?stream=S` answers that stream's records in version order, `from` being
+ *   the first stream version, with header `x-stream-version` (the stream's
+ *   version when the request arrived; 0 and no records for an unknown stream);
+ * - `?category=C` answers the records of the streams `C-…` in global order,
+ *   `from` being the first global position.
+ *
+ * Both cost what their records cost (positions come from the index, records
+ * from `readPositions`), and carry `x-last-position`: the global position of
+ * the last record in the body (0 when there is none).
+ *
  * @module
  */
+
+import type { StreamIndex } from "./stream_index.ts";
+import { parseStreamName } from "./stream_name.ts";
 
 /**
  * What the handler reads: the part of `EventStorage` it needs (every
@@ -37,6 +51,27 @@ export interface HistorySource {
   readonly storeId: string;
   /** Durable records from `from` (inclusive) as NDJSON bytes, at most `limit` of them. */
   read(from: number, options?: { limit?: number }): ReadableStream<Uint8Array>;
+  /** The records at these positions as NDJSON bytes (needed for stream and category reads). */
+  readPositions?(positions: readonly number[]): ReadableStream<Uint8Array>;
+}
+
+/**
+ * Options for {@link historyHandler}.
+ *
+ * @example Serve stream reads from an index
+ * ```ts
+ * import { historyHandler, type HistoryHandlerOptions } from "./history_handler.ts";
+ * import { MemoryStorage } from "./memory_storage.ts";
+ * import { StreamIndex } from "./stream_index.ts";
+ * const options: HistoryHandlerOptions = { streams: new StreamIndex() };
+ * const handle = historyHandler(new MemoryStorage(), () => ({}), options);
+ * const response = await handle(new Request("http://x/?stream=order-1"));
+ * console.log(response.headers.get("x-stream-version")); // 0
+ * ```
+ */
+export interface HistoryHandlerOptions {
+  /** The stream index; without it `?stream=` and `?category=` answer 400. @default {undefined} */
+  streams?: Pick<StreamIndex, "version" | "positions" | "categoryPositions">;
 }
 
 /**
@@ -57,6 +92,7 @@ export interface HistorySource {
 export function historyHandler(
   storage: HistorySource,
   status: () => Record<string, unknown> = () => ({}),
+  options: HistoryHandlerOptions = {},
 ): (request: Request) => Promise<Response> {
   return (request: Request) => {
     const url = new URL(request.url);
@@ -71,6 +107,9 @@ export function historyHandler(
     if (typeof from === "string") return Promise.resolve(badRequest(from));
     const limit = parseParam(url, "limit", Infinity);
     if (typeof limit === "string") return Promise.resolve(badRequest(limit));
+    if (url.searchParams.has("stream") || url.searchParams.has("category")) {
+      return Promise.resolve(filtered(storage, url, Math.max(from, 1), limit, options.streams));
+    }
     const body = limit === 0 ? null : storage.read(Math.max(from, 1), { limit });
     return Promise.resolve(
       new Response(body, {
@@ -84,6 +123,39 @@ export function historyHandler(
       }),
     );
   };
+}
+
+/** A stream or category read (see the module doc). */
+function filtered(
+  storage: HistorySource,
+  url: URL,
+  from: number,
+  limit: number,
+  streams: HistoryHandlerOptions["streams"],
+): Response {
+  const stream = url.searchParams.get("stream");
+  const category = url.searchParams.get("category");
+  if (stream !== null && category !== null) return badRequest("Cannot read history: give stream or category, not both");
+  if (!streams || !storage.readPositions) return badRequest("Cannot read history by stream: this server has no stream index");
+  const headers: Record<string, string> = {
+    "content-type": "application/x-ndjson",
+    "cache-control": "no-store",
+    "x-head-position": String(storage.head),
+    "x-store-id": storage.storeId,
+  };
+  let positions: number[];
+  if (stream !== null) {
+    const name = parseStreamName(stream);
+    if (typeof name !== "string") return badRequest(`Cannot read query parameter stream: ${name.reason}`);
+    headers["x-stream-version"] = String(streams.version(name));
+    positions = limit === 0 ? [] : streams.positions(name, { from, limit });
+  } else {
+    if (category === "") return badRequest("Cannot read query parameter category: it is empty");
+    positions = limit === 0 ? [] : streams.categoryPositions(category!, { from, limit });
+  }
+  headers["x-last-position"] = String(positions.length === 0 ? 0 : positions[positions.length - 1]);
+  const body = positions.length === 0 ? null : storage.readPositions(positions);
+  return new Response(body, { status: 200, headers });
 }
 
 function parseParam(url: URL, name: string, fallback: number): number | string {

@@ -166,11 +166,42 @@ export class MemoryStorage implements EventStorage {
     for (let p = Math.max(1, from); p <= last; p++) yield copy(this.#kept.records[p - 1]);
   }
 
-  /** The ids of records from `from` to the head, oldest first. */
+  /** The ids of records from `from` to the head, oldest first, and their streams. */
   async scanIds(from: number, visitor: IdVisitor): Promise<void> {
     const records = this.#kept.records;
-    for (let p = Math.max(1, from); p <= records.length; p++) visitor.id(p, records[p - 1].id);
+    for (let p = Math.max(1, from); p <= records.length; p++) {
+      const record = records[p - 1];
+      visitor.id(p, record.id);
+      if (record.stream !== undefined) visitor.stream?.(p, record.stream, record.streamVersion!);
+    }
     await Promise.resolve();
+  }
+
+  /** NDJSON bytes of the records at `positions`, in the order given. */
+  readPositions(positions: readonly number[]): ReadableStream<Uint8Array> {
+    const records = this.#kept.records;
+    const head = records.length;
+    const wanted = [...positions];
+    let next = 0;
+    return new ReadableStream<Uint8Array>({
+      pull: (controller) => {
+        if (next >= wanted.length) {
+          controller.close();
+          return;
+        }
+        const end = Math.min(wanted.length, next + READ_CHUNK_RECORDS);
+        let text = "";
+        for (; next < end; next++) {
+          const p = wanted[next];
+          if (!Number.isSafeInteger(p) || p < 1 || p > head) {
+            controller.error(new RangeError(`Cannot read position ${p}: the store holds 1..${head}`));
+            return;
+          }
+          text += records[p - 1].line + "\n";
+        }
+        controller.enqueue(encoder.encode(text));
+      },
+    }, { highWaterMark: 0 });
   }
 
   /** Close: appends fail from now on; reads still work (the data stays in memory). */
@@ -185,5 +216,6 @@ function copy(record: StoredRecord): StoredRecord {
   if (record.type !== undefined) out.type = record.type;
   if (record.stream !== undefined) out.stream = record.stream;
   if (record.streamVersion !== undefined) out.streamVersion = record.streamVersion;
+  if (record.batchSize !== undefined) out.batchSize = record.batchSize;
   return out;
 }

@@ -7,7 +7,12 @@
  * ```
  *
  * `position`, `id`, `time` and `data` are the contract; `type` appears when
- * the publisher set the AMQP `type` property.
+ * the publisher set the AMQP `type` property; `stream` and `streamVersion`
+ * appear for an event appended to a stream (header `stream`), and `metadata`
+ * when a batch element carried one. The order of the members is fixed:
+ * `position`, `id`, `time`, `stream`, `streamVersion`, `batchSize`, `type`,
+ * `metadata`, `data`. `batchSize` K (> 1) marks the first of K events one
+ * message appended together: they are stored whole or not at all.
  *
  * @module
  */
@@ -36,10 +41,59 @@ export interface EventRecord<T = unknown> {
   id: string;
   /** When the server stored the event, ISO-8601 UTC. */
   time: string;
-  /** The AMQP `type` property, when the publisher set one. */
+  /** The stream the event was appended to (header `stream`); absent for an event in no stream. */
+  stream?: string;
+  /** Its version within `stream`: 1 for the stream's first event, then +1 each; absent without `stream`. */
+  streamVersion?: number;
+  /** On the first event of a batch of K > 1 events stored together: K. */
+  batchSize?: number;
+  /** The AMQP `type` property (or a batch element's `type`), when the publisher set one. */
   type?: string;
+  /** A batch element's `metadata` object, exactly as published, when it carried one. */
+  metadata?: Record<string, unknown>;
   /** The event exactly as published. */
   data: T;
+}
+
+/**
+ * What {@link encodeRecordLine} writes: the record's fields, with `data` and
+ * `metadata` as the JSON text received (embedded byte for byte, so numbers
+ * keep their precision).
+ *
+ * @example A record in a stream
+ * ```ts
+ * import { encodeRecordLine, type RecordFields } from "./record.ts";
+ * const fields: RecordFields = {
+ *   position: 7,
+ *   id: "pay-42",
+ *   time: "2026-01-01T00:00:00.000Z",
+ *   stream: "order-42",
+ *   streamVersion: 3,
+ *   type: "OrderPaid",
+ *   data: '{"amount":9.5}',
+ * };
+ * console.log(encodeRecordLine(fields));
+ * ```
+ */
+export interface RecordFields {
+  /** Dense global position. */
+  position: number;
+  /** The record's id. */
+  id: string;
+  /** ISO-8601 UTC time of storing. */
+  time: string;
+  /** The event's JSON text, embedded as received. */
+  data: string;
+  /** On the first event of a batch of more than one: the batch's size. @default {undefined} */
+  batchSize?: number;
+  /** The event type. @default {undefined} */
+  type?: string;
+  /** The stream; given with `streamVersion`. @default {undefined} */
+  stream?: string;
+  /** The version within `stream`. @default {undefined} */
+  streamVersion?: number;
+  /** A JSON object's text, embedded as received. @default {undefined} */
+  metadata?: string;
 }
 
 /**
@@ -64,9 +118,41 @@ export function encodeRecord(
   rawData: string,
   type?: string,
 ): string {
-  const data = /[\r\n]/.test(rawData) ? rawData.replace(/[\r\n]/g, " ") : rawData;
-  const typePart = type === undefined ? "" : `,"type":${JSON.stringify(type)}`;
-  return `{"position":${position},"id":${JSON.stringify(id)},"time":"${time}"${typePart},"data":${data.trim()}}`;
+  return encodeRecordLine({ position, id, time, data: rawData, type });
+}
+
+/**
+ * Encode one record, in or out of a stream, as its line of JSON (without a
+ * newline). Members come in the fixed order of the module doc; line breaks
+ * in `data` and `metadata` (JSON whitespace) become spaces.
+ *
+ * @example Encode an event of stream order-42
+ * ```ts
+ * import { encodeRecordLine } from "./record.ts";
+ * const line = encodeRecordLine({
+ *   position: 1,
+ *   id: "a",
+ *   time: "2026-01-01T00:00:00.000Z",
+ *   stream: "order-42",
+ *   streamVersion: 1,
+ *   data: '{"x":1}',
+ * });
+ * // '{"position":1,"id":"a","time":"2026-01-01T00:00:00.000Z","stream":"order-42","streamVersion":1,"data":{"x":1}}'
+ * ```
+ */
+export function encodeRecordLine(fields: RecordFields): string {
+  let line = `{"position":${fields.position},"id":${JSON.stringify(fields.id)},"time":"${fields.time}"`;
+  if (fields.stream !== undefined) {
+    line += `,"stream":${JSON.stringify(fields.stream)},"streamVersion":${fields.streamVersion}`;
+  }
+  if (fields.batchSize !== undefined) line += `,"batchSize":${fields.batchSize}`;
+  if (fields.type !== undefined) line += `,"type":${JSON.stringify(fields.type)}`;
+  if (fields.metadata !== undefined) line += `,"metadata":${oneLine(fields.metadata)}`;
+  return line + `,"data":${oneLine(fields.data)}}`;
+}
+
+function oneLine(json: string): string {
+  return (/[\r\n]/.test(json) ? json.replace(/[\r\n]/g, " ") : json).trim();
 }
 
 /**
@@ -95,5 +181,13 @@ export function parseRecord(line: string): EventRecord {
     throw new SyntaxError(`Cannot parse record at position ${position}: time is not a string`);
   }
   if (!("data" in value)) throw new SyntaxError(`Cannot parse record at position ${position}: data is missing`);
+  const { stream, streamVersion } = value;
+  if (stream !== undefined || streamVersion !== undefined) {
+    if (typeof stream !== "string" || !Number.isSafeInteger(streamVersion) || streamVersion < 1) {
+      throw new SyntaxError(
+        `Cannot parse record at position ${position}: stream must be a string and streamVersion a positive integer`,
+      );
+    }
+  }
   return value as EventRecord;
 }

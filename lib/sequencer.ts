@@ -2,11 +2,15 @@
  * The heart of the server: turns deliveries from the input queue into stored
  * records at dense positions, with group commit.
  *
- * Per batch: validate each message (bad ones are dead-lettered and rejected
- * without a position), drop ids already stored (idempotent append), give the
- * rest the next positions, append and fsync them in one write, hand them to
- * the fanout publisher, then acknowledge. Nothing is acknowledged before it
- * is durable.
+ * Per batch: read each message as an append (one event or a batch, with its
+ * stream and expected version); answer ids already stored with their
+ * original result (idempotent append); check each stream's expected version
+ * against the index and the appends before it in the batch; give the rest
+ * the next positions and stream versions, append and fsync them in one
+ * write, hand them to the fanout publisher, reply on `reply-to`, then
+ * acknowledge. A refused message (invalid, or a version conflict) is
+ * answered on its `reply-to`, or dead-lettered with the reason when it has
+ * none. Nothing is acknowledged or answered before it is durable.
  *
  * @module
  */
@@ -15,10 +19,13 @@ import { crashPoint } from "./crash_point.ts";
 import { DEFAULTS } from "./defaults.ts";
 import type { DedupWindow } from "./dedup_window.ts";
 import { describe } from "./errors.ts";
-import { validateEvent } from "./event_validator.ts";
+import { eventId, readAppendRequest } from "./append_request.ts";
+import { type AppendResult, type AppendStored, refusalReason } from "./append_result.ts";
+import { satisfies } from "./expected_version.ts";
 import type { FanoutPublisher } from "./fanout_publisher.ts";
-import { encodeRecord } from "./record.ts";
-import type { AppendRecord, EventStorage } from "./storage.ts";
+import { encodeRecordLine } from "./record.ts";
+import type { AppendRecord, EventStorage, StoredRecord } from "./storage.ts";
+import { StreamIndex } from "./stream_index.ts";
 
 /**
  * Options for {@link Sequencer}.
@@ -50,6 +57,8 @@ export interface SequencerOptions {
   storage: EventStorage;
   /** Recently stored ids, for idempotent append. */
   window: DedupWindow;
+  /** Stream versions, checked against expected versions and advanced after each append. @default {an empty index} */
+  index?: StreamIndex;
   /** Publishes stored records to the fanout. */
   publisher: FanoutPublisher;
   /** Largest accepted body in bytes. */
@@ -121,6 +130,7 @@ export class Sequencer {
       warn: (message: string) => console.warn(message),
       newId: () => crypto.randomUUID(),
       maxUnconfirmed: DEFAULTS.server.maxUnconfirmed,
+      index: new StreamIndex(),
       ...options,
     };
   }
@@ -154,47 +164,95 @@ export class Sequencer {
   }
 
   async #process(batch: Pending[]): Promise<void> {
-    const { storage, window, maxEventBytes } = this.#o;
+    const { storage, window, index, maxEventBytes } = this.#o;
     const records: AppendRecord[] = [];
     const done: Pending[] = [];
     const rejected: Array<Pending & { reason: string }> = [];
-    const ids = new Map<string, number>();
+    const answers: Array<{ item: Pending; result: AppendResult }> = [];
+    /** Results of the messages stored in this batch, by messageId (a repeat within the batch). */
+    const results = new Map<string, AppendStored>();
+    /** Stream versions as this batch leaves them, ahead of the index (updated after the append). */
+    const versions = new Map<string, number>();
     const time = new Date().toISOString();
     const stored = await this.#storedAt(batch);
     let position = storage.head;
+    /** Answer on reply-to (and ack), or, without one, dead-letter a refusal. */
+    const settle = (item: Pending, result: AppendResult) => {
+      if (item.delivery.replyTo) {
+        answers.push({ item, result });
+        done.push(item);
+      } else if (result.ok) done.push(item);
+      else rejected.push({ ...item, reason: refusalReason(result) });
+    };
     for (const item of batch) {
       if (item.session.closed) continue; // its broker redelivers it on the next connection
       const { delivery } = item;
-      const result = validateEvent(delivery.body, maxEventBytes);
-      if (!result.ok) {
-        rejected.push({ ...item, reason: result.reason });
+      const request = readAppendRequest(delivery, maxEventBytes);
+      if ("reason" in request) {
+        settle(item, { ok: false, error: "InvalidEvent", reason: request.reason });
         continue;
       }
+      const count = request.events.length;
       const given = delivery.messageId;
       if (given) {
-        const existing = ids.get(given) ?? stored.get(given);
-        if (existing !== undefined) {
-          this.#o.log(
-            `Message ${given} is already stored at position ${existing}; acknowledging without a new position`,
-          );
-          done.push(item);
+        // Idempotent: a message stored before gets its original result, never a conflict.
+        const first = stored.get(given);
+        const again = results.get(given) ?? (first && originalResult(first, count));
+        if (again) {
+          this.#o.log(`Message ${given} is already stored at position ${again.position}; acknowledging without a new position`);
+          settle(item, again);
+          continue;
+        }
+      }
+      const { stream, expected } = request;
+      let version = 0;
+      if (stream !== undefined) {
+        version = versions.get(stream) ?? index.version(stream);
+        if (!satisfies(expected, version)) {
+          settle(item, { ok: false, error: "WrongExpectedVersion", stream, expected, actual: version });
           continue;
         }
       }
       const id = given || this.#o.newId();
-      position++;
-      const line = encodeRecord(position, id, time, result.text, delivery.type);
-      records.push({ position, id, type: delivery.type, line });
-      ids.set(id, position);
-      done.push(item);
+      for (let i = 1; i <= count; i++) {
+        const event = request.events[i - 1];
+        position++;
+        const record: AppendRecord = { position, id: eventId(id, i), type: event.type, line: "" };
+        if (stream !== undefined) {
+          record.stream = stream;
+          record.streamVersion = version + i;
+        }
+        if (i === 1 && count > 1) record.batchSize = count;
+        record.line = encodeRecordLine({ ...record, time, data: event.data, metadata: event.metadata });
+        records.push(record);
+      }
+      const result: AppendStored = { ok: true, position, count };
+      if (stream !== undefined) {
+        versions.set(stream, version + count);
+        result.streamVersion = version + count;
+      }
+      if (given) results.set(given, result);
+      settle(item, result);
     }
     if (records.length > 0) {
       await storage.append(records);
-      for (const r of records) window.add(r.id, r.position);
+      for (const r of records) {
+        window.add(r.id, r.position);
+        if (r.stream !== undefined) index.add(r.position, r.stream, r.streamVersion!);
+      }
       await crashPoint("before-publish"); // test-only crash points: no-ops unless RABBIT_EVENTSTORE_CRASH_AT is set
       this.#o.publisher.publish(records);
       await crashPoint("before-ack", () => this.#o.publisher.idle());
       this.#o.log(`Stored positions ${records[0].position}..${position}`);
+    }
+    // Replies only now: everything they report is durable. A lost reply costs the sender a retry
+    // with the same id, which gets the same answer, so they are not awaited.
+    for (const { item, result } of answers) {
+      if (item.session.closed) continue;
+      item.session.publish("", item.delivery.replyTo!, JSON.stringify(result), {
+        correlationId: item.delivery.correlationId,
+        persistent: false,
+      }).catch((error) => this.#o.log(`Reply to ${item.delivery.replyTo} failed (${describe(error)})`));
     }
     // Rejections go first: the multiple-ack below must not cover them.
     const unsettled = new Set<BrokerSession>();
@@ -219,7 +277,7 @@ export class Sequencer {
    * messages that were stored but not acknowledged, and a read per message
    * made recovery so slow that repeated crashes never let a batch finish.
    */
-  async #storedAt(batch: Pending[]): Promise<Map<string, number>> {
+  async #storedAt(batch: Pending[]): Promise<Map<string, StoredRecord>> {
     const wanted = new Map<number, Set<string>>();
     for (const { delivery } of batch) {
       const id = delivery.messageId;
@@ -230,18 +288,25 @@ export class Sequencer {
         ids.add(id);
       }
     }
-    const found = new Map<string, number>();
+    const found = new Map<string, StoredRecord>();
     const positions = [...wanted.keys()].sort((a, b) => a - b);
     for (let i = 0; i < positions.length;) {
       let j = i;
       while (j + 1 < positions.length && positions[j + 1] - positions[j] <= SCAN_GAP) j++;
       for await (const record of this.#o.storage.scan(positions[i], positions[j])) {
-        if (wanted.get(record.position)?.has(record.id)) found.set(record.id, record.position);
+        if (wanted.get(record.position)?.has(record.id)) found.set(record.id, record);
       }
       i = j + 1;
     }
     return found;
   }
+}
+
+/** The result a message got when it was stored, from its first record (a batch's events are consecutive). */
+function originalResult(first: StoredRecord, count: number): AppendStored {
+  const result: AppendStored = { ok: true, position: first.position + count - 1, count };
+  if (first.streamVersion !== undefined) result.streamVersion = first.streamVersion + count - 1;
+  return result;
 }
 
 /** Candidates at most this many positions apart are read in one scan rather than two. */

@@ -34,10 +34,16 @@ export interface StoredRecord {
   id: string;
   /** The AMQP `type`, when the publisher set one. */
   type?: string;
-  /** The stream the record belongs to (not used yet; a backend keeps it when given). */
+  /** The stream the record belongs to, when it was appended to one. */
   stream?: string;
-  /** The record's version within its stream (not used yet; a backend keeps it when given). */
+  /** The record's version within its stream (with `stream`). */
   streamVersion?: number;
+  /**
+   * On the first record of K > 1 that must be kept whole or not at all: K. A
+   * backend whose append can be cut short by a crash (the file) drops an
+   * incomplete group when it opens.
+   */
+  batchSize?: number;
   /** The record as one line of JSON without a newline (see `encodeRecord`). */
   line: string;
 }
@@ -114,6 +120,11 @@ export interface IdVisitor {
    * valid only during the call.
    */
   ascii?(position: number, bytes: Uint8Array, start: number, end: number): void;
+  /**
+   * Optional: called (after `id` or `ascii`) for every record in a stream,
+   * with its stream and version, e.g. to rebuild the stream index at start-up.
+   */
+  stream?(position: number, stream: string, streamVersion: number): void;
 }
 
 /**
@@ -198,8 +209,15 @@ export interface EventStorage {
   read(from: number, options?: ReadOptions): ReadableStream<Uint8Array>;
   /** Durable records from `from` to `to` (inclusive, default head), in order, with their metadata. */
   scan(from: number, to?: number): AsyncIterable<StoredRecord>;
-  /** The ids of durable records from `from` to the head, oldest first. */
+  /** The ids of durable records from `from` to the head, oldest first (and their streams, to `visitor.stream`). */
   scanIds(from: number, visitor: IdVisitor): Promise<void>;
+  /**
+   * The durable records at `positions` (each 1..head, in the order given) as
+   * NDJSON bytes, like {@link EventStorage.read}: what a stream read sends.
+   * Its cost is that of the records asked for, not of the store's size.
+   * @throws {RangeError} When a position is not a durable one (from the stream).
+   */
+  readPositions(positions: readonly number[]): ReadableStream<Uint8Array>;
   /** Release the storage. Appends after close fail (`StorageFailedError`). */
   close(): Promise<void>;
 }

@@ -106,6 +106,9 @@ class FakeSession implements BrokerSession {
   deleteQueue(): Promise<void> {
     return Promise.resolve();
   }
+  openReplyChannel(): Promise<never> {
+    return Promise.reject(new Error("not used here"));
+  }
   deleteExchange(): Promise<void> {
     return Promise.resolve();
   }
