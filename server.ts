@@ -164,7 +164,10 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   if (index.lastPosition > storage.head) {
     // The storage dropped records it had visited (a group cut short by a crash): index again.
     index = new StreamIndex();
-    await storage.scanIds(1, { id: () => {}, stream: (position, stream, version) => index.add(position, stream, version) });
+    await storage.scanIds(1, {
+      id: () => {},
+      stream: (position, stream, version) => index.add(position, stream, version),
+    });
   }
   const watermark = await PublishWatermark.open(storage);
   const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);

@@ -215,7 +215,12 @@ export interface ReplyChannel {
    * Publish a request whose `replyTo` is set to this channel's reply
    * pseudo-queue. Resolves once written (no confirm).
    */
-  publish(exchange: string, routingKey: string, body: string | Uint8Array, properties?: PublishProperties): Promise<void>;
+  publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    properties?: PublishProperties,
+  ): Promise<void>;
   /** Whether the channel (or its connection) is gone; replies to requests sent on it are lost. */
   readonly closed: boolean;
 }

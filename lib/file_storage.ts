@@ -433,7 +433,9 @@ export class FileStorage implements EventStorage {
     let cut: { position: number; size: number } | undefined;
     for await (const record of this.scan(Math.max(1, head - MAX_GROUP + 2))) {
       if (record.batchSize !== undefined) {
-        cut = record.position + record.batchSize - 1 > head ? { position: record.position, size: record.batchSize } : undefined;
+        cut = record.position + record.batchSize - 1 > head
+          ? { position: record.position, size: record.batchSize }
+          : undefined;
       }
     }
     if (!cut) return;

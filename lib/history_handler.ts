@@ -136,7 +136,9 @@ function filtered(
   const stream = url.searchParams.get("stream");
   const category = url.searchParams.get("category");
   if (stream !== null && category !== null) return badRequest("Cannot read history: give stream or category, not both");
-  if (!streams || !storage.readPositions) return badRequest("Cannot read history by stream: this server has no stream index");
+  if (!streams || !storage.readPositions) {
+    return badRequest("Cannot read history by stream: this server has no stream index");
+  }
   const headers: Record<string, string> = {
     "content-type": "application/x-ndjson",
     "cache-control": "no-store",

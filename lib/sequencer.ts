@@ -199,7 +199,9 @@ export class Sequencer {
         const first = stored.get(given);
         const again = results.get(given) ?? (first && originalResult(first, count));
         if (again) {
-          this.#o.log(`Message ${given} is already stored at position ${again.position}; acknowledging without a new position`);
+          this.#o.log(
+            `Message ${given} is already stored at position ${again.position}; acknowledging without a new position`,
+          );
           settle(item, again);
           continue;
         }
@@ -226,11 +228,10 @@ export class Sequencer {
         record.line = encodeRecordLine({ ...record, time, data: event.data, metadata: event.metadata });
         records.push(record);
       }
-      const result: AppendStored = { ok: true, position, count };
-      if (stream !== undefined) {
-        versions.set(stream, version + count);
-        result.streamVersion = version + count;
-      }
+      const result: AppendStored = stream === undefined
+        ? { ok: true, position, count }
+        : { ok: true, position, streamVersion: version + count, count };
+      if (stream !== undefined) versions.set(stream, version + count);
       if (given) results.set(given, result);
       settle(item, result);
     }
@@ -304,9 +305,9 @@ export class Sequencer {
 
 /** The result a message got when it was stored, from its first record (a batch's events are consecutive). */
 function originalResult(first: StoredRecord, count: number): AppendStored {
-  const result: AppendStored = { ok: true, position: first.position + count - 1, count };
-  if (first.streamVersion !== undefined) result.streamVersion = first.streamVersion + count - 1;
-  return result;
+  const position = first.position + count - 1;
+  if (first.streamVersion === undefined) return { ok: true, position, count };
+  return { ok: true, position, streamVersion: first.streamVersion + count - 1, count };
 }
 
 /** Candidates at most this many positions apart are read in one scan rather than two. */
