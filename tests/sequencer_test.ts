@@ -15,10 +15,11 @@ import { DedupWindow } from "../lib/dedup_window.ts";
 import type { FanoutPublisher, Publishable } from "../lib/fanout_publisher.ts";
 import { parseRecord } from "../lib/record.ts";
 import { Sequencer, type SequencerOptions } from "../lib/sequencer.ts";
+import { StreamIndex } from "../lib/stream_index.ts";
 import type { AppendRecord, EventStorage, IdVisitor, StoredLine } from "../lib/storage.ts";
 
 /** The part of a broker session the sequencer uses. */
-type SessionLike = Pick<BrokerSession, "closed" | "ack" | "reject">;
+type SessionLike = Pick<BrokerSession, "closed" | "ack" | "reject" | "publish">;
 /** The part of the fanout publisher the sequencer uses. */
 type PublisherLike = Pick<FanoutPublisher, "below" | "publish" | "idle">;
 
@@ -75,11 +76,15 @@ class RecordingStorage implements EventStorage {
     this.#gate = undefined;
     if (gate) await gate.promise; // a failed append rejects here, before anything is stored
     records.forEach((r, i) => assert.equal(r.position, this.head + 1 + i, "positions must continue the head densely"));
-    for (const r of records) this.records.push({ position: r.position, id: r.id, line: r.line.replace(/\n$/, "") });
+    for (const r of records) this.records.push({ ...r });
     this.#steps.push("append resolved");
   }
 
   read(): ReadableStream<Uint8Array> {
+    throw new Error("the sequencer does not read");
+  }
+
+  readPositions(): ReadableStream<Uint8Array> {
     throw new Error("the sequencer does not read");
   }
 
@@ -108,6 +113,11 @@ function fakeSession(steps: string[], name = ""): SessionLike & { closed: boolea
     },
     reject(tag: number) {
       steps.push(`${prefix}reject ${tag}`);
+      return Promise.resolve();
+    },
+    publish(exchange: string, routingKey: string, body: string | Uint8Array, properties = {}) {
+      const text = typeof body === "string" ? body : new TextDecoder().decode(body);
+      steps.push(`${prefix}reply ${exchange}/${routingKey} ${properties.correlationId} ${text}`);
       return Promise.resolve();
     },
   };
@@ -351,5 +361,198 @@ describe("Sequencer", () => {
     assert.equal(h.fatal[0].message, "disk full");
     assert.equal(h.storage.head, 0);
     assert.equal(h.publisher.published.length, 0);
+  });
+
+  describe("streams", () => {
+    /** A delivery for `stream` with an expected version, a reply-to, or a batch body. */
+    function streamed(
+      tag: number,
+      id: string | undefined,
+      headers: Record<string, unknown>,
+      options: { body?: unknown; replyTo?: string } = {},
+    ): Delivery {
+      const d = delivery(tag, id, options.body ?? { tag });
+      return { ...d, headers, replyTo: options.replyTo, correlationId: options.replyTo && `c-${tag}` };
+    }
+    const replies = (steps: string[]) =>
+      steps.filter((s) => s.startsWith("reply")).map((s) => JSON.parse(s.slice(s.indexOf("{"))));
+
+    it("numbers stream versions from 1 per stream, beside dense global positions", async () => {
+      const index = new StreamIndex();
+      const h = harness({ index });
+      h.accept([
+        streamed(1, "a", { stream: "order-1" }),
+        streamed(2, "b", { stream: "order-2" }),
+        streamed(3, "c", {}),
+        streamed(4, "d", { stream: "order-1" }),
+      ]);
+      await h.sequencer.drain();
+      assert.deepEqual(
+        h.storage.records.map((r) => [r.position, r.stream, r.streamVersion]),
+        [[1, "order-1", 1], [2, "order-2", 1], [3, undefined, undefined], [4, "order-1", 2]],
+      );
+      const line = parseRecord(h.storage.records[3].line);
+      assert.deepEqual([line.stream, line.streamVersion], ["order-1", 2], "the line carries them too");
+      assert.deepEqual([index.version("order-1"), index.version("order-2"), index.version("none")], [2, 1, 0]);
+      assert.deepEqual(h.publisher.published.map((r) => r.streamVersion), [1, 1, undefined, 2]);
+    });
+
+    it("checks every expected-version form, counting the appends before it in the same batch", async () => {
+      const h = harness();
+      const ask = (tag: number, stream: string, expected: unknown) =>
+        streamed(tag, `m-${tag}`, { stream, "expected-version": expected }, { replyTo: "r" });
+      h.accept([
+        ask(1, "s-1", "no_stream"), // ok: 0
+        ask(2, "s-1", "no_stream"), // conflict: 1
+        ask(3, "s-1", "stream_exists"), // ok: 1
+        ask(4, "s-2", "stream_exists"), // conflict: 0
+        ask(5, "s-1", 2), // ok: exactly 2
+        ask(6, "s-1", "2"), // conflict: numeric string, now 3
+        ask(7, "s-1", "any"), // ok
+        ask(8, "s-1", 4), // ok: 4
+        ask(9, "s-3", 0), // ok: 0 is no stream
+      ]);
+      await h.sequencer.drain();
+      assert.deepEqual(replies(h.steps), [
+        { ok: true, position: 1, streamVersion: 1, count: 1 },
+        { ok: false, error: "WrongExpectedVersion", stream: "s-1", expected: "no_stream", actual: 1 },
+        { ok: true, position: 2, streamVersion: 2, count: 1 },
+        { ok: false, error: "WrongExpectedVersion", stream: "s-2", expected: "stream_exists", actual: 0 },
+        { ok: true, position: 3, streamVersion: 3, count: 1 },
+        { ok: false, error: "WrongExpectedVersion", stream: "s-1", expected: 2, actual: 3 },
+        { ok: true, position: 4, streamVersion: 4, count: 1 },
+        { ok: true, position: 5, streamVersion: 5, count: 1 },
+        { ok: true, position: 6, streamVersion: 1, count: 1 },
+      ]);
+      assert.equal(h.deadLettered.length, 0, "answered refusals are not dead-lettered");
+      assert.deepEqual(h.steps.slice(-1), ["ack 9 multiple"], "answered refusals are acked with the rest");
+    });
+
+    it("replies only after the append resolved, with the request's correlation id, on its reply-to", async () => {
+      const h = harness();
+      const held = h.storage.hold();
+      h.accept([streamed(1, "a", { stream: "s-1" }, { replyTo: "amq.rabbitmq.reply-to.x" })]);
+      await held.started;
+      await settle();
+      assert.equal(h.steps.filter((s) => s.startsWith("reply")).length, 0, "no reply before the fsync");
+      held.release();
+      await h.sequencer.drain();
+      assert.deepEqual(h.steps, [
+        "append 1",
+        "append resolved",
+        "publish 1",
+        'reply /amq.rabbitmq.reply-to.x c-1 {"ok":true,"position":1,"streamVersion":1,"count":1}',
+        "ack 1 multiple",
+      ]);
+    });
+
+    it("dead-letters a conflict or an invalid message that has no reply-to, naming what was expected and found", async () => {
+      const h = harness();
+      h.accept([
+        streamed(1, "a", { stream: "s-1" }),
+        streamed(2, "b", { stream: "s-1", "expected-version": 5 }),
+        streamed(3, "c", { stream: "" }),
+        streamed(4, "d", { "expected-version": 1 }),
+        streamed(5, "e", { stream: "s-1", "expected-version": "soon" }),
+      ]);
+      await h.sequencer.drain();
+      assert.equal(h.storage.head, 1);
+      assert.deepEqual(h.deadLettered.map((d) => d.tag), [2, 3, 4, 5]);
+      assert.equal(h.deadLettered[0].reason, "WrongExpectedVersion: stream s-1 expected version 5, but it is at 1");
+      assert.match(h.deadLettered[1].reason, /stream name is empty/);
+      assert.match(h.deadLettered[2].reason, /needs a stream header/);
+      assert.match(h.deadLettered[3].reason, /expected-version must be/);
+    });
+
+    it("answers an invalid message that has a reply-to with InvalidEvent, and stores nothing of it", async () => {
+      const h = harness();
+      h.accept([streamed(1, "a", { stream: "s\u0001x" }, { replyTo: "r" })]);
+      await h.sequencer.drain();
+      assert.deepEqual(replies(h.steps), [{
+        ok: false,
+        error: "InvalidEvent",
+        reason: "stream name contains a control character",
+      }]);
+      assert.equal(h.storage.head, 0);
+      assert.equal(h.deadLettered.length, 0);
+    });
+
+    it("stores a batch at consecutive positions in one append, all or none, checked once", async () => {
+      const h = harness();
+      const batch = (tag: number, id: string, expected: unknown, events: unknown[]) =>
+        streamed(tag, id, { stream: "cart-1", "expected-version": expected, batch: true }, {
+          body: events,
+          replyTo: "r",
+        });
+      h.accept([
+        batch(1, "b1", "no_stream", [{ type: "A", data: { n: 1 } }, { type: "B", data: 2, metadata: { k: 1 } }]),
+        batch(2, "b2", 1, [{ type: "C", data: 3 }]), // conflict: the stream is at 2
+        batch(3, "b3", 2, [{ type: "C", data: 3 }, { data: 4 }, { type: "E", data: null }]),
+      ]);
+      await h.sequencer.drain();
+      assert.deepEqual(h.storage.appends, [["b1", "b1:2", "b3", "b3:2", "b3:3"]], "one append, ids by index");
+      assert.deepEqual(
+        h.storage.records.map((r) => [r.position, r.streamVersion, r.type, r.batchSize]),
+        [[1, 1, "A", 2], [2, 2, "B", undefined], [3, 3, "C", 3], [4, 4, undefined, undefined], [5, 5, "E", undefined]],
+      );
+      assert.deepEqual(parseRecord(h.storage.records[1].line).metadata, { k: 1 });
+      assert.deepEqual(replies(h.steps), [
+        { ok: true, position: 2, streamVersion: 2, count: 2 },
+        { ok: false, error: "WrongExpectedVersion", stream: "cart-1", expected: 1, actual: 2 },
+        { ok: true, position: 5, streamVersion: 5, count: 3 },
+      ]);
+    });
+
+    it("keeps a batch's data byte for byte (numbers beyond 2^53, trailing zeros)", async () => {
+      const h = harness();
+      const body = '[{"type":"A","data":{"big":12345678901234567890,"price":1.50}}]';
+      h.accept([{ ...streamed(1, "a", { stream: "s-1", batch: true }), body: encoder.encode(body) }]);
+      await h.sequencer.drain();
+      assert.match(h.storage.records[0].line, /"data":\{"big":12345678901234567890,"price":1\.50\}\}$/);
+    });
+
+    it("refuses a batch that is not an array of 1 to 1000 envelopes with data", async () => {
+      const h = harness();
+      const bad = [
+        { n: 1 },
+        [],
+        Array.from({ length: 1001 }, () => ({ data: 1 })),
+        [{ type: "A" }],
+        [{ type: 7, data: 1 }],
+        [{ data: 1, metadata: [1] }],
+        [1],
+      ];
+      h.accept(bad.map((body, i) => streamed(i + 1, `x-${i}`, { stream: "s-1", batch: true }, { body })));
+      await h.sequencer.drain();
+      assert.equal(h.storage.head, 0);
+      assert.deepEqual(h.deadLettered.map((d) => d.reason.replace(/:.*/, "")), [
+        "batch",
+        "batch",
+        "batch",
+        "batch event 1",
+        "batch event 1",
+        "batch event 1",
+        "batch event 1",
+      ]);
+    });
+
+    it("answers a repeated id with the original result, never a conflict, never a new position", async () => {
+      const index = new StreamIndex();
+      const h = harness({ index });
+      const first = streamed(1, "m-1", { stream: "s-1", "expected-version": "no_stream" }, { replyTo: "r" });
+      const pair = streamed(2, "m-2", { stream: "s-1", "expected-version": 1, batch: true }, {
+        body: [{ data: 1 }, { data: 2 }],
+        replyTo: "r",
+      });
+      h.accept([first, pair, { ...first, tag: 3 }]); // a repeat within the batch
+      await settle();
+      h.accept([{ ...pair, tag: 4 }, { ...first, tag: 5 }]); // repeats in a later batch, now conflicting
+      await h.sequencer.drain();
+      assert.equal(h.storage.head, 3);
+      const ok1 = { ok: true, position: 1, streamVersion: 1, count: 1 };
+      const ok2 = { ok: true, position: 3, streamVersion: 3, count: 2 };
+      assert.deepEqual(replies(h.steps), [ok1, ok2, ok1, ok2, ok1]);
+      assert.equal(index.version("s-1"), 3);
+    });
   });
 });
