@@ -3,8 +3,9 @@
  *
  * @module
  */
-import { CorruptLogError } from "./errors.ts";
+import { CorruptLogError, StreamVersionError } from "./errors.ts";
 import { FileStorage } from "./file_storage.ts";
+import { StreamIndex } from "./stream_index.ts";
 
 /**
  * What {@link verifyStorageFile} found.
@@ -17,7 +18,7 @@ import { FileStorage } from "./file_storage.ts";
  * ```
  */
 export interface VerifyReport {
-  /** True when every line is a record at the expected position. */
+  /** True when every line is a record at the expected position, and every stream's versions are dense. */
   ok: boolean;
   /** Records in the valid prefix. */
   records: number;
@@ -27,8 +28,9 @@ export interface VerifyReport {
 
 /**
  * Verify a storage file read-only: every line must be a complete record at
- * the next position. Reports the first problem (a torn tail that the server
- * would truncate, or damage it would refuse).
+ * the next position, and each stream's versions must run 1, 2, 3 … in global
+ * order. Reports the first problem (a torn tail or an incomplete batch that
+ * the server would truncate, or damage it would refuse).
  *
  * @param path The storage file.
  * @returns The report; a missing or unreadable file rejects instead.
@@ -42,11 +44,17 @@ export interface VerifyReport {
 export async function verifyStorageFile(path: string): Promise<VerifyReport> {
   let torn: string | undefined;
   let records = 0;
+  const index = new StreamIndex();
   try {
     const storage = await FileStorage.open(path, {
       // FileStorage words it as what it does; this check changes nothing, so say what the server would do.
-      warn: (message) => (torn = message.replace(": truncating ", ": the server would truncate ")),
-      ids: { id: () => records++ },
+      warn: (
+        message,
+      ) => (torn = message.replace(": truncating ", ": the server would truncate ").replace(
+        ": would drop ",
+        ": the server would drop ",
+      )),
+      ids: { id: () => records++, stream: (position, stream, version) => index.add(position, stream, version) },
       // The thorough check: a full JSON.parse of every line, not the byte-level start-up check.
       fullParse: true,
       // Read-only: no lock, and a torn tail is reported, never truncated.
@@ -56,6 +64,9 @@ export async function verifyStorageFile(path: string): Promise<VerifyReport> {
     await storage.close();
   } catch (error) {
     if (error instanceof CorruptLogError) return { ok: false, records: error.position - 1, problem: error.message };
+    if (error instanceof StreamVersionError) {
+      return { ok: false, records: error.position - 1, problem: `Storage file ${path}: ${error.message}` };
+    }
     throw error;
   }
   return torn ? { ok: false, records, problem: torn } : { ok: true, records };

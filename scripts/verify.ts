@@ -7,7 +7,7 @@
  * ```
  *
  * Prints `ok: <file>: <n> records` and exits 0 when every line is a complete
- * record at the next position. Otherwise prints the first problem — a torn
+ * record at the next position and every stream's versions are dense. Otherwise prints the first problem — a torn
  * last record, which the server truncates at start-up, or damage before it,
  * which the server refuses — with its line and byte offset, and exits 1.
  * Exits 2 on a usage error.

@@ -10,12 +10,15 @@ import { mkdtemp, readFile, rm, stat, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { encodeRecord } from "../lib/record.ts";
+import { encodeRecord, encodeRecordLine } from "../lib/record.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
 
 const TIME = "2026-11-27T00:00:00.000Z";
 const lines = [1, 2, 3, 4].map((p) => encodeRecord(p, `id-${p}`, TIME, `{"n":${p},"s":"ünïcödé"}`) + "\n");
 const bytes = (text: string) => new TextEncoder().encode(text).length;
+/** A record of `stream` at `streamVersion`, optionally the first of a group of `batchSize`. */
+const inStream = (position: number, stream: string, streamVersion: number, batchSize?: number) =>
+  encodeRecordLine({ position, id: `s-${position}`, time: TIME, data: "{}", stream, streamVersion, batchSize }) + "\n";
 
 let dir: string;
 before(async () => {
@@ -80,6 +83,26 @@ const cases: Case[] = [
     problem: new RegExp(
       `is damaged at line 2 \\(byte offset ${bytes(lines[0])}\\): record has position 3 where 2 was expected`,
     ),
+  },
+  {
+    name: "dense stream versions",
+    content: inStream(1, "a-1", 1) + inStream(2, "b-1", 1) + inStream(3, "a-1", 2),
+    ok: true,
+    records: 3,
+  },
+  {
+    name: "a stream version that skips one",
+    content: inStream(1, "a-1", 1) + inStream(2, "a-1", 3),
+    ok: false,
+    records: 1,
+    problem: /position 2: stream a-1 expected version 2, got 3/,
+  },
+  {
+    name: "a batch cut short by a crash",
+    content: inStream(1, "a-1", 1) + inStream(2, "a-1", 2, 3) + inStream(3, "a-1", 3),
+    ok: false,
+    records: 3,
+    problem: /the server would drop positions 2\.\.3, the first 2 of a group of 3/,
   },
 ];
 
