@@ -123,6 +123,33 @@ describe("streams on the wire (real broker)", () => {
     }
   });
 
+  it("a reply-to that leads nowhere (a gone requester, no such queue) stalls nothing and loses nothing", async () => {
+    const ctx = await setup("streams-nowhere");
+    try {
+      const server = await ctx.startServer();
+      const nowhere = [
+        "amq.rabbitmq.reply-to.garbage",
+        "amq.rabbitmq.reply-to.g1h2AA5yZXBseUA0MjQ1NzY3OQAAAAAAAAAAAAAAAAAAAAAAAA==",
+        "no-such-queue",
+        "amq.direct",
+      ];
+      for (const replyTo of nowhere) {
+        await ctx.broker.publish("", ctx.queueName, "{}", { messageId: replyTo, replyTo, headers: { stream: "s-1" } });
+      }
+      await ctx.broker.publish("", ctx.queueName, "{}", { messageId: "after", headers: { stream: "s-1" } });
+      await waitFor(() => server.head === nowhere.length + 1, "every message stored");
+      const { ask } = await requester(ctx);
+      assert.deepEqual(await ask({}, { stream: "s-1", "expected-version": 5 }, "last"), {
+        ok: true,
+        position: 6,
+        streamVersion: 6,
+        count: 1,
+      }, "the server still answers");
+    } finally {
+      await ctx.cleanup();
+    }
+  });
+
   it("sends stream and stream-version as fanout headers, and the record carries them", async () => {
     const ctx = await setup("streams-fanout");
     try {
