@@ -628,8 +628,7 @@ function visitStream(
   end: number,
   position: number,
 ): void {
-  const at = bytes.indexOf(STREAM_KEY, start);
-  if (at === -1 || at >= end) return;
+  if (bytes.subarray(start, end).indexOf(STREAM_KEY) === -1) return;
   const record = parseRecord(looseDecoder.decode(bytes.subarray(start, end)));
   if (record.stream !== undefined) visit(position, record.stream, record.streamVersion!);
 }
