@@ -412,14 +412,11 @@ export class StoreChangedError extends Error {
  * events), `stream_exists` (at least one), or exactly N events. Nothing of a
  * refused append is stored; `any` never conflicts.
  *
- * @example Retry a decision on a conflict
+ * @example Tell a conflict from other failures
  * ```ts
- * import { appendToStream, WrongExpectedVersionError } from "rabbit-eventstore/command";
- * try {
- *   await appendToStream("cart-1", [{ type: "ItemAdded", data: { sku: "a" } }], { expectedVersion: 3 });
- * } catch (error) {
- *   if (error instanceof WrongExpectedVersionError) console.log(`cart-1 is at ${error.actual}, not ${error.expected}`);
- * }
+ * import { WrongExpectedVersionError } from "./errors.ts";
+ * const error: unknown = new WrongExpectedVersionError("cart-1", 3, 4);
+ * if (error instanceof WrongExpectedVersionError) console.log(`cart-1 is at ${error.actual}, not ${error.expected}`);
  * ```
  */
 export class WrongExpectedVersionError extends Error {
