@@ -33,6 +33,7 @@ export {
   CorruptLogError,
   HandlerError,
   HistoryTimeoutError,
+  InvalidEventError,
   NotAStoreError,
   OutOfOrderError,
   PublishNackedError,
@@ -40,7 +41,12 @@ export {
   StorageFailedError,
   StoreChangedError,
   StoreLockedError,
+  StreamVersionError,
+  WrongExpectedVersionError,
 } from "./lib/errors.ts";
+export type { AppendConflict, AppendInvalid, AppendResult, AppendStored } from "./lib/append_result.ts";
+export type { ExpectedVersion } from "./lib/expected_version.ts";
+export { categoryOf } from "./lib/stream_name.ts";
 export type {
   AppendRecord,
   EventStorage,
