@@ -1,6 +1,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { eventFilter, matches } from "../lib/event_filter.ts";
+import { listen, subscribe } from "../listener.ts";
 
 describe("eventFilter", () => {
   it("makes a stream or a category filter, or none", () => {
@@ -32,5 +33,18 @@ describe("eventFilter", () => {
     assert.equal(matches({ category: "order" }, "order"), true);
     assert.equal(matches({ category: "order" }, "orders-1"), false);
     assert.equal(matches({ category: "order" }, undefined), false);
+  });
+});
+
+describe("listen and subscribe with a filter", () => {
+  it("refuse both options and bad names before connecting", () => {
+    const handler = () => {};
+    const options = { historyUrl: "http://127.0.0.1:9/", amqpUrl: "amqp://127.0.0.1:9" };
+    assert.throws(() => listen(1, handler, { ...options, stream: "a-1", category: "a" }), TypeError);
+    assert.throws(
+      () => listen(handler, { ...options, stream: "" }),
+      /Cannot listen to stream "": stream name is empty/,
+    );
+    assert.throws(() => subscribe(undefined, { ...options, category: "a-1" }), TypeError);
   });
 });
