@@ -73,7 +73,7 @@ describe("filtered listeners against a real server and RabbitMQ", () => {
   /** Wait until the server's fanout publishes up to `position` were confirmed (its /health `published`). */
   async function published(position: number): Promise<void> {
     await waitFor(async () => {
-      const health = await (await fetch(`http://127.0.0.1:${server.port}/health`)).json();
+      const health = await (await fetch(`http://127.0.0.1:${server.port}/health`)).json() as { published: number };
       return health.published >= position;
     }, `published up to ${position}`);
   }
