@@ -17,8 +17,11 @@
  * - `?category=C` answers the records of the streams `C-…` in global order,
  *   `from` being the first global position (a category has no `-`).
  *
- * Both cost what their records cost (positions come from the index, records
- * from `readPositions`), and carry `x-last-position`: the global position of
+ * Both cost what their records cost: positions come from the index, records
+ * from `read` as a few sequential ranges ({@link readSelected}: at most about
+ * a thousand lines read per record, never more than the range spanned,
+ * where finding each record on its own cost a seek of up to a thousand
+ * lines). They carry `x-last-position`: the global position of
  * the last record in the body (0 when there is none).
  *
  * `x-head-position` stays the server's head, and the index and the head are
@@ -31,6 +34,7 @@
  */
 
 import type { StreamIndex } from "./stream_index.ts";
+import { readSelected } from "./selected_records.ts";
 import { parseStreamName } from "./stream_name.ts";
 
 /**
@@ -60,8 +64,6 @@ export interface HistorySource {
   readonly storeId: string;
   /** Durable records from `from` (inclusive) as NDJSON bytes, at most `limit` of them. */
   read(from: number, options?: { limit?: number }): ReadableStream<Uint8Array>;
-  /** The records at these positions as NDJSON bytes (needed for stream and category reads). */
-  readPositions?(positions: readonly number[]): ReadableStream<Uint8Array>;
 }
 
 /**
@@ -145,7 +147,7 @@ function filtered(
   const stream = url.searchParams.get("stream");
   const category = url.searchParams.get("category");
   if (stream !== null && category !== null) return badRequest("Cannot read history: give stream or category, not both");
-  if (!streams || !storage.readPositions) {
+  if (!streams) {
     return badRequest("Cannot read history by stream: this server has no stream index");
   }
   const headers: Record<string, string> = {
@@ -180,7 +182,7 @@ function filtered(
     positions = limit === 0 ? [] : streams.categoryPositions(name, { from, limit });
   }
   headers["x-last-position"] = String(positions.length === 0 ? 0 : positions[positions.length - 1]);
-  const body = positions.length === 0 ? null : storage.readPositions(positions);
+  const body = positions.length === 0 ? null : readSelected(storage, positions);
   return new Response(body, { status: 200, headers });
 }
 
