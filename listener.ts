@@ -23,10 +23,19 @@
  * }
  * ```
  *
+ * @example Only the events of one stream, or of one category
+ * ```ts
+ * import { listen } from "rabbit-eventstore/listener";
+ * const order = listen(1, (event) => console.log(event.streamVersion, event.data), { stream: "order-42" });
+ * const orders = listen(1, (event) => console.log(event.stream, event.data), { category: "order" });
+ * await Promise.all([order.close(), orders.close()]);
+ * ```
+ *
  * @module
  */
 import { type ListenerSettings, listenerSettings } from "./lib/config.ts";
 import { EventFeed, type Handler } from "./lib/event_feed.ts";
+import { eventFilter } from "./lib/event_filter.ts";
 import { debugLog } from "./lib/log.ts";
 import type { EventRecord } from "./lib/record.ts";
 
@@ -72,6 +81,35 @@ export interface ListenOptions extends Partial<ListenerSettings> {
    * @default {30000}
    */
   warnInterval?: number;
+  /**
+   * Deliver only the events of this stream (the `stream` they were appended to), still in global
+   * order, each once, with no gap. `from` stays a global position, and `Listener.position` still
+   * moves over every event, matching or not, so a saved position resumes as without a filter.
+   * Catch-up reads only the stream's records from the server. Not with `category`.
+   * @default {undefined} (every event)
+   * @example Follow one order, resuming at a saved global position
+   * ```ts
+   * import { listen } from "rabbit-eventstore/listener";
+   * const saved = 1;
+   * const listener = listen(saved, (event) => console.log(event.streamVersion, event.type), { stream: "order-42" });
+   * await listener.close();
+   * console.log("resume at", listener.position);
+   * ```
+   */
+  stream?: string;
+  /**
+   * Deliver only the events of this category's streams: those named `C-…` (and a stream named just
+   * `C`), in global order; a category has no `-` (`order-42` is in `order`). As with `stream`, `from`
+   * and `Listener.position` are global positions. Not with `stream`.
+   * @default {undefined} (every event)
+   * @example Project every order, new ones only
+   * ```ts
+   * import { listen } from "rabbit-eventstore/listener";
+   * const listener = listen((event) => console.log(event.stream, event.data), { category: "order" });
+   * await listener.close();
+   * ```
+   */
+  category?: string;
 }
 
 /**
@@ -93,7 +131,9 @@ export interface Listener {
    * The next position it will deliver: one past the last event whose handler finished (its promise
    * resolved), so every event below it was handled and none at or above it was. Save it and pass it as
    * `from` to `listen` to resume after a restart without a gap or a repeat. Undefined before the first
-   * event when listening for new events only.
+   * event when listening for new events only. With a `stream` or `category` filter it is still a
+   * global position and also moves past the events outside the filter (to the server's head after a
+   * catch-up), so it may be far beyond the last event handled; resume from it with the same filter.
    */
   readonly position: number | undefined;
   /**
@@ -125,7 +165,8 @@ export interface Listener {
  * @param options Where the broker and the history are, and how to report failures.
  * @returns The running listener.
  * @throws {RangeError} When `from` is not a non-negative integer.
- * @throws {TypeError} When `handler` is not a function.
+ * @throws {TypeError} When `handler` is not a function, or for both `stream` and `category`, or a bad
+ *   stream or category name.
  * @example Replay history, then follow live events
  * ```ts
  * import { listen } from "rabbit-eventstore/listener";
@@ -143,6 +184,7 @@ export function listen<T = unknown>(from: number, handler: Handler<T>, options?:
  * @param handler Called with each event; the next event waits for its promise.
  * @param options Where the broker and the history are, and how to report failures.
  * @returns The running listener.
+ * @throws {TypeError} For both `stream` and `category`, or a bad stream or category name.
  * @example Only new events
  * ```ts
  * import { listen } from "rabbit-eventstore/listener";
@@ -173,9 +215,11 @@ export function listen<T = unknown>(
     handler = handlerOrOptions;
     options = maybeOptions ?? {};
   }
+  const filter = eventFilter(options);
   const settings = listenerSettings(options);
   const feed = new EventFeed(settings, handler as Handler, {
     from,
+    filter,
     log: debugLog(settings.debug, "listener"),
     storeId: options.storeId,
     warnInterval: options.warnInterval,
@@ -217,14 +261,23 @@ export interface Subscription<T = unknown> extends AsyncIterableIterator<EventRe
  * the loop asks for it, so a slow loop holds at most the broker's prefetch.
  *
  * @param from The first position to deliver; undefined for new events only.
- * @param options As for {@link listen}.
+ * @param options As for {@link listen}, including the `stream` or `category` filter.
  * @returns The subscription; `break` in a `for await` loop closes it.
+ * @throws {TypeError} For both `stream` and `category`, or a bad stream or category name.
  * @example Read the first ten events
  * ```ts
  * import { subscribe } from "rabbit-eventstore/listener";
  * for await (const event of subscribe(1, { historyUrl: "http://localhost:8080/" })) {
  *   console.log(event.position, event.data);
  *   if (event.position === 10) break;
+ * }
+ * ```
+ * @example The events of one stream, as they come
+ * ```ts
+ * import { subscribe } from "rabbit-eventstore/listener";
+ * for await (const event of subscribe(undefined, { stream: "cart-7" })) {
+ *   console.log(event.streamVersion, event.type);
+ *   if (event.type === "CheckedOut") break;
  * }
  * ```
  */

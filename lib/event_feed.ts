@@ -25,6 +25,22 @@
  *   feed retries with backoff and warns on stderr at most every
  *   `warnInterval` ms; `ready` waits until history answered once.
  *
+ * With a filter (one stream, or one category: {@link EventFeedOptions.filter})
+ * it delivers only the matching events, in global order, with the same rules,
+ * and `next` still moves over every position, matching or not:
+ * - Catch-up reads only the matching records (`?stream=S&position=P`,
+ *   `?category=C&from=P`), so it costs what they cost. A filtered response
+ *   read to its end covered everything up to its `x-head-position`: `next`
+ *   moves to head + 1, not to the last matching record + 1. Records are
+ *   matched again on this side, so a server that ignores the filter costs
+ *   time, never correctness.
+ * - Gap repair reads the gap unfiltered (`?from=next&limit=gap`, bounded by
+ *   the gap) and delivers the matching records of it.
+ * - A live message outside the filter is acked in turn and moves `next` past
+ *   its position; when the fanout's `stream` header already says it does not
+ *   match (a `store-id` and a `position` header mark it as the server's), its
+ *   body is not even parsed.
+ *
  * History arrives in chunks (one array of records per body chunk) delivered
  * in a plain loop: one promise round trip per chunk, and a handler that
  * returns nothing (or a non-thenable) costs no await at all. `close()` is
@@ -40,6 +56,7 @@ import { DEFAULTS } from "./defaults.ts";
 import { describe, HandlerError, StoreChangedError } from "./errors.ts";
 import { type HistoryResponse, readHistoryChunks } from "./history_client.ts";
 import { type Log, rateLimited, warnLog } from "./log.ts";
+import { type EventFilter, matches } from "./event_filter.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
 
 /**
@@ -75,6 +92,12 @@ export interface EventFeedOptions {
   warnInterval?: number;
   /** The store id to follow; undefined: the first one seen. */
   storeId?: string;
+  /**
+   * Deliver only the events of this stream, or of this category (see the module doc); `next` still
+   * moves over every position. Checked by the caller (lib/event_filter.ts `eventFilter`).
+   * @default {undefined} (every event)
+   */
+  filter?: EventFilter;
   /**
    * Opens each broker session (the feed's {@link BrokerLink} reconnects through it); a fake in unit tests.
    * @default {openSession} (lib/amqp_session.ts: the real broker)
@@ -115,6 +138,7 @@ export class EventFeed {
   readonly #warnStray: Log;
   readonly #link: BrokerLink;
   readonly #readHistory: typeof readHistoryChunks;
+  readonly #filter: EventFilter | undefined;
   /** The store this feed follows: the option, else the first id seen; undefined while unknown. */
   #storeId: string | undefined;
   /** Whether the live queue is bound, and whether history answered at least once (both make `ready`). */
@@ -154,6 +178,7 @@ export class EventFeed {
     this.#warnHistory = rateLimited(this.#warn, interval);
     this.#warnStray = rateLimited(this.#warn, interval);
     this.#storeId = options.storeId || undefined;
+    this.#filter = options.filter;
     const from = options.from;
     this.#next = from === undefined ? undefined : Math.max(1, from);
     this.#done = new Promise<void>((resolve, reject) => {
@@ -257,32 +282,44 @@ export class EventFeed {
   async #onLive({ session, delivery }: Live): Promise<void> {
     const storeId = headerString(delivery.headers?.[STORE_ID_HEADER]);
     if (storeId !== undefined) this.#checkStore(storeId, "live message");
-    const line = decoder.decode(delivery.body);
     const header = Number(delivery.headers?.position);
+    const headerPosition = Number.isSafeInteger(header) && header > 0 ? header : undefined;
     let record: EventRecord | undefined;
-    try {
-      record = parseRecord(line);
-    } catch (error) {
-      this.#warnStray(
-        `Skipped a message on exchange ${this.#settings.exchangeName} that is not a record of this store ` +
-          `(${describe(error)}): ${line.length > 80 ? line.slice(0, 80) + "…" : line}`,
-      );
-    }
-    if (record === undefined) {
-      // A stray: nothing to deliver; acked in turn, like a duplicate.
-      const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
-      if (acking) await acking;
-      return;
+    let position: number;
+    if (
+      this.#filter !== undefined && storeId !== undefined && headerPosition !== undefined &&
+      !matches(this.#filter, headerString(delivery.headers?.stream))
+    ) {
+      // The server's record of another stream (its headers say so): no need to parse it.
+      position = headerPosition;
+    } else {
+      const line = decoder.decode(delivery.body);
+      try {
+        record = parseRecord(line);
+      } catch (error) {
+        this.#warnStray(
+          `Skipped a message on exchange ${this.#settings.exchangeName} that is not a record of this store ` +
+            `(${describe(error)}): ${line.length > 80 ? line.slice(0, 80) + "…" : line}`,
+        );
+        // A stray: nothing to deliver; acked in turn, like a duplicate.
+        const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
+        if (acking) await acking;
+        return;
+      }
+      position = headerPosition ?? record.position;
+      if (!matches(this.#filter, record.stream)) record = undefined;
     }
     if (storeId !== undefined) this.#storeId ??= storeId;
-    const position = Number.isSafeInteger(header) && header > 0 ? header : record.position;
     this.#next ??= position;
     if (position > this.#next) {
       this.#log(`Live event ${position} skips ahead of ${this.#next}; fetching the gap from history`);
       await this.#history(this.#next, position - this.#next);
       if (this.#closed) return;
     }
-    if (position === this.#next) await this.#deliver(record);
+    if (position === this.#next) {
+      if (record !== undefined) await this.#deliver(record);
+      else this.#next = position + 1; // outside the filter: handled by passing over it
+    }
     const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
     if (acking) await acking;
   }
@@ -300,18 +337,30 @@ export class EventFeed {
     return session.ack(tag, true).catch(() => {});
   }
 
-  /** Deliver history from `from`, at most `limit` records; retries while the server is unreachable. */
+  /**
+   * Deliver history from `from`, at most `limit` positions; retries while the server is unreachable.
+   * With a filter, a catch-up (no limit) reads only the matching records and then moves `next` to the
+   * head the response named; a gap (a limit) is read unfiltered and filtered here.
+   */
   async #history(from: number, limit: number): Promise<void> {
     const backoff = new Backoff(DEFAULTS.listener.historyRetry);
+    const filter = this.#filter;
+    const filtered = filter !== undefined && !Number.isFinite(limit);
     while (!this.#closed && this.#next !== undefined && this.#next < from + limit) {
       const start = this.#next;
+      let head: number | undefined;
       try {
         let first = true;
         for await (
           const records of this.#readHistory(this.#settings.historyUrl, start, {
             limit: Number.isFinite(limit) ? from + limit - start : undefined,
+            stream: filtered ? filter.stream : undefined,
+            category: filtered ? filter.category : undefined,
             signal: this.#abort.signal,
-            onResponse: this.#onHistoryResponse,
+            onResponse: (response) => {
+              this.#onHistoryResponse(response);
+              head = response.head;
+            },
           })
         ) {
           if (first) {
@@ -323,13 +372,19 @@ export class EventFeed {
             const record = records[i];
             const position = record.position;
             if (position < this.#next) continue;
-            if (position > this.#next) throw new Error(`history skipped from ${this.#next} to ${position}`);
-            // Inline delivery: await only a thenable, and no extra async frame per record.
-            const result = this.#call(record);
-            if (result !== undefined) await this.#settle(result, record);
+            if (position > this.#next && !filtered) {
+              throw new Error(`history skipped from ${this.#next} to ${position}`);
+            }
+            if (filter === undefined || matches(filter, record.stream)) {
+              // Inline delivery: await only a thenable, and no extra async frame per record.
+              const result = this.#call(record);
+              if (result !== undefined) await this.#settle(result, record);
+            }
             this.#next = position + 1;
           }
         }
+        // Read to its end: a filtered response held every matching record up to its head.
+        if (filtered && head !== undefined && head >= this.#next) this.#next = head + 1;
         this.#historyAnswered();
         if (!Number.isFinite(limit) || this.#next >= from + limit) return;
         // The server did not have the range yet; wait and ask again.

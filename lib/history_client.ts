@@ -17,6 +17,12 @@
  *   abort for a body that has a reader).
  * - Stopping early never awaits the body's cancellation, which can hang.
  *
+ * With `stream` or `category` it asks the server for that stream's or
+ * category's records only (`?stream=S&position=P`, `?category=C&from=P`,
+ * `from` staying a global position either way). Such a body's last record is
+ * not at `x-head-position`: the reader stops after the record at
+ * `x-last-position` instead (0: the body holds none).
+ *
  * @module
  */
 import { DEFAULTS } from "./defaults.ts";
@@ -38,6 +44,19 @@ export type { EventRecord };
 export interface ReadHistoryOptions {
   /** Stop after this many records. @default {Infinity} */
   limit?: number;
+  /**
+   * Only this stream's records, from global position `from` (sent as `?stream=S&position=from`). A
+   * server without `position` answers from the stream's first record; one without a stream index
+   * answers 400. Not with `category`.
+   * @default {undefined}
+   */
+  stream?: string;
+  /**
+   * Only the records of this category's streams (`C-…`), from global position `from` (sent as
+   * `?category=C&from=from`). Not with `stream`.
+   * @default {undefined}
+   */
+  category?: string;
   /** Aborts the request, including a read that is waiting for bytes. @default {undefined} */
   signal?: AbortSignal;
   /**
@@ -71,6 +90,11 @@ export interface HistoryResponse {
   storeId: string | undefined;
   /** The server's head position when it answered (header `x-head-position`), if sent. */
   head: number | undefined;
+  /**
+   * A stream or category read's last record (header `x-last-position`; 0: none); absent when not sent. With
+   * fewer records than the limit, the body holds every matching record up to `head`.
+   */
+  last?: number;
 }
 
 /**
@@ -97,7 +121,16 @@ export async function* readHistoryChunks(
   options: ReadHistoryOptions = {},
 ): AsyncGenerator<EventRecord[]> {
   const url = new URL(historyUrl);
-  url.searchParams.set("from", String(from));
+  if (options.stream !== undefined && options.category !== undefined) {
+    throw new TypeError(`Cannot read history of stream "${options.stream}" and category "${options.category}"`);
+  }
+  if (options.stream !== undefined) {
+    url.searchParams.set("stream", options.stream);
+    url.searchParams.set("position", String(from));
+  } else {
+    if (options.category !== undefined) url.searchParams.set("category", options.category);
+    url.searchParams.set("from", String(from));
+  }
   if (options.limit !== undefined && Number.isFinite(options.limit)) {
     url.searchParams.set("limit", String(options.limit));
   }
@@ -133,14 +166,17 @@ export async function* readHistoryChunks(
       const what = response.ok ? `not history (content-type ${type})` : `HTTP ${response.status}`;
       throw new Error(`History request ${url} failed: ${what}${excerpt(text)}`);
     }
-    // The last record this response holds (the server's head when it answered, capped by limit).
-    const head = Number(response.headers.get("x-head-position") ?? NaN);
-    options.onResponse?.({
-      storeId: response.headers.get("x-store-id") || undefined,
-      head: Number.isSafeInteger(head) ? head : undefined,
-    });
+    const head = integerHeader(response, "x-head-position");
+    const lastHeader = integerHeader(response, "x-last-position");
+    const answered: HistoryResponse = { storeId: response.headers.get("x-store-id") || undefined, head };
+    if (lastHeader !== undefined) answered.last = lastHeader;
+    options.onResponse?.(answered);
     if (!response.body) return;
-    const last = Number.isSafeInteger(head)
+    // The last record this response holds: a filtered read says so (x-last-position); otherwise
+    // it is the server's head when it answered, capped by limit.
+    const last = lastHeader !== undefined
+      ? lastHeader
+      : head !== undefined
       ? Math.min(head, options.limit !== undefined ? Math.max(1, from) + options.limit - 1 : Infinity)
       : Infinity;
     reader = response.body.getReader();
@@ -192,6 +228,13 @@ export async function* readHistoryChunks(
     if (!finished) controller.abort(new DOMException("History read stopped", "AbortError"));
     else signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** A header holding a non-negative integer; undefined when absent or not one. */
+function integerHeader(response: Response, name: string): number | undefined {
+  const raw = response.headers.get(name);
+  if (raw === null || !/^\d{1,15}$/.test(raw.trim())) return undefined;
+  return Number(raw);
 }
 
 /** The start of a response body for an error message, on one line. */

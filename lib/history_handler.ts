@@ -11,17 +11,30 @@
  * - `?stream=S` answers that stream's records in version order, `from` being
  *   the first stream version, with header `x-stream-version` (the stream's
  *   version when the request arrived; 0 and no records for an unknown stream);
+ *   `&position=P` starts at the stream's first record at or after global
+ *   position P instead (found by bisecting the index: a listener resuming at
+ *   a global position pays for none of the records below it);
  * - `?category=C` answers the records of the streams `C-…` in global order,
- *   `from` being the first global position.
+ *   `from` being the first global position (a category has no `-`).
  *
- * Both cost what their records cost (positions come from the index, records
- * from `readPositions`), and carry `x-last-position`: the global position of
+ * Both cost what their records cost: positions come from the index, records
+ * from `read` as a few sequential ranges ({@link readSelected}: at most about
+ * a thousand lines read per record, never more than the range spanned,
+ * where finding each record on its own cost a seek of up to a thousand
+ * lines). They carry `x-last-position`: the global position of
  * the last record in the body (0 when there is none).
+ *
+ * `x-head-position` stays the server's head, and the index and the head are
+ * read together (the server updates the index in the same turn of the event
+ * loop as the head): a category read, or a stream read from `position`,
+ * with fewer records than `limit` holds every matching record up to the
+ * head, so a listener that read it to its end may move on to head + 1.
  *
  * @module
  */
 
 import type { StreamIndex } from "./stream_index.ts";
+import { readSelected } from "./selected_records.ts";
 import { parseStreamName } from "./stream_name.ts";
 
 /**
@@ -51,8 +64,6 @@ export interface HistorySource {
   readonly storeId: string;
   /** Durable records from `from` (inclusive) as NDJSON bytes, at most `limit` of them. */
   read(from: number, options?: { limit?: number }): ReadableStream<Uint8Array>;
-  /** The records at these positions as NDJSON bytes (needed for stream and category reads). */
-  readPositions?(positions: readonly number[]): ReadableStream<Uint8Array>;
 }
 
 /**
@@ -136,7 +147,7 @@ function filtered(
   const stream = url.searchParams.get("stream");
   const category = url.searchParams.get("category");
   if (stream !== null && category !== null) return badRequest("Cannot read history: give stream or category, not both");
-  if (!streams || !storage.readPositions) {
+  if (!streams) {
     return badRequest("Cannot read history by stream: this server has no stream index");
   }
   const headers: Record<string, string> = {
@@ -149,15 +160,51 @@ function filtered(
   if (stream !== null) {
     const name = parseStreamName(stream);
     if (typeof name !== "string") return badRequest(`Cannot read query parameter stream: ${name.reason}`);
-    headers["x-stream-version"] = String(streams.version(name));
-    positions = limit === 0 ? [] : streams.positions(name, { from, limit });
+    const version = streams.version(name);
+    headers["x-stream-version"] = String(version);
+    const position = parseParam(url, "position", 1);
+    if (typeof position === "string") return badRequest(position);
+    const start = Math.max(from, firstVersionAt(streams, name, version, position));
+    positions = limit === 0 ? [] : streams.positions(name, { from: start, limit });
   } else {
-    if (category === "") return badRequest("Cannot read query parameter category: it is empty");
-    positions = limit === 0 ? [] : streams.categoryPositions(category!, { from, limit });
+    if (url.searchParams.has("position")) {
+      return badRequest(
+        "Cannot read query parameter position: it applies to stream reads; a category's from is global",
+      );
+    }
+    const name = parseStreamName(category);
+    if (typeof name !== "string") return badRequest(`Cannot read query parameter category: ${name.reason}`);
+    if (name.includes("-")) {
+      return badRequest(
+        `Cannot read query parameter category: "${name}" has a "-" (a category is what comes before it)`,
+      );
+    }
+    positions = limit === 0 ? [] : streams.categoryPositions(name, { from, limit });
   }
   headers["x-last-position"] = String(positions.length === 0 ? 0 : positions[positions.length - 1]);
-  const body = positions.length === 0 ? null : storage.readPositions(positions);
+  const body = positions.length === 0 ? null : readSelected(storage, positions);
   return new Response(body, { status: 200, headers });
+}
+
+/**
+ * The first version of `stream` (of `version` versions) whose global position is at least `position`;
+ * `version + 1` when none is. Bisects over one-position slices of the index: O(log n), no copy.
+ */
+function firstVersionAt(
+  streams: NonNullable<HistoryHandlerOptions["streams"]>,
+  stream: string,
+  version: number,
+  position: number,
+): number {
+  if (position <= 1) return 1;
+  let lo = 1;
+  let hi = version + 1;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (streams.positions(stream, { from: mid, limit: 1 })[0] < position) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
 }
 
 function parseParam(url: URL, name: string, fallback: number): number | string {

@@ -13,6 +13,7 @@ import { EventFeed, type EventFeedOptions, type Handler } from "../lib/event_fee
 import type { BrokerSession, Consumer, Delivery, OpenSession } from "../lib/broker_session.ts";
 import { listenerSettings } from "../lib/config.ts";
 import { HandlerError, StoreChangedError } from "../lib/errors.ts";
+import { type EventFilter, matches } from "../lib/event_filter.ts";
 import type { readHistoryChunks } from "../lib/history_client.ts";
 import type { EventRecord } from "../lib/record.ts";
 import { waitFor } from "./_helpers.ts";
@@ -20,8 +21,11 @@ import { waitFor } from "./_helpers.ts";
 const STORE = "store-a";
 const encoder = new TextEncoder();
 
-function record(position: number): EventRecord {
-  return { position, id: `e${position}`, time: "2026-01-01T00:00:00.000Z", data: { n: position } };
+function record(position: number, stream?: string, streamVersion = 1): EventRecord {
+  const base = { position, id: `e${position}`, time: "2026-01-01T00:00:00.000Z" };
+  return stream === undefined
+    ? { ...base, data: { n: position } }
+    : { ...base, stream, streamVersion, data: { n: position } };
 }
 
 /** Records `from`..`to` inclusive. */
@@ -65,11 +69,15 @@ class FakeSession implements BrokerSession {
   live(body: EventRecord | string, headers: Record<string, unknown> = {}): number {
     const text = typeof body === "string" ? body : JSON.stringify(body);
     const position = typeof body === "string" ? undefined : body.position;
+    // As the server's fanout: a record of a stream carries its name and version as headers too.
+    const stream = typeof body === "string" || body.stream === undefined
+      ? {}
+      : { stream: body.stream, "stream-version": body.streamVersion };
     const tag = ++this.#tag;
     assert.ok(this.#onDelivery, "the feed consumes");
     this.#onDelivery({
       body: encoder.encode(text),
-      headers: { "store-id": STORE, ...(position === undefined ? {} : { position }), ...headers },
+      headers: { "store-id": STORE, ...(position === undefined ? {} : { position }), ...stream, ...headers },
       tag,
       redelivered: false,
     });
@@ -121,7 +129,9 @@ class FakeSession implements BrokerSession {
 /**
  * A server's history: `stored` are its records (the test may append to them),
  * answered as they are when a read starts, `chunk` records per chunk. Each read
- * is logged as `history <from> <limit>`; `pause(read, chunk)` may hold a chunk back.
+ * is logged as `history <from> <limit>` (plus ` stream=S` or ` category=C` for a
+ * filtered read, which answers only the matching records, as the server does);
+ * `pause(read, chunk)` may hold a chunk back.
  */
 function fakeHistory(
   stored: EventRecord[],
@@ -132,6 +142,8 @@ function fakeHistory(
     pause?: (read: number, chunk: number) => Promise<void> | void;
     /** Answer with every record, whatever `from` and `limit` asked (a proxy that drops the query). */
     everything?: boolean;
+    /** Ignore `stream` and `category` (a server without stream reads that answers everything from `from`). */
+    ignoreFilter?: boolean;
   } = {},
 ): typeof readHistoryChunks {
   const size = options.chunk ?? 2;
@@ -139,9 +151,28 @@ function fakeHistory(
   return async function* (_url, from, read = {}) {
     const n = ++reads;
     const limit = read.limit ?? Infinity;
-    log.push(`history ${from} ${limit}`);
-    const answer = options.everything ? [...stored] : stored.filter((r) => r.position >= from).slice(0, limit);
-    read.onResponse?.({ storeId: options.storeId ?? STORE, head: stored.at(-1)?.position });
+    const filter: EventFilter | undefined = options.ignoreFilter
+      ? undefined
+      : read.stream !== undefined
+      ? { stream: read.stream }
+      : read.category !== undefined
+      ? { category: read.category }
+      : undefined;
+    const asked = read.stream !== undefined
+      ? ` stream=${read.stream}`
+      : read.category
+      ? ` category=${read.category}`
+      : "";
+    log.push(`history ${from} ${limit}${asked}`);
+    const answer = options.everything
+      ? [...stored]
+      : stored.filter((r) => r.position >= from && matches(filter, r.stream)).slice(0, limit);
+    const head = stored.at(-1)?.position;
+    read.onResponse?.({
+      storeId: options.storeId ?? STORE,
+      head,
+      ...(filter === undefined ? {} : { last: answer.at(-1)?.position ?? 0 }),
+    });
     for (let i = 0; i * size < answer.length; i++) {
       await options.pause?.(n, i);
       yield answer.slice(i * size, (i + 1) * size);
@@ -379,5 +410,183 @@ describe("EventFeed with a fake broker and history", () => {
     assert.equal(error.expected, "store-b");
     assert.equal(error.actual, STORE);
     assert.deepEqual(delivered, [], "no record of the other store is delivered");
+  });
+});
+
+/** Streams by position: 1 order-1, 2 user-1, 3 order-2, 4 none, 5 order-1 … */
+function streamOf(p: number): string | undefined {
+  return [undefined, "order-1", "user-1", "order-2"][p % 4];
+}
+
+/** Records `from`..`to` of the streams {@link streamOf} names, with their stream versions. */
+function mixed(from: number, to: number): EventRecord[] {
+  return Array.from({ length: to - from + 1 }, (_, i) => {
+    const p = from + i;
+    const stream = streamOf(p);
+    let version = 0;
+    for (let q = 1; q <= p; q++) if (streamOf(q) === stream) version++;
+    return record(p, stream, version);
+  });
+}
+
+/** The positions in `from`..`to` that `filter` lets through. */
+function matching(filter: EventFilter, from: number, to: number): number[] {
+  return mixed(from, to).filter((r) => matches(filter, r.stream)).map((r) => r.position);
+}
+
+describe("EventFeed with a stream or category filter", () => {
+  it("catches up with a filtered read, moves next to its head, then delivers matching live events", async () => {
+    const stored = mixed(1, 10);
+    const { feed, session, log, delivered } = feedWith(stored, { filter: { stream: "order-1" } });
+    await waitFor(() => delivered.length === 3, "order-1 from history");
+    await settle();
+    assert.deepEqual(delivered, [1, 5, 9]);
+    assert.equal(feed.next, 11, "the head + 1, not the last match + 1");
+    stored.push(...mixed(11, 13));
+    const tags = session.liveAll(mixed(11, 13)); // user-1, order-2, order-1
+    await waitFor(() => log.includes(`ack ${tags[2]} multiple`), "the live events' ack");
+    assert.deepEqual(delivered, [1, 5, 9, 13]);
+    assert.deepEqual(log, [
+      "history 1 Infinity stream=order-1",
+      "deliver 1",
+      "deliver 5",
+      "deliver 9",
+      "deliver 13",
+      `ack ${tags[2]} multiple`,
+    ]);
+    assert.equal(feed.next, 14);
+    await feed.close();
+  });
+
+  it("a category takes every stream before its first dash, a stream only itself", async () => {
+    const stored = [
+      record(1, "order-1"),
+      record(2, "orders-1"),
+      record(3, "order"),
+      record(4, "order-1-a"),
+      record(5),
+      record(6, "order-2"),
+      record(7, "order-1", 2),
+    ];
+    const category = feedWith(stored, { filter: { category: "order" } });
+    const stream = feedWith(stored, { filter: { stream: "order-1" } });
+    await waitFor(() => category.delivered.length === 5 && stream.delivered.length === 2, "both catch-ups");
+    assert.deepEqual(category.delivered, [1, 3, 4, 6, 7]);
+    assert.deepEqual(stream.delivered, [1, 7]);
+    assert.equal(category.log[0], "history 1 Infinity category=order");
+    const live = [record(8, "orders-2"), record(9, "order-3"), record(10, "order-1", 3), record(11)];
+    stored.push(...live);
+    const lastTags = [category.session.liveAll(live).at(-1), stream.session.liveAll(live).at(-1)];
+    await waitFor(() => category.log.includes(`ack ${lastTags[0]} multiple`), "the category's acks");
+    await waitFor(() => stream.log.includes(`ack ${lastTags[1]} multiple`), "the stream's acks");
+    assert.deepEqual(category.delivered, [1, 3, 4, 6, 7, 9, 10]);
+    assert.deepEqual(stream.delivered, [1, 7, 10]);
+    assert.equal(category.feed.next, 12);
+    assert.equal(stream.feed.next, 12);
+    await Promise.all([category.feed.close(), stream.feed.close()]);
+  });
+
+  it("repairs a gap under a filter with an unfiltered read of the gap, delivering only its matches", async () => {
+    const filter = { category: "order" };
+    const stored = mixed(1, 4);
+    const { feed, session, log, delivered } = feedWith(stored, { filter });
+    await waitFor(() => delivered.length === 2, "history 1..4");
+    // 5..10 stored, only 10 reached this queue.
+    stored.push(...mixed(5, 10));
+    const tag = session.live(mixed(10, 10)[0]);
+    await waitFor(() => log.includes(`ack ${tag} multiple`), "the live event's ack");
+    assert.deepEqual(delivered, matching(filter, 1, 10));
+    assert.deepEqual(log.filter((line) => line.startsWith("history")), [
+      "history 1 Infinity category=order",
+      "history 5 5",
+    ]);
+    assert.equal(feed.next, 11);
+    // A gap before an event outside the filter is repaired too, and the event passed over.
+    stored.push(...mixed(11, 16));
+    const other = session.live(mixed(16, 16)[0]); // in no stream
+    await waitFor(() => log.includes(`ack ${other} multiple`), "the other event's ack");
+    assert.deepEqual(delivered, matching(filter, 1, 16));
+    assert.equal(log.filter((line) => line.startsWith("history")).at(-1), "history 11 5");
+    assert.equal(feed.next, 17);
+    await feed.close();
+  });
+
+  it("passes over live events outside the filter: acked, next moves on, nothing parsed or warned", async () => {
+    const warnings: string[] = [];
+    const { feed, session, log, delivered } = feedWith([], {
+      from: undefined,
+      filter: { stream: "order-1" },
+      warn: (line) => warnings.push(line),
+    });
+    await feed.ready;
+    const tags = session.liveAll(mixed(2, 4)); // user-1, order-2, none
+    await waitFor(() => log.includes(`ack ${tags[2]} multiple`), "their ack");
+    assert.equal(feed.next, 5);
+    assert.deepEqual(delivered, []);
+    // The fanout's headers say it is the server's record of another stream: its body is not read.
+    const skipped = session.live("not json", { position: 5, stream: "user-1" });
+    await waitFor(() => log.includes(`ack ${skipped} multiple`), "the skipped message's ack");
+    assert.equal(feed.next, 6);
+    // Without the server's headers (one that sends no store id) the parsed record's stream decides.
+    const bare = session.live(record(6, "user-1", 2), { "store-id": undefined, stream: undefined });
+    await waitFor(() => log.includes(`ack ${bare} multiple`), "the bare message's ack");
+    assert.equal(feed.next, 7);
+    const wanted = session.live(record(7, "order-1"));
+    await waitFor(() => log.includes(`ack ${wanted} multiple`), "order-1's ack");
+    assert.deepEqual(delivered, [7]);
+    assert.deepEqual(warnings, []);
+    assert.deepEqual(log.filter((line) => line.startsWith("history")), ["history 1 0"], "only the probe");
+    await feed.close();
+  });
+
+  it("hands over from a filtered history to live without a gap or a repeat", async () => {
+    const hold = gate();
+    const filter = { category: "order" };
+    const stored = mixed(1, 8);
+    const { feed, session, log, delivered } = feedWith(stored, {
+      filter,
+      historyOptions: { chunk: 2, pause: (read, chunk) => (read === 1 && chunk === 1 ? hold.promise : undefined) },
+    });
+    await waitFor(() => delivered.length === 2, "the first chunk");
+    // 7 and 8 are in the history answer and on the queue; 9..12 only on the queue.
+    stored.push(...mixed(9, 12));
+    const tags = session.liveAll(mixed(7, 12));
+    await settle();
+    assert.deepEqual(delivered, [1, 3]);
+    hold.open();
+    await waitFor(() => log.includes(`ack ${tags.at(-1)} multiple`), "the live events' ack");
+    assert.deepEqual(delivered, matching(filter, 1, 12));
+    assert.deepEqual(log.filter((line) => line.startsWith("history")), ["history 1 Infinity category=order"]);
+    assert.equal(feed.next, 13);
+    await feed.close();
+  });
+
+  it("resumes from a saved next under a filter: what follows, once, with no read below it", async () => {
+    const filter = { stream: "user-1" };
+    const stored = mixed(1, 9);
+    const first = feedWith(stored, { filter });
+    await waitFor(() => first.delivered.length === 2, "user-1 from history");
+    await settle();
+    await first.feed.close();
+    const saved = first.feed.next!;
+    assert.equal(saved, 10);
+    stored.push(...mixed(10, 20));
+    const second = feedWith(stored, { filter, from: saved });
+    await waitFor(() => second.delivered.length === 3, "the rest of user-1");
+    await settle();
+    assert.deepEqual([...first.delivered, ...second.delivered], matching(filter, 1, 20));
+    assert.equal(second.log[0], "history 10 Infinity stream=user-1");
+    assert.equal(second.feed.next, 21);
+    await second.feed.close();
+  });
+
+  it("filters again on its side when the server ignores the filter", async () => {
+    const filter = { stream: "order-2" };
+    const { feed, delivered } = feedWith(mixed(1, 12), { filter, historyOptions: { ignoreFilter: true } });
+    await waitFor(() => delivered.length === 3, "order-2");
+    await settle();
+    assert.deepEqual(delivered, [3, 7, 11]);
+    assert.equal(feed.next, 13);
+    await feed.close();
   });
 });

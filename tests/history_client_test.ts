@@ -27,6 +27,8 @@ interface Script {
   storeId?: string;
   /** Answer with no body at all (as the server does for limit=0). */
   noBody?: boolean;
+  /** The x-last-position header (a stream or category read); none when undefined. */
+  last?: number;
 }
 
 describe("readHistory / readHistoryChunks", () => {
@@ -40,7 +42,7 @@ describe("readHistory / readHistoryChunks", () => {
   before(async () => {
     server = await serve((request) => {
       lastQuery = new URL(request.url).searchParams;
-      const { pieces, head, hang, silent, status, contentType, storeId, noBody } = script;
+      const { pieces, head, hang, silent, status, contentType, storeId, noBody, last } = script;
       if (silent) {
         return new Promise<Response>((resolve) => releases.push(() => resolve(new Response(""))));
       }
@@ -66,6 +68,7 @@ describe("readHistory / readHistoryChunks", () => {
       const headers: Record<string, string> = { "content-type": contentType ?? "application/x-ndjson" };
       if (head !== undefined) headers["x-head-position"] = String(head);
       if (storeId !== undefined) headers["x-store-id"] = storeId;
+      if (last !== undefined) headers["x-last-position"] = String(last);
       return Promise.resolve(new Response(noBody ? null : body, { headers, status: status ?? 200 }));
     }, { port: 0, hostname: "127.0.0.1" });
     url = `http://127.0.0.1:${server.port}/`;
@@ -224,6 +227,36 @@ describe("readHistory / readHistoryChunks", () => {
     ) records.push(...chunk.map((r) => r.position));
     assert.deepEqual(seen, ["0b7e-store-a 3 before 0"]);
     assert.deepEqual(records, [1, 2, 3]);
+  });
+
+  it("asks for a stream from a global position, and a category from a global position", async () => {
+    script = { pieces: [], head: 9, last: 0 };
+    assert.equal((await collect(5, { stream: "order-1" })).error, undefined);
+    assert.deepEqual([...lastQuery!], [["stream", "order-1"], ["position", "5"]]);
+    assert.equal((await collect(5, { category: "order", limit: 3 })).error, undefined);
+    assert.deepEqual([...lastQuery!], [["category", "order"], ["from", "5"], ["limit", "3"]]);
+    await assert.rejects(collect(1, { stream: "a-1", category: "a" }).then((r) => Promise.reject(r.error)), TypeError);
+  });
+
+  it("stops after the record x-last-position names in a filtered body, even if its end never comes", async () => {
+    // Records 2, 5 and 6 of a store whose head is 40: the last record is not at the head.
+    const text = [2, 5, 6].map(line).join("");
+    script = { pieces: [encoder.encode(text)], head: 40, last: 6, hang: true };
+    const seen: HistoryResponse[] = [];
+    const { records, error } = await collect(1, {
+      category: "order",
+      onResponse: (r: HistoryResponse) => seen.push(r),
+    });
+    assert.equal(error, undefined);
+    assert.deepEqual(records.map((r) => r.position), [2, 5, 6]);
+    assert.deepEqual(seen, [{ storeId: undefined, head: 40, last: 6 }]);
+  });
+
+  it("reads nothing when x-last-position is 0, even from a body that never ends", async () => {
+    script = { pieces: [], head: 40, last: 0, hang: true };
+    const { records, error } = await collect(1, { stream: "order-1", idleTimeout: 200 });
+    assert.equal(error, undefined);
+    assert.deepEqual(records, []);
   });
 
   it("reports an absent x-store-id (an older server) as undefined", async () => {
