@@ -14,6 +14,7 @@ describe("command streams against RabbitMQ and a real server", () => {
     cmd = createCommand({
       amqpUrl: AMQP_URL,
       queueName: ctx.queueName,
+      historyUrl: `http://127.0.0.1:${server.port}/`,
     });
   });
   afterEach(async () => {
@@ -128,5 +129,117 @@ describe("command streams against RabbitMQ and a real server", () => {
     await assert.rejects(bad.appendToStream("s", { type: "A", data: 1 }, { expectedVersion: "soon" }), TypeError);
     await assert.rejects(bad.appendToStream("s", { type: "A", data: 1 }, { id: "" }), TypeError);
     assert.equal(server.head, 0);
+  });
+
+  it("reads a stream by version range, and aggregates it", async () => {
+    assert.deepEqual(await cmd.readStream("acct-1"), { events: [], streamVersion: 0 });
+    await cmd.appendToStream("other-1", { type: "X", data: null });
+    const events = [10, 20, 30, -5, 7].map((amount) => ({
+      type: amount > 0 ? "Deposited" : "Withdrawn",
+      data: { amount: Math.abs(amount) },
+    }));
+    await cmd.appendToStream("acct-1", events.slice(0, 3), { expectedVersion: "no_stream" });
+    await cmd.appendToStream("other-1", { type: "X", data: null });
+    await cmd.appendToStream("acct-1", events.slice(3), { expectedVersion: 3 });
+    const all = await cmd.readStream("acct-1");
+    assert.equal(all.streamVersion, 5);
+    assert.deepEqual(all.events.map((e) => e.streamVersion), [1, 2, 3, 4, 5]);
+    assert.deepEqual(all.events.map((e) => e.position), [2, 3, 4, 6, 7]);
+    assert.deepEqual(all.events.map((e) => e.data), events.map((e) => e.data));
+    const middle = await cmd.readStream("acct-1", { from: 2, to: 4 });
+    assert.deepEqual(middle.events.map((e) => e.streamVersion), [2, 3, 4]);
+    assert.equal(middle.streamVersion, 5, "the stream's version, whatever range was read");
+    assert.deepEqual((await cmd.readStream("acct-1", { from: 3, limit: 1 })).events.map((e) => e.streamVersion), [3]);
+    assert.deepEqual((await cmd.readStream("acct-1", { from: 4, to: 3 })).events, []);
+    assert.deepEqual((await cmd.readStream("acct-1", { from: 9 })).events, []);
+    type Event = { type: "Deposited" | "Withdrawn"; data: { amount: number } };
+    const evolve = (balance: number, e: Event) =>
+      e.type === "Deposited" ? balance + e.data.amount : balance - e.data.amount;
+    const full = await cmd.aggregateStream("acct-1", { evolve, initialState: () => 0 });
+    assert.deepEqual(full, { state: 62, streamVersion: 5, position: 7 });
+    const early = await cmd.aggregateStream("acct-1", { evolve, initialState: () => 0, read: { to: 2 } });
+    assert.equal(early.state, 30);
+    await assert.rejects(cmd.readStream("acct-1", { from: -1 }), RangeError);
+    await assert.rejects(cmd.readStream("", {}), /HTTP 400: Cannot read query parameter stream: stream name is empty/);
+  });
+
+  it("handles commands with decide and evolve: appends at the version read, refuses by throwing", async () => {
+    type Event = { type: "Deposited" | "Withdrawn"; data: { amount: number } };
+    const evolve = (balance: number, e: Event) =>
+      e.type === "Deposited" ? balance + e.data.amount : balance - e.data.amount;
+    const account = { evolve, initialState: () => 0 };
+    const deposit = (amount: number) => (): Event => ({ type: "Deposited", data: { amount } });
+    const withdraw = (amount: number) => (balance: number): Event[] => {
+      if (balance < amount) throw new RangeError(`Insufficient funds: ${balance} < ${amount}`);
+      return [{ type: "Withdrawn", data: { amount } }];
+    };
+    const first = await cmd.handleCommand("acct-2", deposit(50), account);
+    assert.deepEqual(first, {
+      state: 50,
+      streamVersion: 1,
+      position: 1,
+      events: [{ type: "Deposited", data: { amount: 50 } }],
+    });
+    const second = await cmd.handleCommand("acct-2", withdraw(20), account);
+    assert.deepEqual([second.state, second.streamVersion, second.position], [30, 2, 2]);
+    await assert.rejects(cmd.handleCommand("acct-2", withdraw(40), account), /Insufficient funds: 30 < 40/);
+    const nothing = await cmd.handleCommand("acct-2", () => [], account);
+    assert.deepEqual(nothing, { state: 30, streamVersion: 2, position: 2, events: [] });
+    // expectedVersion: the command runs only on a stream at that version
+    const error = await cmd.handleCommand("acct-2", deposit(1), { ...account, expectedVersion: 1 }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(error instanceof WrongExpectedVersionError);
+    assert.deepEqual([error.expected, error.actual], [1, 2]);
+    const exact = await cmd.handleCommand("acct-2", deposit(1), { ...account, expectedVersion: 2 });
+    assert.equal(exact.streamVersion, 3);
+    assert.equal((await cmd.readStream("acct-2")).events.length, 3);
+  });
+
+  it("racing writers: 10 writers × 20 read-decide-append cycles on one stream store 200 events once each", async () => {
+    const stream = "race-1";
+    type Event = { type: "Counted"; data: { writer: number; n: number } };
+    let decisions = 0;
+    const writers = Array.from({ length: 10 }, async (_, writer) => {
+      // Each writer its own command (its own connection), as separate processes would be.
+      const own = createCommand({
+        amqpUrl: AMQP_URL,
+        queueName: ctx.queueName,
+        historyUrl: `http://127.0.0.1:${server.port}/`,
+      });
+      let conflicts = 0;
+      try {
+        for (let n = 1; n <= 20; n++) {
+          let attempts = 0;
+          const result = await own.handleCommand(stream, (count: number): Event => {
+            attempts++;
+            decisions++;
+            return { type: "Counted", data: { writer, n } };
+          }, { evolve: (count: number) => count + 1, initialState: () => 0, retries: 1000 });
+          conflicts += attempts - 1;
+          assert.equal(result.state, result.streamVersion, "the state counts the events up to the new version");
+        }
+      } finally {
+        await own.close();
+      }
+      return conflicts;
+    });
+    const conflicts = (await Promise.all(writers)).reduce((a, b) => a + b, 0);
+    const { events, streamVersion } = await cmd.readStream(stream);
+    assert.equal(streamVersion, 200);
+    assert.deepEqual(events.map((e) => e.streamVersion), Array.from({ length: 200 }, (_, i) => i + 1));
+    for (let writer = 0; writer < 10; writer++) {
+      const own = events.map((e) => e.data as Event["data"]).filter((d) => d.writer === writer).map((d) => d.n);
+      assert.deepEqual(
+        own,
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        `writer ${writer}'s events, once each, in order`,
+      );
+    }
+    assert.equal(server.head, 200, "nothing else was stored");
+    assert.equal(decisions, 200 + conflicts);
+    console.log(`racing writers: ${conflicts} conflicts retried for 200 appends`);
+    assert.ok(conflicts > 0, "the writers really raced");
   });
 });
