@@ -199,7 +199,7 @@ describe("command streams against RabbitMQ and a real server", () => {
 
   it("racing writers: 10 writers × 20 read-decide-append cycles on one stream store 200 events once each", async () => {
     const stream = "race-1";
-    type Event = { type: "Counted"; data: { writer: number; n: number } };
+    type Event = { type: "Counted"; data: { writer: number; n: number; seen: number } };
     let decisions = 0;
     const writers = Array.from({ length: 10 }, async (_, writer) => {
       // Each writer its own command (its own connection), as separate processes would be.
@@ -215,7 +215,7 @@ describe("command streams against RabbitMQ and a real server", () => {
           const result = await own.handleCommand(stream, (count: number): Event => {
             attempts++;
             decisions++;
-            return { type: "Counted", data: { writer, n } };
+            return { type: "Counted", data: { writer, n, seen: count } };
           }, { evolve: (count: number) => count + 1, initialState: () => 0, retries: 1000 });
           conflicts += attempts - 1;
           assert.equal(result.state, result.streamVersion, "the state counts the events up to the new version");
@@ -238,6 +238,9 @@ describe("command streams against RabbitMQ and a real server", () => {
       );
     }
     assert.equal(server.head, 200, "nothing else was stored");
+    for (const e of events) {
+      assert.equal((e.data as Event["data"]).seen, e.streamVersion! - 1, "each was decided on the state it follows");
+    }
     assert.equal(decisions, 200 + conflicts);
     console.log(`racing writers: ${conflicts} conflicts retried for 200 appends`);
     assert.ok(conflicts > 0, "the writers really raced");
