@@ -2,7 +2,18 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Command, createCommand, InvalidEventError, WrongExpectedVersionError } from "../command.ts";
 import type { EventStoreServer } from "../server.ts";
-import { AMQP_URL, history, setup, type TestContext } from "./_helpers.ts";
+import { AMQP_URL, history, setup, type TestContext, uniqueName, waitFor } from "./_helpers.ts";
+import { queueDepth, rabbitmqctl } from "../scripts/_broker_admin.ts";
+
+/** Close the one broker connection named `name` (only this test's: the broker is shared). */
+async function closeConnectionNamed(name: string): Promise<void> {
+  const out = await rabbitmqctl("list_connections", "-q", "--no-table-headers", "pid", "client_properties");
+  const pids = out.split("\n").filter((line) => line.includes(`{"connection_name","${name}"}`)).map((line) =>
+    line.split("\t")[0]
+  );
+  assert.equal(pids.length, 1, `one connection named ${name}`);
+  await rabbitmqctl("close_connection", pids[0], "test: the command's connection is lost mid-append");
+}
 
 describe("command streams against RabbitMQ and a real server", () => {
   let ctx: TestContext;
@@ -244,5 +255,48 @@ describe("command streams against RabbitMQ and a real server", () => {
     assert.equal(decisions, 200 + conflicts);
     console.log(`racing writers: ${conflicts} conflicts retried for 200 appends`);
     assert.ok(conflicts > 0, "the writers really raced");
+  });
+
+  it("retries across a broker reconnect with the same id: one stored copy, the original result", async () => {
+    // The server is stopped, so the append's message waits in the queue; then its connection (and so
+    // its reply channel) is closed: the reply to that message can never arrive. The command reconnects
+    // and sends the same message again on a new channel; the restarted server stores the first and
+    // answers the second with the first one's result.
+    await server.close();
+    const name = uniqueName("streams-reconnect");
+    const own = createCommand({ amqpUrl: `${AMQP_URL}?name=${name}`, queueName: ctx.queueName, replyTimeout: 60_000 });
+    try {
+      const events = [{ type: "Opened", data: { by: "ada" } }, { type: "Deposited", data: { amount: 5 } }];
+      const pending = own.appendToStream("acct-r", events, { expectedVersion: "no_stream", id: "reconnect-1" });
+      await waitFor(async () => (await queueDepth(ctx.queueName)) === 1, "the first attempt in the queue");
+      await closeConnectionNamed(name);
+      await waitFor(async () => (await queueDepth(ctx.queueName)) === 2, "the second attempt in the queue");
+      const restarted = await ctx.startServer();
+      const result = await pending;
+      assert.deepEqual(result, { position: 2, streamVersion: 2 });
+      const records = await history(restarted.port);
+      assert.deepEqual(records.map((r) => [r.id, r.stream, r.streamVersion]), [
+        ["reconnect-1", "acct-r", 1],
+        ["reconnect-1:2", "acct-r", 2],
+      ]);
+      assert.equal(restarted.head, 2);
+      await waitFor(async () => (await queueDepth(ctx.queueName)) === 0, "both attempts acknowledged");
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("sends again when no reply comes within replyTimeout, and takes the answer to the repeat", async () => {
+    await server.close();
+    const own = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName, replyTimeout: 300 });
+    try {
+      const pending = own.appendToStream("acct-t", { type: "Opened", data: 1 }, { id: "slow-1" });
+      await waitFor(async () => ((await queueDepth(ctx.queueName)) ?? 0) >= 3, "three attempts in the queue");
+      const restarted = await ctx.startServer();
+      assert.deepEqual(await pending, { position: 1, streamVersion: 1 });
+      assert.equal(restarted.head, 1);
+    } finally {
+      await own.close();
+    }
   });
 });
