@@ -299,4 +299,37 @@ describe("command streams against RabbitMQ and a real server", () => {
       await own.close();
     }
   });
+
+  it("answers a repeated id with the original result after a server restart too", async () => {
+    await cmd.appendToStream("acct-x", { type: "A", data: 0 });
+    const events = [{ type: "A", data: 1 }, { type: "B", data: 2 }, { type: "C", data: 3 }];
+    const first = await cmd.appendToStream("acct-x", events, { expectedVersion: 1, id: "restart-1" });
+    assert.deepEqual(first, { position: 4, streamVersion: 4 });
+    await cmd.appendToStream("acct-x", { type: "D", data: 4 });
+    await server.close();
+    const restarted = await ctx.startServer();
+    const again = await cmd.appendToStream("acct-x", events, { expectedVersion: 1, id: "restart-1" });
+    assert.deepEqual(again, first);
+    assert.equal(restarted.head, 5);
+  });
+
+  it("without reply-to, a stored message is acknowledged and a conflict is dead-lettered with its reason", async () => {
+    const headers = (expected: string) => ({ stream: "cart-dl", "expected-version": expected, batch: true });
+    const body = JSON.stringify([{ type: "A", data: 1 }]);
+    await ctx.broker.publish("", ctx.queueName, body, { messageId: "dl-1", headers: headers("no_stream") });
+    await ctx.broker.publish("", ctx.queueName, body, { messageId: "dl-2", headers: headers("no_stream") });
+    await waitFor(async () => (await queueDepth(`${ctx.queueName}.dead`)) === 1, "one dead-lettered message");
+    const dead: Array<{ id?: string; reason: unknown }> = [];
+    await ctx.broker.consume(`${ctx.queueName}.dead`, 10, (d) => {
+      dead.push({ id: d.messageId, reason: d.headers?.["x-rejected-reason"] });
+      void ctx.broker.ack(d.tag);
+    });
+    await waitFor(() => dead.length === 1, "the dead letter");
+    assert.deepEqual(dead, [{
+      id: "dl-2",
+      reason: "WrongExpectedVersion: stream cart-dl expected version no_stream, but it is at 1",
+    }]);
+    assert.equal(server.head, 1);
+    assert.equal(await queueDepth(ctx.queueName), 0);
+  });
 });
