@@ -464,7 +464,7 @@ export function aggregateStream<S, E extends StreamEvent = StreamEvent>(
  *
  * @param stream The stream's name.
  * @param decide The decision: new events, or a throw to refuse the command. Called once per attempt.
- * @param options `evolve`, `initialState`, `retries`, `expectedVersion`, `id`.
+ * @param options `evolve`, `initialState`, `retries`, `expectedVersion`.
  * @returns The state after the new events, the stream's version, the last position and the new events.
  * @throws {WrongExpectedVersionError} When every attempt conflicted, or the stream is not at `expectedVersion`.
  * @throws What `decide` throws, and what {@link readStream} and {@link appendToStream} throw.
