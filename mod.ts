@@ -24,8 +24,32 @@ export { deadLetterQueueName, startServer } from "./server.ts";
 export type { EventStoreServer, ServerOptions } from "./server.ts";
 export { listen, subscribe } from "./listener.ts";
 export type { Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
-export { close, createCommand, publish, serializeEvent } from "./command.ts";
-export type { Command, CommandOptions, PublishOptions } from "./command.ts";
+export {
+  aggregateStream,
+  appendToStream,
+  close,
+  createCommand,
+  handleCommand,
+  publish,
+  readStream,
+  serializeEvent,
+} from "./command.ts";
+export type {
+  AggregateStreamOptions,
+  AggregateStreamResult,
+  AppendToStreamOptions,
+  AppendToStreamResult,
+  Command,
+  CommandOptions,
+  Decide,
+  ExpectedVersion,
+  HandleCommandOptions,
+  HandleCommandResult,
+  PublishOptions,
+  ReadStreamOptions,
+  ReadStreamResult,
+  StreamEvent,
+} from "./command.ts";
 export type { EventRecord } from "./lib/record.ts";
 export {
   BrokerRefusedError,
@@ -45,7 +69,6 @@ export {
   WrongExpectedVersionError,
 } from "./lib/errors.ts";
 export type { AppendConflict, AppendInvalid, AppendResult, AppendStored } from "./lib/append_result.ts";
-export type { ExpectedVersion } from "./lib/expected_version.ts";
 export { categoryOf } from "./lib/stream_name.ts";
 export type {
   AppendRecord,

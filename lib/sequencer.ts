@@ -196,8 +196,9 @@ export class Sequencer {
       const given = delivery.messageId;
       if (given) {
         // Idempotent: a message stored before gets its original result, never a conflict.
+        // The count is the stored message's (its first record's batchSize), not the repeat's.
         const first = stored.get(given);
-        const again = results.get(given) ?? (first && originalResult(first, count));
+        const again = results.get(given) ?? (first && originalResult(first, first.batchSize ?? 1));
         if (again) {
           this.#o.log(
             `Message ${given} is already stored at position ${again.position}; acknowledging without a new position`,
@@ -303,7 +304,7 @@ export class Sequencer {
   }
 }
 
-/** The result a message got when it was stored, from its first record (a batch's events are consecutive). */
+/** The result a message got when it was stored, from its first record and its count (a batch's events are consecutive). */
 function originalResult(first: StoredRecord, count: number): AppendStored {
   const position = first.position + count - 1;
   if (first.streamVersion === undefined) return { ok: true, position, count };
