@@ -6,14 +6,14 @@
  * @module
  */
 import { open as openFile, stat } from "node:fs/promises";
-import { Buffer, isUtf8 } from "node:buffer";
+import { isUtf8 } from "node:buffer";
 import { crashPoint } from "./crash_point.ts";
 import { CorruptLogError, NotAStoreError, StorageFailedError } from "./errors.ts";
 import { checkBatch, MAX_GROUP } from "./append_rules.ts";
 import { type FileLock, lockFile } from "./runtime/file_lock.ts";
 import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_header.ts";
 import { parseRecord } from "./record.ts";
-import { idOffset, matchRecordId } from "./record_bytes.ts";
+import { idOffset, matchRecordId, type StreamSpan } from "./record_bytes.ts";
 import { FilePublishedMark } from "./file_published_mark.ts";
 import type {
   AppendRecord,
@@ -531,6 +531,7 @@ async function scanFile(
   const visitBytes = ids?.ascii ? ids.ascii.bind(ids) : (visit &&
     ((position: number, bytes: Uint8Array, start: number, end: number) =>
       visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
+  const span: StreamSpan = { start: -1, end: -1, version: 0, ascii: true };
   const { size: fileSize } = await file.stat();
   const offsets: number[] = [];
   let head = 0;
@@ -576,16 +577,20 @@ async function scanFile(
         const lineOffset = chunkStart + start;
         lineNo++;
         // The common case: a line proven well-formed at the next position from its bytes alone.
-        const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1) : -1;
+        const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1, span) : -1;
         if (idEnd >= 0) visitBytes?.(head + 1, buffer, start + idOffset(head + 1), idEnd);
-        const reason = idEnd >= 0 ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
+        const reason = idEnd >= 0
+          ? undefined
+          : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit, streams);
         if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
           // A complete record after damage, or out of sequence: not a torn tail.
           if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason, bad.position);
           if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason, head + 1);
           if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
           head++;
-          if (streams) visitStream(streams, bufferView(buffer), start, nl, head);
+          if (streams && idEnd >= 0 && span.start >= 0) {
+            streams(head, streamName(buffer, span), span.version);
+          }
           validSize = chunkStart + nl + 1;
         } else if (!bad) {
           bad = { line: lineNo, offset: lineOffset, reason, position: head + 1 };
@@ -607,31 +612,10 @@ async function scanFile(
 }
 
 const WRONG_POSITION = "record has position";
-const STREAM_KEY = Buffer.from(',"stream":"');
-
-let viewed: Uint8Array | undefined;
-let view: Buffer | undefined;
-/** A Buffer over `bytes` (the scan's buffer), kept while the buffer is the same. */
-function bufferView(bytes: Uint8Array): Buffer {
-  if (viewed !== bytes) {
-    viewed = bytes;
-    view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  return view!;
-}
-
-/** Hand a checked line's stream and version to `visit`, when the record is in a stream. */
-function visitStream(
-  visit: (position: number, stream: string, streamVersion: number) => void,
-  bytes: Buffer,
-  start: number,
-  end: number,
-  position: number,
-): void {
-  const at = bytes.indexOf(STREAM_KEY, start);
-  if (at === -1 || at >= end) return;
-  const record = parseRecord(looseDecoder.decode(bytes.subarray(start, end)));
-  if (record.stream !== undefined) visit(position, record.stream, record.streamVersion!);
+/** The stream name the byte check found, as a string (most are ASCII: one string, no decoder call). */
+function streamName(bytes: Uint8Array, span: StreamSpan): string {
+  const name = bytes.subarray(span.start, span.end);
+  return span.ascii ? String.fromCharCode.apply(null, name as unknown as number[]) : looseDecoder.decode(name);
 }
 
 /** Check one line; return why it is bad, or undefined when it is the expected record. */
@@ -640,6 +624,7 @@ function checkLine(
   expected: number,
   knownUtf8: boolean,
   visit: ((position: number, id: string) => void) | undefined,
+  streams: ((position: number, stream: string, streamVersion: number) => void) | undefined,
 ): string | undefined {
   let text: string;
   try {
@@ -655,6 +640,7 @@ function checkLine(
   }
   if (record.position !== expected) return `${WRONG_POSITION} ${record.position} where ${expected} was expected`;
   visit?.(record.position, record.id);
+  if (record.stream !== undefined) streams?.(record.position, record.stream, record.streamVersion!);
   return undefined;
 }
 
