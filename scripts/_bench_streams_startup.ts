@@ -23,7 +23,7 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { record } from "./_bench_figures.ts";
 import { startServerChild } from "./_bench_server.ts";
-import { fmt, median, memoryOf, output, settle } from "./_bench_util.ts";
+import { fmt, median, memoryOf, output, quantile, settle } from "./_bench_util.ts";
 import { FileStorage } from "../lib/file_storage.ts";
 import { encodeRecordLine } from "../lib/record.ts";
 import { newStoreHeader, storeHeaderBytes } from "../lib/store_header.ts";
@@ -96,14 +96,14 @@ export async function writeStreamStore(
         const streamVersion = stream === PROBE ? ++probeVersion : ++versions[s];
         const members = `,"stream":${JSON.stringify(stream)},"streamVersion":${streamVersion}`;
         const pad = inStreams ? "" : "x".repeat(members.length);
-        const data = `{"amount":${(p % 10_000) / 100},"customer":"c-${p % 977}","note":"${pad}xxxxxxxxxxxx"}`;
+        const data = `{"amount":${(p % 10_000) / 100},"note":"${pad}"}`;
         text += encodeRecordLine({
           position: p,
           id: crypto.randomUUID(),
           time,
           stream: inStreams ? stream : undefined,
           streamVersion: inStreams ? streamVersion : undefined,
-          type: `${CATEGORIES[s % CATEGORIES.length]}${TYPES[p % TYPES.length]}`,
+          type: TYPES[p % TYPES.length],
           data,
         }) + "\n";
       }
@@ -131,21 +131,46 @@ async function startOnce(runtime: string, path: string): Promise<{ ms: number; r
   }
 }
 
-/** Median time per `readPositions` of the probe stream in the store at `path` (opened read-only). */
-async function streamReadMs(path: string, events: number, repeats = 200): Promise<number> {
-  const storage = await FileStorage.open(path, { readOnly: true, warn: () => {} });
+/**
+ * Time per `readPositions` of the probe stream in the small store and in the
+ * large one (both opened read-only), alternating, after a warm-up: medians,
+ * and the median and range of the paired ratios.
+ */
+export async function streamReadMs(
+  small: { path: string; events: number },
+  large: { path: string; events: number },
+  repeats = 200,
+): Promise<{ small: number; large: number; ratio: number; min: number; max: number }> {
+  const open = (path: string) => FileStorage.open(path, { readOnly: true, warn: () => {} });
+  const stores = [await open(small.path), await open(large.path)];
   try {
-    const positions = probePositions(events);
-    const times: number[] = [];
-    for (let i = 0; i < repeats + 20; i++) {
+    const positions = [probePositions(small.events), probePositions(large.events)];
+    const once = async (n: number) => {
       const t = performance.now();
-      const body = await new Response(storage.readPositions(positions)).arrayBuffer();
-      if (i >= 20) times.push(performance.now() - t); // the first reads warm the page cache and the JIT
+      const body = await new Response(stores[n].readPositions(positions[n])).arrayBuffer();
       if (body.byteLength === 0) throw new Error("the probe stream read nothing");
+      return performance.now() - t;
+    };
+    for (let i = 0; i < 20; i++) await once(i % 2); // the first reads warm the page cache and the JIT
+    const times: [number[], number[]] = [[], []];
+    const ratios: number[] = [];
+    for (let i = 0; i < repeats; i++) {
+      const first = i % 2;
+      const a = await once(first);
+      const b = await once(1 - first);
+      times[first].push(a);
+      times[1 - first].push(b);
+      ratios.push(first === 1 ? a / b : b / a);
     }
-    return median(times);
+    return {
+      small: median(times[0]),
+      large: median(times[1]),
+      ratio: median(ratios),
+      min: quantile(ratios, 0.1),
+      max: quantile(ratios, 0.9),
+    };
   } finally {
-    await storage.close();
+    for (const store of stores) await store.close();
   }
 }
 
@@ -256,16 +281,20 @@ export async function recordStreams(dir: string, runtime: string, sizes: StreamS
       target: `heap after GC; ${fmt(perEvent, 1)} B per event more (${fmt(ten / 2 ** 20)} MiB at 10 events/stream)`,
     });
     // The stream read: the same 100-event stream, scattered over 10k events and over the large store.
-    const small = await streamReadMs(smallFile, sizes.smallEvents);
-    const large = await streamReadMs(streamsFile, sizes.events);
+    const read = await streamReadMs(
+      { path: smallFile, events: sizes.smallEvents },
+      { path: streamsFile, events: sizes.events },
+    );
     record({
       figure: `read of a 100-event stream scattered over ${fmt(sizes.events)} events`,
       runtime,
-      value: large,
+      value: read.large,
       unit: "ms",
-      baseline: { name: `the same over ${fmt(sizes.smallEvents)} events`, value: small, unit: "ms" },
-      target: `the same cost (ratio ${fmt(large / small, 2)}); median of 200 readPositions`,
-      met: large / small <= 1.5,
+      baseline: { name: `the same over ${fmt(sizes.smallEvents)} events`, value: read.small, unit: "ms" },
+      target: `the same cost: paired ratio ${fmt(read.ratio, 2)} (p10–p90 ${fmt(read.min, 2)}–${
+        fmt(read.max, 2)
+      }, 200 pairs of readPositions)`,
+      met: read.ratio <= 1.25,
     });
   } finally {
     for (const path of [streamsFile, plainFile, smallFile]) {

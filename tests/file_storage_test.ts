@@ -25,7 +25,7 @@ import { verifyStorageFile } from "../lib/verify.ts";
 import { FaultyDisk, ioError, mountTmpfs, resizeTmpfs, unmount } from "./_faulty_disk.ts";
 import { prng } from "./_helpers.ts";
 
-const INDEX_EVERY = 1024; // lib/file_storage.ts keeps the offset of every 1024th record
+const INDEX_EVERY = 32; // lib/file_storage.ts keeps the offset of every 32nd record
 const TIME = "2026-11-27T00:00:00.000Z";
 const encoder = new TextEncoder();
 
@@ -98,7 +98,7 @@ async function openQuiet(path: string, open?: (p: string, f: string) => Promise<
 }
 
 describe("FileStorage basics", () => {
-  const total = 2 * INDEX_EVERY + 500; // 2548: three index entries, the last one partial
+  const total = 80 * INDEX_EVERY + 20; // 2580: 81 index entries, the last one partial
   let path: string;
   let all: AppendRecord[];
   let expected: string[];
