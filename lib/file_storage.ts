@@ -48,7 +48,8 @@ export interface FileLike {
  * Options for {@link FileStorage.open}. `ids` (from {@link StorageOpenOptions})
  * is called during the start-up scan that checks every record, so it costs
  * no second read; ids that are printable ASCII (most are) go to `ids.ascii`
- * as bytes, without making a string.
+ * as bytes, without making a string, and so do stream names (as UTF-8) to
+ * `ids.streamBytes` (names with escapes, and all when it is not given, to `ids.stream`).
  *
  * @example Open read-only
  * ```ts
@@ -581,6 +582,7 @@ async function scanFile(
 ): Promise<ScanResult> {
   const visit = ids && ((position: number, id: string) => ids.id(position, id));
   const streams = ids?.stream ? ids.stream.bind(ids) : undefined;
+  const streamBytes = ids?.streamBytes ? ids.streamBytes.bind(ids) : undefined;
   const visitBytes = ids?.ascii ? ids.ascii.bind(ids) : (visit &&
     ((position: number, bytes: Uint8Array, start: number, end: number) =>
       visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
@@ -641,8 +643,9 @@ async function scanFile(
           if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason, head + 1);
           if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
           head++;
-          if (streams && idEnd >= 0 && span.start >= 0) {
-            streams(head, streamName(buffer, span), span.version);
+          if (idEnd >= 0 && span.start >= 0) {
+            if (streamBytes) streamBytes(head, buffer, span.start, span.end, span.version);
+            else streams?.(head, streamName(buffer, span), span.version);
           }
           validSize = chunkStart + nl + 1;
         } else if (!bad) {

@@ -125,6 +125,13 @@ export interface IdVisitor {
    * with its stream and version, e.g. to rebuild the stream index at start-up.
    */
   stream?(position: number, stream: string, streamVersion: number): void;
+  /**
+   * Optional fast path, called instead of `stream` where a backend can: the
+   * stream's name is the UTF-8 `bytes[start..end)`, valid only during the
+   * call (so a stream index finds the stream without making a string per
+   * record).
+   */
+  streamBytes?(position: number, bytes: Uint8Array, start: number, end: number, streamVersion: number): void;
 }
 
 /**

@@ -6,12 +6,12 @@
  * ({@link StreamVersionError}).
  *
  * Memory (why it is laid out so): a store of 10M events in 1M streams must
- * be indexed in a few hundred MB. Streams and categories are numbered
- * (one `Map<string, number>` entry and the name's string per stream: about
- * 80 bytes), and their events kept as {@link PositionChains}: 4 bytes per
- * event per chain (stream and category, so 8 per event) and 12 per chain,
- * in chunked typed arrays rather than one JS array per stream (which cost
- * about 270 bytes per stream and 11 per event). Reading 100 events of a
+ * be indexed in a few hundred MB. Streams are numbered ({@link StreamNames}:
+ * the name's UTF-8 bytes and about 30 bytes per stream, and no string made
+ * per event at start-up), and their events kept as {@link PositionChains}:
+ * 4 bytes per event per chain (stream and category, so 8 per event) and 16
+ * per chain, in chunked typed arrays rather than one JS array per stream
+ * (which cost about 270 bytes per stream and 11 per event). Reading 100 events of a
  * stream walks at most 63 links more than it returns, whatever the store's
  * or the stream's size. Positions are limited to 2^32 - 1.
  *
@@ -20,7 +20,8 @@
 import { StreamVersionError } from "./errors.ts";
 import { PositionChains } from "./position_chains.ts";
 import { categoryOf } from "./stream_name.ts";
-import { MAX_U32, U32Column } from "./u32_column.ts";
+import { StreamNames } from "./stream_names.ts";
+import { MAX_U32 } from "./u32_column.ts";
 
 /**
  * Options for {@link StreamIndex.positions}.
@@ -56,11 +57,9 @@ export interface StreamRange {
  * ```
  */
 export class StreamIndex {
-  /** Stream name → stream number; a stream emptied by {@link StreamIndex.truncate} keeps its number. */
-  readonly #streamIds = new Map<string, number>();
+  /** Stream name ↔ stream number; a stream emptied by {@link StreamIndex.truncate} keeps its number. */
+  readonly #names = new StreamNames();
   readonly #categoryIds = new Map<string, number>();
-  /** Stream number → category number. */
-  readonly #categoryOf = new U32Column();
   readonly #streams = new PositionChains();
   readonly #categories = new PositionChains();
   /** Streams holding at least one event. */
@@ -79,8 +78,8 @@ export class StreamIndex {
 
   /** The stream's version: how many events it holds (0: it does not exist). */
   version(stream: string): number {
-    const id = this.#streamIds.get(stream);
-    return id === undefined ? 0 : this.#streams.length(id);
+    const id = this.#names.find(stream);
+    return id < 0 ? 0 : this.#streams.length(id);
   }
 
   /**
@@ -91,36 +90,66 @@ export class StreamIndex {
    * @throws {RangeError} When the position is above 2^32 - 1 (the index's limit).
    */
   add(position: number, stream: string, streamVersion: number): void {
-    let id = this.#streamIds.get(stream);
-    const expected = (id === undefined ? 0 : this.#streams.length(id)) + 1;
-    if (streamVersion !== expected || !(position > this.#last)) {
-      throw new StreamVersionError(stream, expected, streamVersion, position);
+    const id = this.#names.find(stream);
+    if (!this.#fits(position, id, streamVersion)) this.#refuse(position, stream, id, streamVersion);
+    this.#append(position, id < 0 ? this.#newStream(this.#names.intern(stream)) : id);
+  }
+
+  /**
+   * {@link StreamIndex.add} for a stream whose name's UTF-8 bytes are
+   * `bytes[start..end)` (as the start-up scan finds it): no string is made.
+   *
+   * @example Index from a record's bytes
+   * ```ts
+   * import { StreamIndex } from "./stream_index.ts";
+   * const index = new StreamIndex();
+   * const bytes = new TextEncoder().encode('"stream":"order-7"');
+   * index.addBytes(1, bytes, 10, 17, 1);
+   * console.log(index.positions("order-7")); // [1]
+   * ```
+   */
+  addBytes(position: number, bytes: Uint8Array, start: number, end: number, streamVersion: number): void {
+    const id = this.#names.findBytes(bytes, start, end);
+    if (!this.#fits(position, id, streamVersion)) {
+      this.#refuse(position, new TextDecoder().decode(bytes.subarray(start, end)), id, streamVersion);
     }
-    if (position > MAX_U32 || !Number.isInteger(position)) {
+    this.#append(position, id < 0 ? this.#newStream(this.#names.internBytes(bytes, start, end)) : id);
+  }
+
+  /** Whether version `streamVersion` at `position` continues stream `id` (-1: a new stream). */
+  #fits(position: number, id: number, streamVersion: number): boolean {
+    const expected = (id < 0 ? 0 : this.#streams.length(id)) + 1;
+    return streamVersion === expected && position > this.#last && position <= MAX_U32 && Number.isInteger(position);
+  }
+
+  #refuse(position: number, stream: string, id: number, streamVersion: number): never {
+    const expected = (id < 0 ? 0 : this.#streams.length(id)) + 1;
+    if (streamVersion === expected && position > this.#last) {
       throw new RangeError(`Cannot index position ${position}: the stream index holds positions 1 to ${MAX_U32}`);
     }
-    let category: number;
-    if (id === undefined) {
-      id = this.#streamIds.size;
-      this.#streamIds.set(stream, id);
-      const name = categoryOf(stream);
-      const known = this.#categoryIds.get(name);
-      category = known ?? this.#categoryIds.size;
-      if (known === undefined) this.#categoryIds.set(name, category);
-      this.#categoryOf.set(id, category);
-    } else {
-      category = this.#categoryOf.get(id);
-    }
-    if (expected === 1) this.#size++;
+    throw new StreamVersionError(stream, expected, streamVersion, position);
+  }
+
+  /** A stream just numbered: give it its category. */
+  #newStream(id: number): number {
+    const name = categoryOf(this.#names.name(id));
+    let category = this.#categoryIds.get(name);
+    if (category === undefined) this.#categoryIds.set(name, category = this.#categoryIds.size);
+    this.#streams.setTag(id, category);
+    return id;
+  }
+
+  #append(position: number, id: number): void {
+    if (this.#streams.length(id) === 0) this.#size++;
     this.#streams.append(id, position);
-    this.#categories.append(category, position);
+    this.#categories.append(this.#streams.tag(id), position);
     this.#last = position;
   }
 
   /** Global positions of the stream's events from version `from`, in version order. */
   positions(stream: string, range: StreamRange = {}): number[] {
-    const id = this.#streamIds.get(stream);
-    if (id === undefined) return [];
+    const id = this.#names.find(stream);
+    if (id < 0) return [];
     return this.#streams.slice(id, Math.max(1, range.from ?? 1) - 1, range.limit ?? Infinity);
   }
 
@@ -151,7 +180,7 @@ export class StreamIndex {
   truncate(head: number): void {
     if (head >= this.#last) return;
     let last = 0;
-    for (const id of this.#streamIds.values()) {
+    for (let id = 0; id < this.#names.size; id++) {
       const before = this.#streams.length(id);
       const end = this.#streams.truncate(id, head);
       if (before > 0 && end === 0) this.#size--;

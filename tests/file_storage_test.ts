@@ -25,6 +25,7 @@ import type { AppendRecord } from "../lib/storage.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
 import { FaultyDisk, ioError, mountTmpfs, resizeTmpfs, unmount } from "./_faulty_disk.ts";
 import { prng } from "./_helpers.ts";
+import { streamRecords } from "./_storage_contract.ts";
 
 const INDEX_EVERY = 32; // lib/file_storage.ts keeps the offset of every 32nd record
 const TIME = "2026-11-27T00:00:00.000Z";
@@ -609,6 +610,33 @@ describe("FileStorage keeps a batch group whole or not at all", () => {
     const group = Array.from({ length: 6 }, (_, i) => make(41 + i, i === 0 ? 6 : undefined));
     return { before, group };
   }
+
+  it("ids.streamBytes gets the names without escapes as bytes, ids.stream the others: the same index as scanIds", async () => {
+    const file = tempFile();
+    const storage = await FileStorage.open(file);
+    await storage.append(streamRecords(1, 500));
+    await storage.close();
+    const index = new StreamIndex();
+    let byBytes = 0;
+    let byString = 0;
+    const opened = await FileStorage.open(file, {
+      ids: {
+        id: () => {},
+        stream: (p, stream, v) => (byString++, index.add(p, stream, v)),
+        streamBytes: (p, bytes, start, end, v) => (byBytes++, index.addBytes(p, bytes, start, end, v)),
+      },
+    });
+    const rebuilt = new StreamIndex();
+    await opened.scanIds(1, { id: () => {}, stream: (p, stream, v) => rebuilt.add(p, stream, v) });
+    for (const stream of ["order-1", "order-2", "größe-🐇", 'quote-"x"\\']) {
+      assert.ok(rebuilt.version(stream) > 0, stream);
+      assert.deepEqual(index.positions(stream), rebuilt.positions(stream), stream);
+    }
+    assert.deepEqual(index.categoryPositions("order"), rebuilt.categoryPositions("order"));
+    assert.equal(index.size, rebuilt.size);
+    assert.ok(byBytes > 300 && byString > 50, `bytes ${byBytes}, strings ${byString}`);
+    await opened.close();
+  });
 
   it("a last group cut at every byte: either all of it is there or none, the rest and the header untouched", async () => {
     const { before, group } = history();

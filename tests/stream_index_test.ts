@@ -10,6 +10,7 @@ import { StreamVersionError } from "../lib/errors.ts";
 import { CHECKPOINT_EVERY } from "../lib/position_chains.ts";
 import { StreamIndex } from "../lib/stream_index.ts";
 import { categoryOf } from "../lib/stream_name.ts";
+import { StreamNames } from "../lib/stream_names.ts";
 import { prng } from "./_helpers.ts";
 
 /** The obvious index: every stream's and category's positions in arrays. */
@@ -156,5 +157,27 @@ describe("StreamIndex", () => {
     index.add(1, "a-1", 1);
     assert.deepEqual(index.positions("a-1"), [1]);
     assert.equal(index.size, 1);
+  });
+});
+
+describe("StreamNames", () => {
+  it("numbers names in order, finds them by string and by bytes alike, through growth and hash clashes", () => {
+    const names = new StreamNames();
+    const encoder = new TextEncoder();
+    const all = Array.from({ length: 20_000 }, (_, i) => (i % 97 === 0 ? `größe-${i}` : `order-${i}`));
+    for (const [i, name] of all.entries()) assert.equal(names.intern(name), i);
+    assert.equal(names.size, all.length);
+    for (const [i, name] of all.entries()) {
+      assert.equal(names.find(name), i, name);
+      assert.equal(names.name(i), name);
+      const bytes = encoder.encode(`"${name}"`);
+      assert.equal(names.findBytes(bytes, 1, bytes.length - 1), i, name);
+      assert.equal(names.intern(name), i, "interning again gives the same number");
+    }
+    for (const missing of ["order-20000", "", "order-", "größe-1"]) assert.equal(names.find(missing), -1, missing);
+    const bytes = encoder.encode("xorder-20001x");
+    assert.equal(names.findBytes(bytes, 1, 12), -1);
+    assert.equal(names.internBytes(bytes, 1, 12), all.length);
+    assert.equal(names.find("order-20001"), all.length, "a name added from bytes is found by string");
   });
 });
