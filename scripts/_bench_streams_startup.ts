@@ -239,7 +239,8 @@ export async function recordStreams(dir: string, runtime: string, sizes: StreamS
       pairs.push(pair);
       console.log(
         `round ${round + 1}: start-up ${fmt(pair.plain.ms)} ms → ${fmt(pair.streams.ms)} ms with streams; ` +
-          `RSS ${fmt(pair.plain.rssMiB)} → ${fmt(pair.streams.rssMiB)} MiB (${fmt(performance.now() - t)} ms)`,
+          `RSS ${fmt(pair.plain.rssMiB)} → ${fmt(pair.streams.rssMiB)} MiB, peak ${fmt(pair.plain.peakMiB)} → ` +
+          `${fmt(pair.streams.peakMiB)} MiB (${fmt(performance.now() - t)} ms)`,
       );
     }
     const ratios = pairs.map((p) => p.streams.ms / p.plain.ms);
@@ -261,7 +262,9 @@ export async function recordStreams(dir: string, runtime: string, sizes: StreamS
       value: median(pairs.map((p) => p.streams.rssMiB)),
       unit: "MiB",
       baseline: { name: "same events in no stream", value: median(pairs.map((p) => p.plain.rssMiB)), unit: "MiB" },
-      target: `≤ 400 MB (10M/1M); streams add ${fmt(median(rssExtra))} MiB (${spread(rssExtra, 0)})`,
+      target: `≤ 400 MB (10M/1M); streams add ${fmt(median(rssExtra))} MiB (${spread(rssExtra, 0)}); peak ${
+        fmt(median(pairs.map((p) => p.streams.peakMiB)))
+      } MiB`,
       met: median(pairs.map((p) => p.streams.rssMiB)) * 2 ** 20 <= 400e6,
     });
     // The index's own memory: one event per stream, then ten.
