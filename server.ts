@@ -149,7 +149,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     id: (position, id) => window.add(id, position),
     ascii: (position, bytes, start, end) => window.addAscii(bytes, start, end, position),
     stream: (position, stream, version) => index.add(position, stream, version),
-    streamBytes: (position, bytes, start, end, version) => index.addBytes(position, bytes, start, end, version),
+    streamBatch: (bytes, batch) => index.addBatch(bytes, batch),
   };
   let storage: EventStorage;
   if (options.storage) {

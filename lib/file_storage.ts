@@ -23,6 +23,7 @@ import type {
   ReadOptions,
   StorageOpenOptions,
   StoredRecord,
+  StreamBatch,
 } from "./storage.ts";
 
 /**
@@ -49,7 +50,8 @@ export interface FileLike {
  * is called during the start-up scan that checks every record, so it costs
  * no second read; ids that are printable ASCII (most are) go to `ids.ascii`
  * as bytes, without making a string, and so do stream names (as UTF-8) to
- * `ids.streamBytes` (names with escapes, and all when it is not given, to `ids.stream`).
+ * `ids.streamBatch`, a read chunk's worth at a time (names with escapes, and
+ * all when it is not given, to `ids.stream`).
  *
  * @example Open read-only
  * ```ts
@@ -92,6 +94,8 @@ export interface FileStorageTestOptions extends FileStorageOptions {
  * stream read 0.5–0.7 ms per event, skipping up to 1023 lines).
  */
 const INDEX_EVERY = 32;
+/** Stream events per `ids.streamBatch` call at most. */
+const STREAM_BATCH = 4096;
 /** Ranges of a `readPositions` read at once. */
 const READ_RUNS = 16;
 /** Bytes read per chunk while scanning. */
@@ -582,7 +586,19 @@ async function scanFile(
 ): Promise<ScanResult> {
   const visit = ids && ((position: number, id: string) => ids.id(position, id));
   const streams = ids?.stream ? ids.stream.bind(ids) : undefined;
-  const streamBytes = ids?.streamBytes ? ids.streamBytes.bind(ids) : undefined;
+  const streamBatch = ids?.streamBatch ? ids.streamBatch.bind(ids) : undefined;
+  const batch: StreamBatch = {
+    count: 0,
+    positions: new Float64Array(STREAM_BATCH),
+    versions: new Float64Array(STREAM_BATCH),
+    starts: new Uint32Array(STREAM_BATCH),
+    ends: new Uint32Array(STREAM_BATCH),
+  };
+  // Hands the batched stream events over while their bytes are still in the buffer, and before any other.
+  const flush = () => {
+    if (batch.count > 0) streamBatch!(buffer, batch);
+    batch.count = 0;
+  };
   const visitBytes = ids?.ascii ? ids.ascii.bind(ids) : (visit &&
     ((position: number, bytes: Uint8Array, start: number, end: number) =>
       visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
@@ -634,6 +650,7 @@ async function scanFile(
         // The common case: a line proven well-formed at the next position from its bytes alone.
         const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1, span) : -1;
         if (idEnd >= 0) visitBytes?.(head + 1, buffer, start + idOffset(head + 1), idEnd);
+        if (idEnd < 0 && streamBatch) flush(); // a record the full parse judges comes after those batched
         const reason = idEnd >= 0
           ? undefined
           : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit, streams);
@@ -644,8 +661,14 @@ async function scanFile(
           if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
           head++;
           if (idEnd >= 0 && span.start >= 0) {
-            if (streamBytes) streamBytes(head, buffer, span.start, span.end, span.version);
-            else streams?.(head, streamName(buffer, span), span.version);
+            if (streamBatch) {
+              const n = batch.count++;
+              batch.positions[n] = head;
+              batch.versions[n] = span.version;
+              batch.starts[n] = span.start;
+              batch.ends[n] = span.end;
+              if (batch.count === STREAM_BATCH) flush();
+            } else streams?.(head, streamName(buffer, span), span.version);
           }
           validSize = chunkStart + nl + 1;
         } else if (!bad) {
@@ -653,6 +676,7 @@ async function scanFile(
         }
         start = nl + 1;
       }
+      if (streamBatch) flush();
       // Move the partial line after the last newline to the front.
       const rest = buffer.subarray(lastNewline + 1, filled);
       buffer.copyWithin(0, lastNewline + 1, filled);

@@ -53,6 +53,11 @@ export class StreamNames {
   #size = 0;
   /** Slot k: `#table[2k]` the hash, `#table[2k + 1]` where the name is + 1 (0: empty); slots: a power of two. */
   #table = new Uint32Array(2 * 1024);
+  /** Scratch for {@link StreamNames.findMany}: hashes, first slots' entries. */
+  #hashes = new Uint32Array(0);
+  #entries = new Uint32Array(0);
+  /** Where findMany leaves what it touched, so the loads are not optimised away. */
+  #touched = 0;
   /** Scratch for a string's UTF-8 bytes. */
   #scratch = new Uint8Array(1024);
 
@@ -82,6 +87,37 @@ export class StreamNames {
     if (entry === 0) return -1;
     const where = entry - 1;
     return readU32(this.#chunks[where >>> CHUNK_BITS], (where & (CHUNK - 1)) + 4);
+  }
+
+  /**
+   * {@link StreamNames.findBytes} for `count` names at once, into `out`:
+   * their hashes first, then a touch of each one's slot and of the name its
+   * slot points to, in tight loops (so that the cache misses of independent
+   * lookups overlap instead of queueing), then the lookups, which now mostly
+   * hit the cache.
+   */
+  findMany(bytes: Uint8Array, starts: Uint32Array, ends: Uint32Array, count: number, out: Int32Array): void {
+    if (this.#hashes.length < count) {
+      this.#hashes = new Uint32Array(count);
+      this.#entries = new Uint32Array(count);
+    }
+    const hashes = this.#hashes;
+    const entries = this.#entries;
+    for (let i = 0; i < count; i++) hashes[i] = hashBytes(bytes, starts[i], ends[i]);
+    const table = this.#table;
+    const mask = (table.length >> 1) - 1;
+    for (let i = 0; i < count; i++) entries[i] = table[2 * (hashes[i] & mask) + 1];
+    let touched = 0;
+    const chunks = this.#chunks;
+    for (let i = 0; i < count; i++) {
+      const entry = entries[i];
+      if (entry !== 0) touched |= chunks[(entry - 1) >>> CHUNK_BITS][(entry - 1) & (CHUNK - 1)];
+    }
+    this.#touched = touched;
+    for (let i = 0; i < count; i++) {
+      const entry = table[2 * this.#slot(bytes, starts[i], ends[i], hashes[i]) + 1];
+      out[i] = entry === 0 ? -1 : readU32(chunks[(entry - 1) >>> CHUNK_BITS], ((entry - 1) & (CHUNK - 1)) + 4);
+    }
   }
 
   /** The name's number, numbering it next if it is new. */

@@ -611,7 +611,7 @@ describe("FileStorage keeps a batch group whole or not at all", () => {
     return { before, group };
   }
 
-  it("ids.streamBytes gets the names without escapes as bytes, ids.stream the others: the same index as scanIds", async () => {
+  it("ids.streamBatch gets the names without escapes as bytes, ids.stream the others: the same index as scanIds", async () => {
     const file = tempFile();
     const storage = await FileStorage.open(file);
     await storage.append(streamRecords(1, 500));
@@ -623,7 +623,7 @@ describe("FileStorage keeps a batch group whole or not at all", () => {
       ids: {
         id: () => {},
         stream: (p, stream, v) => (byString++, index.add(p, stream, v)),
-        streamBytes: (p, bytes, start, end, v) => (byBytes++, index.addBytes(p, bytes, start, end, v)),
+        streamBatch: (bytes, batch) => (byBytes += batch.count, index.addBatch(bytes, batch)),
       },
     });
     const rebuilt = new StreamIndex();

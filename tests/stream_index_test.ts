@@ -145,6 +145,49 @@ describe("StreamIndex", () => {
     }
   });
 
+  it("addBatch indexes as add does, a new stream twice in one batch included, and stops at the first bad event", () => {
+    const random = prng(13);
+    const names = ["order-1", "order-2", "größe-🐇", "cart-7"];
+    const events: Array<[number, string, number]> = [];
+    const versions = new Map<string, number>();
+    for (let p = 1; p <= 3000; p++) {
+      const stream = random() < 0.5 ? names[Math.floor(random() * names.length)] : `new-${p % 700}`;
+      versions.set(stream, (versions.get(stream) ?? 0) + 1);
+      events.push([p, stream, versions.get(stream)!]);
+    }
+    const one = new StreamIndex();
+    for (const [p, stream, v] of events) one.add(p, stream, v);
+    const batched = new StreamIndex();
+    const encoder = new TextEncoder();
+    for (let from = 0; from < events.length; from += 1000) {
+      const slice = events.slice(from, from + 1000);
+      const encoded = slice.map(([, stream]) => encoder.encode(stream));
+      const bytes = new Uint8Array(encoded.reduce((n, b) => n + b.length, 0));
+      const starts = new Uint32Array(slice.length);
+      const ends = new Uint32Array(slice.length);
+      let at = 0;
+      encoded.forEach((b, i) => (bytes.set(b, at), starts[i] = at, at += b.length, ends[i] = at));
+      const positions = new Float64Array(slice.map(([p]) => p));
+      const versionsOf = new Float64Array(slice.map(([, , v]) => v));
+      batched.addBatch(bytes, { count: slice.length, positions, versions: versionsOf, starts, ends });
+    }
+    assert.equal(batched.size, one.size);
+    for (const stream of versions.keys()) assert.deepEqual(batched.positions(stream), one.positions(stream), stream);
+    assert.deepEqual(batched.categoryPositions("new"), one.categoryPositions("new"));
+    // A bad event in the middle: those before it are indexed, it and those after it are not.
+    const index = new StreamIndex();
+    const bytes = encoder.encode("a-1a-2a-1");
+    const batch = {
+      count: 3,
+      positions: new Float64Array([1, 2, 3]),
+      versions: new Float64Array([1, 2, 2]),
+      starts: new Uint32Array([0, 3, 6]),
+      ends: new Uint32Array([3, 6, 9]),
+    };
+    assert.throws(() => index.addBatch(bytes, batch), StreamVersionError);
+    assert.deepEqual([index.version("a-1"), index.version("a-2"), index.lastPosition], [1, 0, 1]);
+  });
+
   it("truncate(0) empties it, and a stream emptied by truncate starts again at version 1", () => {
     const index = new StreamIndex();
     index.add(1, "a-1", 1);
