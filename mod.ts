@@ -79,6 +79,7 @@ export type {
   StorageOpenOptions,
   StoredLine,
   StoredRecord,
+  StreamBatch,
 } from "./lib/storage.ts";
 export { FileStorage } from "./lib/file_storage.ts";
 export type { FileStorageOptions } from "./lib/file_storage.ts";

@@ -144,11 +144,12 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   const log = debugLog(settings.debug, "server");
   const warn = warnLog("server");
   const window = new DedupWindow(settings.dedupWindow);
-  let index = new StreamIndex();
+  const index = new StreamIndex();
   const ids: IdVisitor = {
     id: (position, id) => window.add(id, position),
     ascii: (position, bytes, start, end) => window.addAscii(bytes, start, end, position),
     stream: (position, stream, version) => index.add(position, stream, version),
+    streamBatch: (bytes, batch) => index.addBatch(bytes, batch),
   };
   let storage: EventStorage;
   if (options.storage) {
@@ -161,14 +162,10 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     storage = await openStorage(settings.storageFile, { ids, warn });
     log(`Storage ${settings.storageFile} opened at head ${storage.head}`);
   }
-  if (index.lastPosition > storage.head) {
-    // The storage dropped records it had visited (a group cut short by a crash): index again.
-    index = new StreamIndex();
-    await storage.scanIds(1, {
-      id: () => {},
-      stream: (position, stream, version) => index.add(position, stream, version),
-    });
-  }
+  // The storage dropped records it had visited (a group cut short by a crash): forget them too, without a
+  // second read of the store. The dedup window may keep their ids: harmless, as the sequencer confirms every
+  // window hit against the stored record, and those positions are gone (or hold other ids later).
+  if (index.lastPosition > storage.head) index.truncate(storage.head);
   const watermark = await PublishWatermark.open(storage);
   const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
   const deadLetters = new DeadLetterQueue(settings.queueName, { confirmTimeout: options.confirmTimeout });

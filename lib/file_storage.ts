@@ -6,14 +6,14 @@
  * @module
  */
 import { open as openFile, stat } from "node:fs/promises";
-import { Buffer, isUtf8 } from "node:buffer";
+import { isUtf8 } from "node:buffer";
 import { crashPoint } from "./crash_point.ts";
 import { CorruptLogError, NotAStoreError, StorageFailedError } from "./errors.ts";
 import { checkBatch, MAX_GROUP } from "./append_rules.ts";
 import { type FileLock, lockFile } from "./runtime/file_lock.ts";
 import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_header.ts";
 import { parseRecord } from "./record.ts";
-import { idOffset, matchRecordId } from "./record_bytes.ts";
+import { idOffset, matchRecordId, type StreamSpan } from "./record_bytes.ts";
 import { FilePublishedMark } from "./file_published_mark.ts";
 import type {
   AppendRecord,
@@ -23,6 +23,7 @@ import type {
   ReadOptions,
   StorageOpenOptions,
   StoredRecord,
+  StreamBatch,
 } from "./storage.ts";
 
 /**
@@ -48,7 +49,9 @@ export interface FileLike {
  * Options for {@link FileStorage.open}. `ids` (from {@link StorageOpenOptions})
  * is called during the start-up scan that checks every record, so it costs
  * no second read; ids that are printable ASCII (most are) go to `ids.ascii`
- * as bytes, without making a string.
+ * as bytes, without making a string, and so do stream names (as UTF-8) to
+ * `ids.streamBatch`, a read chunk's worth at a time (names with escapes, and
+ * all when it is not given, to `ids.stream`).
  *
  * @example Open read-only
  * ```ts
@@ -84,8 +87,17 @@ export interface FileStorageTestOptions extends FileStorageOptions {
   open?: (path: string, flags: string) => Promise<FileLike>;
 }
 
-/** Keep the byte offset of every INDEX_EVERY-th record. */
-const INDEX_EVERY = 1024;
+/**
+ * Keep the byte offset of every INDEX_EVERY-th record: 8 bytes per 32
+ * records (2.5 MB for 10M), and a stream read skips at most 31 lines to
+ * find a record (the bench's streams figures: every 1024th cost a 100-event
+ * stream read 0.5–0.7 ms per event, skipping up to 1023 lines).
+ */
+const INDEX_EVERY = 32;
+/** Stream events per `ids.streamBatch` call at most. */
+const STREAM_BATCH = 4096;
+/** Ranges of a `readPositions` read at once. */
+const READ_RUNS = 16;
 /** Bytes read per chunk while scanning. */
 const CHUNK = 1 << 20;
 /** Bytes per chunk of a read stream for a default reader (a BYOB reader, as lib/runtime/serve.ts uses, brings its own buffer). */
@@ -371,9 +383,12 @@ export class FileStorage implements EventStorage {
   }
 
   /**
-   * NDJSON bytes of the records at `positions`, in the order given: each is
-   * found from the sparse index (at most INDEX_EVERY - 1 lines skipped), so a
-   * read costs what its records cost.
+   * NDJSON bytes of the records at `positions`, in the order given. A run
+   * of consecutive positions is one range; each range is one read from the
+   * sparse index's entry before it (at most INDEX_EVERY - 1 lines to skip,
+   * sized from the average line, so one read almost always does), and up to
+   * READ_RUNS ranges are read at once. So a read costs what its records cost,
+   * whatever the store's size.
    */
   readPositions(positions: readonly number[]): ReadableStream<Uint8Array> {
     const head = this.#head;
@@ -385,27 +400,25 @@ export class FileStorage implements EventStorage {
           controller.close();
           return;
         }
-        const p = wanted[next++];
-        if (!Number.isSafeInteger(p) || p < 1 || p > head) {
-          controller.error(new RangeError(`Cannot read position ${p}: the store holds 1..${head}`));
-          return;
-        }
-        // Consecutive positions are read as one range.
-        let q = p;
-        while (next < wanted.length && wanted[next] === q + 1 && q + 1 <= head) q = wanted[next++];
-        const start = await this.#locate(p);
-        const end = await this.#locate(q + 1);
-        const bytes = new Uint8Array(end - start);
-        let done = 0;
-        while (done < bytes.length) {
-          const { bytesRead } = await this.#file.read(bytes, done, bytes.length - done, start + done);
-          if (bytesRead === 0) {
-            controller.error(new StorageFailedError(`Storage file ${this.#path} ended early at byte ${start + done}`));
+        const runs: Array<[number, number]> = [];
+        while (next < wanted.length && runs.length < READ_RUNS) {
+          const p = wanted[next++];
+          if (!Number.isSafeInteger(p) || p < 1 || p > head) {
+            controller.error(new RangeError(`Cannot read position ${p}: the store holds 1..${head}`));
             return;
           }
-          done += bytesRead;
+          let q = p;
+          while (next < wanted.length && wanted[next] === q + 1 && q + 1 <= head) q = wanted[next++];
+          runs.push([p, q]);
         }
-        controller.enqueue(bytes);
+        let chunks: Uint8Array[];
+        try {
+          chunks = await Promise.all(runs.map(([p, q]) => this.#readRun(p, q)));
+        } catch (error) {
+          controller.error(error);
+          return;
+        }
+        for (const chunk of chunks) controller.enqueue(chunk);
       },
     }, { highWaterMark: 0 });
   }
@@ -451,6 +464,51 @@ export class FileStorage implements EventStorage {
     this.#head = cut.position - 1;
     this.#size = offset;
     while (this.#offsets.length > 0 && this.#offsets[this.#offsets.length - 1] >= offset) this.#offsets.pop();
+  }
+
+  /**
+   * The bytes of records `p..q` (1 ≤ p ≤ q ≤ head) with their newlines: read
+   * from the sparse index's entry at or before `p`, as many bytes as the
+   * lines to skip and to take need on average (and a margin); more only
+   * when those lines are longer than the average.
+   */
+  async #readRun(p: number, q: number): Promise<Uint8Array> {
+    const k = Math.floor((p - 1) / INDEX_EVERY);
+    const from = this.#offsets[k];
+    const skip = p - 1 - k * INDEX_EVERY;
+    const lines = skip + q - p + 1;
+    const average = this.#size / this.#head;
+    let buffer = new Uint8Array(Math.min(this.#size - from, Math.ceil(lines * average * 1.25) + 1024));
+    let filled = 0;
+    let scanned = 0;
+    let seen = 0;
+    let start = skip === 0 ? 0 : -1;
+    while (true) {
+      if (filled === buffer.length) {
+        const bigger = new Uint8Array(Math.min(this.#size - from, buffer.length * 2));
+        if (bigger.length === buffer.length) {
+          throw new StorageFailedError(`Storage file ${this.#path} ended early at byte ${from + filled}`);
+        }
+        bigger.set(buffer);
+        buffer = bigger;
+      }
+      const { bytesRead } = await this.#file.read(buffer, filled, buffer.length - filled, from + filled);
+      if (bytesRead === 0) {
+        throw new StorageFailedError(`Storage file ${this.#path} ended early at byte ${from + filled}`);
+      }
+      filled += bytesRead;
+      while (scanned < filled) {
+        const nl = buffer.indexOf(NEWLINE, scanned);
+        if (nl === -1 || nl >= filled) {
+          scanned = filled;
+          break;
+        }
+        scanned = nl + 1;
+        seen++;
+        if (seen === skip) start = scanned;
+        if (seen === lines) return buffer.subarray(start, scanned);
+      }
+    }
   }
 
   /** Byte offset where the record at `position` (1..head+1) starts. */
@@ -528,9 +586,23 @@ async function scanFile(
 ): Promise<ScanResult> {
   const visit = ids && ((position: number, id: string) => ids.id(position, id));
   const streams = ids?.stream ? ids.stream.bind(ids) : undefined;
+  const streamBatch = ids?.streamBatch ? ids.streamBatch.bind(ids) : undefined;
+  const batch: StreamBatch = {
+    count: 0,
+    positions: new Float64Array(STREAM_BATCH),
+    versions: new Float64Array(STREAM_BATCH),
+    starts: new Uint32Array(STREAM_BATCH),
+    ends: new Uint32Array(STREAM_BATCH),
+  };
+  // Hands the batched stream events over while their bytes are still in the buffer, and before any other.
+  const flush = () => {
+    if (batch.count > 0) streamBatch!(buffer, batch);
+    batch.count = 0;
+  };
   const visitBytes = ids?.ascii ? ids.ascii.bind(ids) : (visit &&
     ((position: number, bytes: Uint8Array, start: number, end: number) =>
       visit(position, String.fromCharCode.apply(null, bytes.subarray(start, end) as unknown as number[]))));
+  const span: StreamSpan = { start: -1, end: -1, version: 0, ascii: true };
   const { size: fileSize } = await file.stat();
   const offsets: number[] = [];
   let head = 0;
@@ -576,22 +648,35 @@ async function scanFile(
         const lineOffset = chunkStart + start;
         lineNo++;
         // The common case: a line proven well-formed at the next position from its bytes alone.
-        const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1) : -1;
+        const idEnd = wholeUtf8 && !fullParse ? matchRecordId(buffer, start, nl, head + 1, span) : -1;
         if (idEnd >= 0) visitBytes?.(head + 1, buffer, start + idOffset(head + 1), idEnd);
-        const reason = idEnd >= 0 ? undefined : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit);
+        if (idEnd < 0 && streamBatch) flush(); // a record the full parse judges comes after those batched
+        const reason = idEnd >= 0
+          ? undefined
+          : checkLine(buffer.subarray(start, nl), head + 1, wholeUtf8, visit, streams);
         if (reason === undefined || reason.startsWith(WRONG_POSITION)) {
           // A complete record after damage, or out of sequence: not a torn tail.
           if (bad) throw new CorruptLogError(path, bad.line, bad.offset, bad.reason, bad.position);
           if (reason) throw new CorruptLogError(path, lineNo, lineOffset, reason, head + 1);
           if (head % INDEX_EVERY === 0) offsets.push(lineOffset);
           head++;
-          if (streams) visitStream(streams, bufferView(buffer), start, nl, head);
+          if (idEnd >= 0 && span.start >= 0) {
+            if (streamBatch) {
+              const n = batch.count++;
+              batch.positions[n] = head;
+              batch.versions[n] = span.version;
+              batch.starts[n] = span.start;
+              batch.ends[n] = span.end;
+              if (batch.count === STREAM_BATCH) flush();
+            } else streams?.(head, streamName(buffer, span), span.version);
+          }
           validSize = chunkStart + nl + 1;
         } else if (!bad) {
           bad = { line: lineNo, offset: lineOffset, reason, position: head + 1 };
         }
         start = nl + 1;
       }
+      if (streamBatch) flush();
       // Move the partial line after the last newline to the front.
       const rest = buffer.subarray(lastNewline + 1, filled);
       buffer.copyWithin(0, lastNewline + 1, filled);
@@ -607,30 +692,10 @@ async function scanFile(
 }
 
 const WRONG_POSITION = "record has position";
-const STREAM_KEY = Buffer.from(',"stream":"');
-
-let viewed: Uint8Array | undefined;
-let view: Buffer | undefined;
-/** A Buffer over `bytes` (the scan's buffer), kept while the buffer is the same. */
-function bufferView(bytes: Uint8Array): Buffer {
-  if (viewed !== bytes) {
-    viewed = bytes;
-    view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  }
-  return view!;
-}
-
-/** Hand a checked line's stream and version to `visit`, when the record is in a stream. */
-function visitStream(
-  visit: (position: number, stream: string, streamVersion: number) => void,
-  bytes: Buffer,
-  start: number,
-  end: number,
-  position: number,
-): void {
-  if (bytes.subarray(start, end).indexOf(STREAM_KEY) === -1) return;
-  const record = parseRecord(looseDecoder.decode(bytes.subarray(start, end)));
-  if (record.stream !== undefined) visit(position, record.stream, record.streamVersion!);
+/** The stream name the byte check found, as a string (most are ASCII: one string, no decoder call). */
+function streamName(bytes: Uint8Array, span: StreamSpan): string {
+  const name = bytes.subarray(span.start, span.end);
+  return span.ascii ? String.fromCharCode.apply(null, name as unknown as number[]) : looseDecoder.decode(name);
 }
 
 /** Check one line; return why it is bad, or undefined when it is the expected record. */
@@ -639,6 +704,7 @@ function checkLine(
   expected: number,
   knownUtf8: boolean,
   visit: ((position: number, id: string) => void) | undefined,
+  streams: ((position: number, stream: string, streamVersion: number) => void) | undefined,
 ): string | undefined {
   let text: string;
   try {
@@ -654,6 +720,7 @@ function checkLine(
   }
   if (record.position !== expected) return `${WRONG_POSITION} ${record.position} where ${expected} was expected`;
   visit?.(record.position, record.id);
+  if (record.stream !== undefined) streams?.(record.position, record.stream, record.streamVersion!);
   return undefined;
 }
 

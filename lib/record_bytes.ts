@@ -3,13 +3,17 @@
  * file's start-up scan (used by `file_storage.ts` only).
  *
  * It proves, from the bytes alone, that a line is what {@link encodeRecord}
- * writes: the contract prefix `{"position":N,"id":"…","time":"…",` with the
- * expected `N`, followed by well-formed JSON members that include `data` and
- * close the object. It never builds the record. Anything it cannot prove —
- * damage, other spacing, escapes in the id, a repeated contract key — is not
- * judged here: the caller falls back to a full `JSON.parse` (`parseRecord`),
- * which says what is wrong. So a line it accepts is one `parseRecord` accepts
- * with the same position and id; it never accepts more.
+ * (or `encodeRecordLine`) writes: the contract prefix
+ * `{"position":N,"id":"…","time":"…"` with the expected `N`, then, for an
+ * event in a stream, `,"stream":"…","streamVersion":V` (found where
+ * `encodeRecordLine` puts it, right after `time`), followed by well-formed
+ * JSON members that include `data` and close the object. It never builds the
+ * record. Anything it cannot prove — damage, other spacing, escapes in the id
+ * or the stream name, a repeated contract key, `stream` anywhere else — is
+ * not judged here: the caller falls back to a full `JSON.parse`
+ * (`parseRecord`), which says what is wrong. So a line it accepts is one
+ * `parseRecord` accepts with the same position, id, stream and stream
+ * version; it never accepts more.
  *
  * UTF-8 validity is not checked here: the caller checks whole chunks.
  *
@@ -30,9 +34,21 @@ const NINE = 0x39;
 const POSITION_PREFIX = bytesOf('{"position":');
 const ID_PREFIX = bytesOf(',"id":"');
 const TIME_PREFIX = bytesOf(',"time":"');
+const STREAM_PREFIX = bytesOf(',"stream":"');
+const VERSION_PREFIX = bytesOf('","streamVersion":');
 const DATA_KEY = bytesOf("data");
-/** Top-level keys that would override a contract field if repeated (JSON.parse keeps the last). */
-const CONTRACT_KEYS = [bytesOf("position"), bytesOf("id"), bytesOf("time")];
+/**
+ * Top-level keys that would override a contract field if repeated (JSON.parse
+ * keeps the last), or put a record in a stream from elsewhere than its fixed
+ * place: the full parse judges those.
+ */
+const CONTRACT_KEYS = [
+  bytesOf("position"),
+  bytesOf("id"),
+  bytesOf("time"),
+  bytesOf("stream"),
+  bytesOf("streamVersion"),
+];
 
 function bytesOf(text: string): Uint8Array {
   return new TextEncoder().encode(text);
@@ -87,9 +103,37 @@ function digitCount(n: number): number {
 }
 
 /**
- * {@link matchRecordBytes} without making the id a string: the id is the
- * printable ASCII at `bytes[start + idOffset(expected) .. result)`.
+ * Where {@link matchRecordId} found a record's stream: filled in place (so
+ * the start-up scan allocates nothing per line); `start` is -1 for a record
+ * in no stream.
  *
+ * @example Find the stream of a line
+ * ```ts
+ * import { matchRecordId, type StreamSpan } from "./record_bytes.ts";
+ * const line = new TextEncoder().encode('{"position":1,"id":"a","time":"t","stream":"order-1","streamVersion":2,"data":{}}');
+ * const span: StreamSpan = { start: -1, end: -1, version: 0, ascii: true };
+ * matchRecordId(line, 0, line.length, 1, span);
+ * console.log(new TextDecoder().decode(line.subarray(span.start, span.end)), span.version); // order-1 2
+ * ```
+ */
+export interface StreamSpan {
+  /** Index of the stream name's first byte (after its quote), or -1 when the record is in no stream. */
+  start: number;
+  /** Index just after the stream name's last byte. */
+  end: number;
+  /** The record's stream version (a positive integer). */
+  version: number;
+  /** Whether the name is all ASCII (else it holds UTF-8 sequences, checked by the caller as the whole chunk is). */
+  ascii: boolean;
+}
+
+/**
+ * {@link matchRecordBytes} without making the id a string: the id is the
+ * printable ASCII at `bytes[start + idOffset(expected) .. result)`. With
+ * `stream`, also says where the record's stream name is and its version
+ * (see {@link StreamSpan}); a stream name with an escape is not proven.
+ *
+ * @param stream Filled in with the record's stream, when the line is proven. @default {undefined}
  * @returns The index just after the id's bytes, or -1 when the line is not proven.
  * @example Take the id's bytes without making a string
  * ```ts
@@ -99,7 +143,13 @@ function digitCount(n: number): number {
  * console.log(line.subarray(idOffset(7), end)); // the bytes of abc
  * ```
  */
-export function matchRecordId(bytes: Uint8Array, start: number, end: number, expected: number): number {
+export function matchRecordId(
+  bytes: Uint8Array,
+  start: number,
+  end: number,
+  expected: number,
+  stream?: StreamSpan,
+): number {
   let i = start;
   if (!hasAt(bytes, i, end, POSITION_PREFIX)) return -1;
   i += POSITION_PREFIX.length;
@@ -123,6 +173,28 @@ export function matchRecordId(bytes: Uint8Array, start: number, end: number, exp
   i += TIME_PREFIX.length;
   i = skipStringBody(bytes, i, end);
   if (i < 0) return -1;
+  // An event in a stream: its name (no escapes, no control characters) and version, where encodeRecordLine puts them.
+  let streamStart = -1;
+  let streamEnd = -1;
+  let version = 0;
+  let ascii = true;
+  if (hasAt(bytes, i, end, STREAM_PREFIX)) {
+    i += STREAM_PREFIX.length;
+    streamStart = i;
+    while (i < end && bytes[i] !== QUOTE) {
+      const b = bytes[i];
+      if (b < 0x20 || b === BACKSLASH) return -1;
+      if (b >= 0x80) ascii = false;
+      i++;
+    }
+    streamEnd = i;
+    if (!hasAt(bytes, i, end, VERSION_PREFIX)) return -1;
+    i += VERSION_PREFIX.length;
+    // streamVersion: a positive integer without leading zeros (a safe integer: at most 15 digits).
+    const versionStart = i;
+    while (i < end && bytes[i] >= ZERO && bytes[i] <= NINE) version = version * 10 + (bytes[i++] - ZERO);
+    if (i === versionStart || i - versionStart > 15 || bytes[versionStart] === ZERO) return -1;
+  }
   // The rest: more members, one of them data, then the closing brace.
   let sawData = false;
   while (true) {
@@ -147,6 +219,12 @@ export function matchRecordId(bytes: Uint8Array, start: number, end: number, exp
     if (i < 0) return -1;
   }
   if (!sawData || skipSpace(bytes, i, end) !== end) return -1;
+  if (stream) {
+    stream.start = streamStart;
+    stream.end = streamEnd;
+    stream.version = version;
+    stream.ascii = ascii;
+  }
   return idEnd;
 }
 

@@ -125,6 +125,45 @@ export interface IdVisitor {
    * with its stream and version, e.g. to rebuild the stream index at start-up.
    */
   stream?(position: number, stream: string, streamVersion: number): void;
+  /**
+   * Optional fast path, called instead of `stream` where a backend can:
+   * the stream events of a stretch of records, in order, whose names are
+   * UTF-8 in `bytes` (valid only during the call). A stream index finds
+   * them without making a string per record, and looks up many at once so
+   * that their cache misses overlap.
+   */
+  streamBatch?(bytes: Uint8Array, batch: StreamBatch): void;
+}
+
+/**
+ * Stream events handed over together ({@link IdVisitor.streamBatch}): event
+ * `i < count` is version `versions[i]` of the stream named by
+ * `bytes[starts[i]..ends[i])`, at `positions[i]`.
+ *
+ * @example One event of order-1
+ * ```ts
+ * import type { StreamBatch } from "./storage.ts";
+ * const batch: StreamBatch = {
+ *   count: 1,
+ *   positions: new Float64Array([1]),
+ *   versions: new Float64Array([1]),
+ *   starts: new Uint32Array([0]),
+ *   ends: new Uint32Array([7]),
+ * };
+ * console.log(batch.count);
+ * ```
+ */
+export interface StreamBatch {
+  /** How many events (the arrays may be longer). */
+  count: number;
+  /** Each event's global position. */
+  positions: Float64Array;
+  /** Each event's stream version. */
+  versions: Float64Array;
+  /** Where each event's stream name starts in the bytes. */
+  starts: Uint32Array;
+  /** Where it ends (exclusive). */
+  ends: Uint32Array;
 }
 
 /**

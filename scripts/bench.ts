@@ -9,10 +9,13 @@
  * deno task bench --ingest=20000 --replay=200000 --latency-seconds=5 --rounds=2
  * deno task bench --runtimes=deno # skip the Node server even when npm/ is built
  * deno task bench --only=startup,memory --runtimes=deno   # only some figure groups
+ * deno task bench --only=streams --streams-full --runtimes=deno   # the issue's 10M events in 1M streams
  * ```
  *
  * `--only` takes a comma-separated subset of the figure groups `ingest`,
- * `latency`, `memory`, `startup`, `ttfb`, `replay` (default: all). `memory`
+ * `latency`, `memory`, `startup`, `ttfb`, `replay`, `streams` (default: all).
+ * `streams` (`_bench_streams_startup.ts`) writes its own stores: 1M events in
+ * 100k streams, 200k in 20k with `--ci`, 10M in 1M with `--streams-full`. `memory`
  * runs the server-side ingest rounds and replays it needs (without their
  * baselines) so that the RSS figures are taken at the same points as in a
  * full run.
@@ -40,6 +43,7 @@ import { type Group, parseOptions, type Sizes } from "./_bench_options.ts";
 import { fillStream, measureReplay } from "./_bench_replay.ts";
 import { cleanup, npmBuild, startServerChild } from "./_bench_server.ts";
 import { recordStartup } from "./_bench_startup.ts";
+import { recordStreams } from "./_bench_streams_startup.ts";
 import { recordTtfb } from "./_bench_ttfb.ts";
 import { fmt, killChildren, machine, memoryOf, output, settle, writeStorageFile } from "./_bench_util.ts";
 
@@ -113,7 +117,7 @@ async function onReplayFile(run: Run, runtime: string, emptyStartupMs: number): 
 }
 
 async function main(): Promise<void> {
-  const { size, sizes, runtimes: wanted, out, only } = parseOptions(process.argv.slice(2));
+  const { size, sizes, runtimes: wanted, out, only, streamSizes } = parseOptions(process.argv.slice(2));
   const bigFile = only.has("startup") || only.has("ttfb") || only.has("replay") || only.has("memory");
   const freshStore = only.has("ingest") || only.has("latency") || only.has("memory") || only.has("startup");
   const nodeVersion = await output("node", ["--version"]);
@@ -166,6 +170,10 @@ async function main(): Promise<void> {
     for (const runtime of runtimes) {
       const emptyStartupMs = freshStore ? await onFreshStore(run, runtime) : Infinity;
       if (bigFile) await onReplayFile(run, runtime, emptyStartupMs);
+      if (only.has("streams")) {
+        console.log(`\n[${runtime}] streams: ${fmt(streamSizes.events)} events in ${fmt(streamSizes.streams)} streams`);
+        await recordStreams(dir, runtime, streamSizes);
+      }
     }
   } finally {
     await cleanup(dir);

@@ -11,8 +11,10 @@
  * (`OutOfOrderError`), one line per record without a newline (`TypeError`),
  * durable before the append resolves (a reopened store has it), reads from
  * any position are whole records up to the head at the time of the call,
- * scan ranges clamp to the head and carry the metadata, `scanIds`, the
- * publish watermark, a failed append stops the storage for good
+ * scan ranges clamp to the head and carry the metadata (type, stream,
+ * stream version, batch size), `scanIds` with the streams, `readPositions`
+ * (the records asked for, in the order given; `RangeError` past the head),
+ * the publish watermark, a failed append stops the storage for good
  * (`StorageFailedError`), appends after close fail, and the store's identity
  * survives a reopen.
  *
@@ -21,7 +23,7 @@
 import { afterEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { OutOfOrderError, StorageFailedError } from "../lib/errors.ts";
-import { encodeRecord, parseRecord } from "../lib/record.ts";
+import { encodeRecord, encodeRecordLine, parseRecord } from "../lib/record.ts";
 import type { AppendRecord, EventStorage, StoredRecord } from "../lib/storage.ts";
 
 /** A fresh, empty store of the backend under test, with the two things the contract must be able to do to it. */
@@ -44,6 +46,51 @@ export function contractRecord(p: number): AppendRecord {
   const record: AppendRecord = { position: p, id, line: encodeRecord(p, id, TIME, data, type) };
   if (type !== undefined) record.type = type;
   return record;
+}
+
+/**
+ * Records `from..to` where most are in one of a few streams (names plain, UTF-8 and escaped), some carry
+ * metadata, and a group of three (`batchSize` 3) starts at every position divisible by 10 (whole within
+ * `from..to` when `to` is a multiple of 10 plus 2 or more).
+ */
+export function streamRecords(from: number, to: number, versions = new Map<string, number>()): AppendRecord[] {
+  const names = ["order-1", "order-2", "größe-🐇", 'quote-"x"\\'];
+  const out: AppendRecord[] = [];
+  for (let p = from; p <= to; p++) {
+    const id = `id-${p}`;
+    const stream = p % 7 === 3 ? undefined : names[p % names.length];
+    const streamVersion = stream === undefined ? undefined : (versions.get(stream) ?? 0) + 1;
+    if (stream !== undefined) versions.set(stream, streamVersion!);
+    const batchSize = p % 10 === 0 && p + 2 <= to ? 3 : undefined;
+    const type = p % 3 === 0 ? `Type${p}` : undefined;
+    const metadata = p % 4 === 0 ? `{"correlationId":"c-${p}"}` : undefined;
+    const line = encodeRecordLine({
+      position: p,
+      id,
+      time: TIME,
+      stream,
+      streamVersion,
+      batchSize,
+      type,
+      metadata,
+      data: `{"n":${p}}`,
+    });
+    const record: AppendRecord = { position: p, id, line };
+    if (type !== undefined) record.type = type;
+    if (stream !== undefined) Object.assign(record, { stream, streamVersion });
+    if (batchSize !== undefined) record.batchSize = batchSize;
+    out.push(record);
+  }
+  return out;
+}
+
+/** Every chunk of `stream`, or the error it ended with. */
+async function bytesOrError(stream: ReadableStream<Uint8Array>): Promise<string | Error> {
+  try {
+    return await text(stream);
+  } catch (error) {
+    return error as Error;
+  }
 }
 
 function range(from: number, to: number): AppendRecord[] {
@@ -224,6 +271,71 @@ export function storageContract(name: string, make: () => ContractSubject | Prom
       assert.equal(await storage.publishedMark.load(), 2);
       await storage.publishedMark.save(3);
       assert.equal(await storage.publishedMark.load(), 3);
+    });
+
+    it("keeps stream, streamVersion, batchSize and type, and gives the streams to scanIds, across a reopen", async () => {
+      const subject = await fresh();
+      const versions = new Map<string, number>();
+      const first = streamRecords(1, 22, versions);
+      const second = streamRecords(23, 42, versions);
+      await subject.storage.append(first);
+      await subject.storage.append(second);
+      const all = [...first, ...second];
+      for (const reopened of [false, true]) {
+        const storage = reopened ? await subject.reopen() : subject.storage;
+        assert.deepEqual(await scanAll(storage, 1), all, "scan carries the metadata");
+        assert.equal(await text(storage.read(1)), all.map((r) => r.line + "\n").join(""));
+        for (const line of (await text(storage.read(1))).split("\n").slice(0, -1)) {
+          const record = parseRecord(line);
+          if (record.position % 4 === 0) {
+            assert.equal((record.metadata as { correlationId: string }).correlationId, `c-${record.position}`);
+          }
+        }
+        const seen: Array<[number, string, number]> = [];
+        await storage.scanIds(5, { id: () => {}, stream: (p, stream, version) => seen.push([p, stream, version]) });
+        assert.deepEqual(
+          seen,
+          all.filter((r) => r.position >= 5 && r.stream !== undefined).map((
+            r,
+          ) => [r.position, r.stream!, r.streamVersion!]),
+        );
+      }
+    });
+
+    it("readPositions returns the records asked for, in the order given, and RangeError for a position not stored", async () => {
+      const { storage } = await fresh();
+      const all = streamRecords(1, 60);
+      await storage.append(all);
+      const lines = (positions: number[]) => positions.map((p) => all[p - 1].line + "\n").join("");
+      const cases = [[], [1], [60], [3, 1, 2], [5, 6, 7, 8], [60, 59, 1, 2, 3], [9, 9, 9], [2, 4, 8, 16, 32], [
+        1,
+        2,
+        3,
+        4,
+        5,
+        6,
+        7,
+        8,
+        9,
+        10,
+        11,
+      ]];
+      for (const positions of cases) {
+        assert.equal(await text(storage.readPositions(positions)), lines(positions), `readPositions(${positions})`);
+      }
+      const order1 = all.filter((r) => r.stream === "order-1").map((r) => r.position);
+      assert.equal(await text(storage.readPositions(order1)), lines(order1), "a stream's positions");
+      // Asked for before an append, read after it: still only what was durable at the call.
+      const before = storage.readPositions([61]);
+      await storage.append(streamRecords(61, 61).map((r) => ({ ...r, line: r.line })));
+      for (
+        const [positions, stream] of [[[0], storage.readPositions([0])], [[1, 62], storage.readPositions([1, 62])], [[
+          1.5,
+        ], storage.readPositions([1.5])], [[61], before]] as const
+      ) {
+        const result = await bytesOrError(stream);
+        assert.ok(result instanceof RangeError, `readPositions(${positions}) fails with RangeError, got ${result}`);
+      }
     });
   });
 }

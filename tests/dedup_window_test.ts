@@ -41,6 +41,25 @@ describe("DedupWindow", () => {
     for (let i = 0; i < 25; i++) assert.deepEqual(byBytes.candidates(`id-${i}`), byString.candidates(`id-${i}`));
   });
 
+  it("addAscii in bulk (put in batches), mixed with add, answers as add alone does across generations", () => {
+    const byString = new DedupWindow(1000);
+    const mixed = new DedupWindow(1000);
+    const encoder = new TextEncoder();
+    for (let p = 1; p <= 9000; p++) {
+      const id = `id-${p % 4000}`;
+      byString.add(id, p);
+      if (p % 3000 === 0) mixed.add(id, p); // a string now and then, between batched ones
+      else {
+        const bytes = encoder.encode(id);
+        mixed.addAscii(bytes, 0, bytes.length, p);
+      }
+      if (p % 2500 === 0) assert.deepEqual(mixed.candidates(id), byString.candidates(id), `after ${p}`);
+    }
+    for (let n = 0; n < 4000; n++) {
+      assert.deepEqual(mixed.candidates(`id-${n}`), byString.candidates(`id-${n}`), `id-${n}`);
+    }
+  });
+
   it("keeps positions beyond 32 bits, and one that goes back starts a new generation", () => {
     const window = new DedupWindow(10);
     const far = 2 ** 40;

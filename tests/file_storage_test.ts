@@ -19,13 +19,15 @@ import {
   StorageFailedError,
   StoreLockedError,
 } from "../lib/errors.ts";
-import { encodeRecord } from "../lib/record.ts";
+import { encodeRecord, encodeRecordLine } from "../lib/record.ts";
+import { StreamIndex } from "../lib/stream_index.ts";
 import type { AppendRecord } from "../lib/storage.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
 import { FaultyDisk, ioError, mountTmpfs, resizeTmpfs, unmount } from "./_faulty_disk.ts";
 import { prng } from "./_helpers.ts";
+import { streamRecords } from "./_storage_contract.ts";
 
-const INDEX_EVERY = 1024; // lib/file_storage.ts keeps the offset of every 1024th record
+const INDEX_EVERY = 32; // lib/file_storage.ts keeps the offset of every 32nd record
 const TIME = "2026-11-27T00:00:00.000Z";
 const encoder = new TextEncoder();
 
@@ -98,7 +100,7 @@ async function openQuiet(path: string, open?: (p: string, f: string) => Promise<
 }
 
 describe("FileStorage basics", () => {
-  const total = 2 * INDEX_EVERY + 500; // 2548: three index entries, the last one partial
+  const total = 80 * INDEX_EVERY + 20; // 2580: 81 index entries, the last one partial
   let path: string;
   let all: AppendRecord[];
   let expected: string[];
@@ -257,6 +259,56 @@ describe("FileStorage basics", () => {
       [5, 'visit q"5'],
       [6, "ascii id-6"],
     ]);
+  });
+
+  it("readPositions gives the records asked for in the order given, across index entries, and RangeError past the head", async () => {
+    const { storage } = await openQuiet(path);
+    const random = prng(21);
+    const lines = (positions: number[]) => positions.map((p) => expected[p - 1]).join("");
+    const cases: number[][] = [
+      [1],
+      [total],
+      [INDEX_EVERY, INDEX_EVERY + 1, INDEX_EVERY + 2],
+      Array.from({ length: 3 * INDEX_EVERY }, (_, i) => INDEX_EVERY - 5 + i), // one run over three entries
+      [total, 1, total - 1, 2],
+    ];
+    for (let n = 0; n < 40; n++) {
+      const positions = Array.from({ length: 1 + Math.floor(random() * 60) }, () => 1 + Math.floor(random() * total));
+      if (n % 2) positions.sort((a, b) => a - b);
+      cases.push(positions);
+    }
+    for (const positions of cases) {
+      assert.equal(await text(storage.readPositions(positions)), lines(positions), `readPositions(${positions})`);
+    }
+    for (const bad of [[0], [total + 1], [5, total + 1], [Number.NaN]]) {
+      await assert.rejects(text(storage.readPositions(bad)), RangeError, `readPositions(${bad})`);
+    }
+    await storage.close();
+  });
+
+  it("readPositions reads records much longer than the average line (more than one read)", async () => {
+    const file = tempFile();
+    const storage = await FileStorage.open(file);
+    // Two records of 1 MB among 60-byte ones: the read sized from the average line is far too short for them.
+    const big = (p: number) => rec(p, `{"n":${p},"pad":"${"x".repeat(p === 10 || p === 250 ? 1_000_000 : 10)}"}`);
+    const records = Array.from({ length: 300 }, (_, i) => big(i + 1));
+    await storage.append(records);
+    for (
+      const positions of [
+        [10],
+        [20, 21],
+        [9, 10, 11],
+        [300, 290, 1],
+        Array.from({ length: 300 }, (_, i) => 300 - i),
+      ]
+    ) {
+      assert.equal(
+        await text(storage.readPositions(positions)),
+        positions.map((p) => nl(records[p - 1])).join(""),
+        `readPositions(${positions.slice(0, 5)}…)`,
+      );
+    }
+    await storage.close();
   });
 
   it("reads a record larger than its 1 MiB read chunk, at start-up and through read()", async () => {
@@ -529,6 +581,131 @@ describe("FileStorage on torn and damaged files", () => {
       assert.match(warnings[0], new RegExp(`truncating ${cut} bytes .* at byte offset ${prefix.length} `));
       await rm(file);
     }
+  });
+});
+
+describe("FileStorage keeps a batch group whole or not at all", () => {
+  /** Record `p` in stream `order-<p % 3>` (version `v`), first of a group of `batchSize` when given. */
+  function streamRec(p: number, v: number, batchSize?: number): AppendRecord {
+    const stream = `order-${p % 3}`;
+    const line = encodeRecordLine({
+      position: p,
+      id: `id-${p}`,
+      time: TIME,
+      stream,
+      streamVersion: v,
+      batchSize,
+      data: p % 2 ? `{"n":${p},"s":"größe 🐇"}` : `{"n":${p}}`,
+    });
+    const record: AppendRecord = { position: p, id: `id-${p}`, line, stream, streamVersion: v };
+    if (batchSize !== undefined) record.batchSize = batchSize;
+    return record;
+  }
+
+  /** 40 records in 3 streams (a group of 4 at 21), then the last append: a group of 6 at 41. */
+  function history(): { before: AppendRecord[]; group: AppendRecord[] } {
+    const versions = [0, 0, 0];
+    const make = (p: number, batchSize?: number) => streamRec(p, ++versions[p % 3], batchSize);
+    const before = Array.from({ length: 40 }, (_, i) => make(i + 1, i + 1 === 21 ? 4 : undefined));
+    const group = Array.from({ length: 6 }, (_, i) => make(41 + i, i === 0 ? 6 : undefined));
+    return { before, group };
+  }
+
+  it("ids.streamBatch gets the names without escapes as bytes, ids.stream the others: the same index as scanIds", async () => {
+    const file = tempFile();
+    const storage = await FileStorage.open(file);
+    await storage.append(streamRecords(1, 500));
+    await storage.close();
+    const index = new StreamIndex();
+    let byBytes = 0;
+    let byString = 0;
+    const opened = await FileStorage.open(file, {
+      ids: {
+        id: () => {},
+        stream: (p, stream, v) => (byString++, index.add(p, stream, v)),
+        streamBatch: (bytes, batch) => (byBytes += batch.count, index.addBatch(bytes, batch)),
+      },
+    });
+    const rebuilt = new StreamIndex();
+    await opened.scanIds(1, { id: () => {}, stream: (p, stream, v) => rebuilt.add(p, stream, v) });
+    for (const stream of ["order-1", "order-2", "größe-🐇", 'quote-"x"\\']) {
+      assert.ok(rebuilt.version(stream) > 0, stream);
+      assert.deepEqual(index.positions(stream), rebuilt.positions(stream), stream);
+    }
+    assert.deepEqual(index.categoryPositions("order"), rebuilt.categoryPositions("order"));
+    assert.equal(index.size, rebuilt.size);
+    assert.ok(byBytes > 300 && byString > 50, `bytes ${byBytes}, strings ${byString}`);
+    await opened.close();
+  });
+
+  it("a last group cut at every byte: either all of it is there or none, the rest and the header untouched", async () => {
+    const { before, group } = history();
+    const source = tempFile();
+    const storage = await FileStorage.open(source);
+    await storage.append(before.slice(0, 20));
+    await storage.append(before.slice(20, 24)); // the earlier group, whole
+    await storage.append(before.slice(24));
+    await storage.append(group);
+    await storage.close();
+    const whole = new Uint8Array(await readFile(source));
+    const groupBytes = bytesOf(group).length;
+    const groupStart = whole.length - groupBytes;
+    const kept = whole.subarray(0, groupStart);
+    let dropped = 0;
+    let torn = 0;
+    // Every byte near a line boundary of the group (where a cut leaves whole records), and every 9th between.
+    const boundaries = [groupStart];
+    for (const record of group) boundaries.push(boundaries[boundaries.length - 1] + bytesOf([record]).length);
+    const cuts = new Set<number>();
+    for (let cut = groupStart; cut <= whole.length; cut += 9) cuts.add(cut);
+    for (const b of boundaries) {
+      for (let d = -3; d <= 3; d++) if (b + d >= groupStart && b + d <= whole.length) cuts.add(b + d);
+    }
+    for (const cut of [...cuts].sort((a, b) => a - b)) {
+      const file = tempFile();
+      await writeFile(file, whole.subarray(0, cut));
+      // The server's start-up: index every record the open visits, then forget what the open dropped.
+      const index = new StreamIndex();
+      const warnings: string[] = [];
+      const opened = await FileStorage.open(file, {
+        warn: (m) => warnings.push(m),
+        ids: { id: () => {}, stream: (p, stream, v) => index.add(p, stream, v) },
+      });
+      if (index.lastPosition > opened.head) index.truncate(opened.head);
+      const complete = cut === whole.length;
+      assert.equal(opened.head, complete ? 46 : 40, `cut at ${cut}: head`);
+      const onDisk = new Uint8Array(await readFile(file));
+      assert.deepEqual(onDisk, complete ? whole : kept, `cut at ${cut}: the file is the records before the group`);
+      const expected = complete ? [...before, ...group] : before;
+      const scanned = [];
+      for await (const record of opened.scan(1)) scanned.push(record);
+      assert.deepEqual(scanned, expected, `cut at ${cut}: scan`);
+      // The index is the one a fresh scan of what is kept builds.
+      const rebuilt = new StreamIndex();
+      await opened.scanIds(1, { id: () => {}, stream: (p, stream, v) => rebuilt.add(p, stream, v) });
+      for (const stream of ["order-0", "order-1", "order-2"]) {
+        assert.equal(index.version(stream), rebuilt.version(stream), `cut at ${cut}: version of ${stream}`);
+        assert.deepEqual(index.positions(stream), rebuilt.positions(stream), `cut at ${cut}: ${stream}`);
+      }
+      assert.deepEqual(index.categoryPositions("order"), rebuilt.categoryPositions("order"));
+      if (!complete && cut > groupStart) {
+        assert.equal(warnings.length >= 1, true, `cut at ${cut}: warned ${JSON.stringify(warnings)}`);
+        if (warnings.some((w) => w.includes("cut short by a crash"))) dropped++;
+        else torn++;
+      }
+      // It goes on at 41 (or 47), and a reopen is clean.
+      const next = streamRec(opened.head + 1, index.version(`order-${(opened.head + 1) % 3}`) + 1);
+      await opened.append([next]);
+      await opened.close();
+      const again = await openQuiet(file);
+      assert.equal(again.storage.head, opened.head, `cut at ${cut}: reopen`);
+      assert.deepEqual(again.warnings, [], `cut at ${cut}: clean after reopen`);
+      await again.storage.close();
+      await rm(file);
+    }
+    // Cuts inside the first record only tear it; cuts after it leave whole records of a group to drop.
+    assert.ok(dropped > (4 * groupBytes / 6) / 9, `group dropped at open in ${dropped} cases`);
+    assert.ok(torn > 10, `torn first record in ${torn} cases`);
   });
 });
 
