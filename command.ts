@@ -33,9 +33,17 @@ import { type BrokerSettings, brokerSettings } from "./lib/config.ts";
 import { DEFAULTS } from "./lib/defaults.ts";
 import { describe, PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";
+import { serializeEvent } from "./lib/serialize_event.ts";
 import { settleWithin } from "./lib/settle_within.ts";
+import { type AppendToStreamOptions, type AppendToStreamResult, StreamAppender } from "./lib/stream_appender.ts";
+import type { StreamEvent } from "./lib/stream_event.ts";
 
 export type { BrokerSettings } from "./lib/config.ts";
+export type { ExpectedVersion } from "./lib/expected_version.ts";
+export type { AppendToStreamOptions, AppendToStreamResult } from "./lib/stream_appender.ts";
+export type { StreamEvent } from "./lib/stream_event.ts";
+export { InvalidEventError, WrongExpectedVersionError } from "./lib/errors.ts";
+export { serializeEvent };
 
 /**
  * Options for {@link createCommand}; each overrides its environment variable.
@@ -65,6 +73,11 @@ export interface CommandOptions extends Partial<BrokerSettings> {
    * `overflow: reject-publish`); without this a publish could wait forever. @default {10000}
    */
   confirmTimeout?: number;
+  /**
+   * Send an append again (same id, so it is stored once) when the server's reply
+   * has not come within this many ms. @default {10000}
+   */
+  replyTimeout?: number;
 }
 
 /**
@@ -106,44 +119,23 @@ export interface Command {
    * @throws {TypeError} When the event cannot be serialised as JSON; nothing is sent.
    */
   publish(event: unknown, options?: PublishOptions): Promise<string>;
+  /**
+   * Append events to a stream as one message (all or none), if the stream is
+   * at `expectedVersion`. Retries by itself (same id) across reconnects and
+   * lost replies, for up to `retryFor` ms. See {@link appendToStream}.
+   *
+   * @throws {TypeError} When an argument has the wrong type; nothing is sent.
+   * @throws {RangeError} When there are no events or more than 1000, or the expected version is out of range.
+   * @throws {WrongExpectedVersionError} When the stream was not at `expectedVersion`; nothing was stored.
+   * @throws {InvalidEventError} When the server refused the append (a bad stream name, an event too large).
+   */
+  appendToStream(
+    stream: string,
+    events: StreamEvent | readonly StreamEvent[],
+    options?: AppendToStreamOptions,
+  ): Promise<AppendToStreamResult>;
   /** Close the connection. */
   close(): Promise<void>;
-}
-
-/**
- * Serialise an event as JSON, refusing values that JSON would silently lose
- * or cannot encode: undefined, functions, symbols, BigInt and cycles.
- *
- * @throws {TypeError} Naming what cannot be serialised.
- * @example Check an event before publishing it
- * ```ts
- * import { serializeEvent } from "rabbit-eventstore/command";
- * console.log(serializeEvent({ a: 1 })); // {"a":1}
- * try {
- *   serializeEvent({ total: 10n });
- * } catch (error) {
- *   console.log((error as TypeError).message); // Cannot publish event: property "total" is a bigint, …
- * }
- * ```
- */
-export function serializeEvent(event: unknown): string {
-  let text: string | undefined;
-  try {
-    text = JSON.stringify(event, (key, value) => {
-      const kind = typeof value;
-      if (kind === "function" || kind === "symbol" || kind === "bigint") {
-        throw new TypeError(
-          `Cannot publish event: ${key ? `property "${key}" is` : "it is"} a ${kind}, which JSON cannot hold`,
-        );
-      }
-      return value;
-    });
-  } catch (error) {
-    if (error instanceof TypeError && error.message.startsWith("Cannot publish")) throw error;
-    throw new TypeError(`Cannot publish event: it is not JSON-serialisable (${(error as Error).message})`);
-  }
-  if (text === undefined) throw new TypeError(`Cannot publish event: ${String(event)} is not JSON-serialisable`);
-  return text;
 }
 
 /**
@@ -202,7 +194,16 @@ export function createCommand(options: CommandOptions = {}): Command {
     }
   };
 
+  const appender = new StreamAppender({
+    queueName: settings.queueName,
+    session,
+    retryFor,
+    replyTimeout: options.replyTimeout ?? DEFAULTS.command.replyTimeout,
+    log,
+  });
+
   return {
+    appendToStream: (stream, events, appendOptions) => appender.append(stream, events, appendOptions),
     async publish(event: unknown, publishOptions: PublishOptions = {}): Promise<string> {
       const body = serializeEvent(event);
       if (publishOptions.id !== undefined && (typeof publishOptions.id !== "string" || publishOptions.id === "")) {
@@ -235,6 +236,7 @@ export function createCommand(options: CommandOptions = {}): Command {
     },
     async close(): Promise<void> {
       closed = true;
+      appender.close();
       for (const wake of sessionWaiters.splice(0)) wake();
       await link?.close();
       link = undefined;
@@ -243,6 +245,51 @@ export function createCommand(options: CommandOptions = {}): Command {
 }
 
 let shared: Command | undefined;
+
+/**
+ * Append events to a stream with the module's shared command (configured from
+ * the environment), if the stream is at `expectedVersion`: one message, all
+ * events or none, at consecutive stream versions.
+ *
+ * Sent as a `batch` message with headers `stream` and `expected-version` by
+ * direct reply-to; the server's reply settles it. When a reply is lost (a
+ * reconnect, a server restart, `replyTimeout`), the same message (same id) is
+ * sent again, until `retryFor`: the server answers a repeated id with the
+ * original result, so the events are stored once.
+ *
+ * @param stream The stream (1–255 bytes of UTF-8, no control characters; the server checks).
+ * @param events One event `{ type, data, metadata? }` or an array of 1–1000.
+ * @param options `expectedVersion` (default `"any"`) and the message `id`.
+ * @returns The global position and the stream version of the last event.
+ * @throws {TypeError} When an argument has the wrong type; nothing is sent.
+ * @throws {RangeError} When there are no events or more than 1000, or the expected version is out of range.
+ * @throws {WrongExpectedVersionError} When the stream was not at `expectedVersion`; nothing was stored.
+ * @throws {InvalidEventError} When the server refused the append (a bad stream name, an event too large).
+ * @example Open a cart, then add to it only if nobody else did meanwhile
+ * ```ts
+ * import { appendToStream, close, WrongExpectedVersionError } from "rabbit-eventstore/command";
+ * const opened = await appendToStream("cart-1", { type: "CartOpened", data: { owner: "ada" } }, {
+ *   expectedVersion: "no_stream",
+ * });
+ * try {
+ *   await appendToStream("cart-1", [{ type: "ItemAdded", data: { sku: "a" } }], {
+ *     expectedVersion: opened.streamVersion,
+ *   });
+ * } catch (error) {
+ *   if (!(error instanceof WrongExpectedVersionError)) throw error;
+ *   console.log(`cart-1 moved on to version ${error.actual}`);
+ * }
+ * await close();
+ * ```
+ */
+export function appendToStream(
+  stream: string,
+  events: StreamEvent | readonly StreamEvent[],
+  options?: AppendToStreamOptions,
+): Promise<AppendToStreamResult> {
+  shared ??= createCommand();
+  return shared.appendToStream(stream, events, options);
+}
 
 /**
  * Publish with the module's shared command (configured from the environment). See {@link Command.publish}.

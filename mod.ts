@@ -24,8 +24,16 @@ export { deadLetterQueueName, startServer } from "./server.ts";
 export type { EventStoreServer, ServerOptions } from "./server.ts";
 export { listen, subscribe } from "./listener.ts";
 export type { Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
-export { close, createCommand, publish, serializeEvent } from "./command.ts";
-export type { Command, CommandOptions, PublishOptions } from "./command.ts";
+export { appendToStream, close, createCommand, publish, serializeEvent } from "./command.ts";
+export type {
+  AppendToStreamOptions,
+  AppendToStreamResult,
+  Command,
+  CommandOptions,
+  ExpectedVersion,
+  PublishOptions,
+  StreamEvent,
+} from "./command.ts";
 export type { EventRecord } from "./lib/record.ts";
 export {
   BrokerRefusedError,
@@ -33,6 +41,7 @@ export {
   CorruptLogError,
   HandlerError,
   HistoryTimeoutError,
+  InvalidEventError,
   NotAStoreError,
   OutOfOrderError,
   PublishNackedError,
@@ -40,6 +49,7 @@ export {
   StorageFailedError,
   StoreChangedError,
   StoreLockedError,
+  WrongExpectedVersionError,
 } from "./lib/errors.ts";
 export type {
   AppendRecord,

@@ -13,7 +13,7 @@ import { objectMembers, splitArray } from "./json_raw.ts";
 import { parseStreamName } from "./stream_name.ts";
 
 /** Most events in one batch message: a storage group's limit. */
-export const MAX_BATCH = MAX_GROUP;
+export const MAX_BATCH: number = MAX_GROUP;
 
 /**
  * One event of an append, its data and metadata as the JSON text received.

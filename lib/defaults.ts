@@ -122,8 +122,16 @@ export const DEFAULTS = {
     confirmTimeout: 10_000,
     /** Pause after a failed publish: 20 ms, doubling up to 1 s. */
     retry: { first: 20, max: 1_000 } satisfies BackoffOptions,
-    /** While disconnected, look for a new session at least this often. */
+    /** While disconnected, look for a new session at least this often (and for a lost reply channel). */
     sessionPoll: 100,
+    /** Send an append again (same id) when its reply has not come after this long. */
+    replyTimeout: 10_000,
+    /** `handleCommand`: read, decide and append again this many times after a conflict. */
+    conflictRetries: 10,
+    /** `handleCommand`: pause before retrying after a conflict, a random part of 10 ms doubling up to 1 s. */
+    conflictRetry: { first: 10, max: 1_000 } satisfies BackoffOptions,
+    /** A stream read (`readStream`) that has not finished after this long fails. */
+    readTimeout: 30_000,
   },
   /** The listener (`listener.ts`, `lib/event_feed.ts`, `lib/history_client.ts`). */
   listener: {

@@ -83,6 +83,10 @@ class RecordingStorage implements EventStorage {
     throw new Error("the sequencer does not read");
   }
 
+  readPositions(): ReadableStream<Uint8Array> {
+    throw new Error("the sequencer does not read");
+  }
+
   async *scan(from: number, to = this.head): AsyncIterable<StoredLine> {
     for (const record of this.records.slice(Math.max(0, from - 1), Math.max(0, to))) yield record;
   }
