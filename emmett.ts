@@ -27,7 +27,7 @@
  *   initialState: () => ({ total: 0 }),
  *   retry: { onVersionConflict: 10 },
  * });
- * const store = getRabbitEventStore({ queueName: "events" });
+ * const store = getRabbitEventStore({ queueName: "events", historyUrl: "http://localhost:8080/" });
  * const { newState } = await handle(store, "cart-1", () => ({
  *   type: "ProductItemAdded",
  *   data: { sku: "book", price: 3 },
@@ -57,14 +57,16 @@ import {
   STREAM_EXISTS,
   upcastRecordedMessages,
 } from "@event-driven-io/emmett";
-import { type CommandOptions, createCommand } from "./command.ts";
-import { WrongExpectedVersionError } from "./lib/errors.ts";
+import { type CommandOptions, createCommand, WrongExpectedVersionError } from "./command.ts";
+import { listenerSettings } from "./lib/config.ts";
 import type { ExpectedVersion } from "./lib/expected_version.ts";
-import type { EventRecord } from "./lib/record.ts";
+import { type EventRecord, parseRecord } from "./lib/record.ts";
+import type { StreamEvent } from "./lib/stream_event.ts";
 
 export type { BrokerSettings, CommandOptions } from "./command.ts";
 export type { EventRecord } from "./lib/record.ts";
 export type { ExpectedVersion } from "./lib/expected_version.ts";
+export type { StreamEvent } from "./lib/stream_event.ts";
 
 /**
  * The part of the command client (`rabbit-eventstore/command`) the Emmett
@@ -84,7 +86,7 @@ export interface StreamClientLike {
   /** Append events to a stream in one message; rejects with `WrongExpectedVersionError` on a conflict. */
   appendToStream(
     stream: string,
-    events: Array<{ type?: string; data: unknown; metadata?: Record<string, unknown> }>,
+    events: StreamEvent[],
     options?: { expectedVersion?: ExpectedVersion; id?: string },
   ): Promise<{ position: number; streamVersion: number }>;
   /** A stream's records with versions `from`..`to` (at most `limit`), and its version now. */
@@ -107,10 +109,13 @@ export interface StreamClientLike {
  * const options: RabbitEventStoreOptions = {
  *   amqpUrl: "amqp://guest:guest@127.0.0.1:5672",
  *   queueName: "events",
+ *   historyUrl: "http://127.0.0.1:8080/",
  * };
  * ```
  */
 export interface RabbitEventStoreOptions extends CommandOptions {
+  /** The server's HTTP interface, where streams are read (env `HISTORYURL`). @default {"http://localhost/"} */
+  historyUrl?: string;
   /** Use this client instead of creating one from the other options (tests). @default {createCommand(options)} */
   client?: StreamClientLike;
 }
@@ -174,8 +179,7 @@ export interface RabbitEventStore extends EventStore<RabbitReadEventMetadata> {
  * ```
  */
 export function getRabbitEventStore(options: RabbitEventStoreOptions = {}): RabbitEventStore {
-  const { client: given, ...commandOptions } = options;
-  const client: StreamClientLike = given ?? (createCommand(commandOptions) as unknown as StreamClientLike);
+  const client = options.client ?? defaultClient(options);
 
   /** Read a stream; `bounded` says whether `to` or `maxCount` may stop the read before the stream's end. */
   const read = async <EventType extends Event, EventPayloadType extends Event>(
@@ -213,7 +217,7 @@ export function getRabbitEventStore(options: RabbitEventStoreOptions = {}): Rabb
       const expected = appendOptions?.expectedStreamVersion ?? NO_CONCURRENCY_CHECK;
       const stored = downcastRecordedMessages<EventType, EventPayloadType>(events, appendOptions?.schema?.versioning);
       const envelopes = (stored as Event[]).map((event) => {
-        const envelope: { type?: string; data: unknown; metadata?: Record<string, unknown> } = {
+        const envelope: StreamEvent = {
           type: event.type,
           data: event.data,
         };
@@ -268,6 +272,48 @@ export function getRabbitEventStore(options: RabbitEventStoreOptions = {}): Rabb
     close: () => client.close(),
   };
   return store;
+}
+
+/** The command client, with stream reads over the server's HTTP interface. */
+function defaultClient(options: RabbitEventStoreOptions): StreamClientLike {
+  const { client: _, historyUrl, ...commandOptions } = options;
+  const base = listenerSettings({ historyUrl }).historyUrl;
+  const command = createCommand(commandOptions);
+  return {
+    appendToStream: (stream, events, appendOptions) => command.appendToStream(stream, events, appendOptions),
+    readStream: (stream, readOptions) => readStreamOverHttp(base, stream, readOptions),
+    close: () => command.close(),
+  };
+}
+
+/**
+ * `GET ?stream=S&from=V&limit=N`: the stream's records and, in `x-stream-version`,
+ * its version when the server took the request (the two agree: both come from its
+ * index at that moment).
+ */
+async function readStreamOverHttp(
+  base: string,
+  stream: string,
+  options: { from?: number; to?: number; limit?: number } = {},
+): Promise<{ events: EventRecord[]; streamVersion: number }> {
+  const from = options.from ?? 1;
+  let limit = options.limit ?? Infinity;
+  if (options.to !== undefined) limit = Math.min(limit, Math.max(0, options.to - from + 1));
+  const url = new URL(base);
+  url.searchParams.set("stream", stream);
+  url.searchParams.set("from", String(from));
+  if (limit !== Infinity) url.searchParams.set("limit", String(limit));
+  const response = await fetch(url);
+  const text = await response.text();
+  if (!response.ok) {
+    throw new Error(`Cannot read stream ${stream} from ${base}: HTTP ${response.status} ${text.trim().slice(0, 200)}`);
+  }
+  const version = Number(response.headers.get("x-stream-version"));
+  if (!Number.isSafeInteger(version)) {
+    throw new Error(`Cannot read stream ${stream} from ${base}: the server sent no x-stream-version (too old?)`);
+  }
+  const events = text.split("\n").filter((line) => line.length > 0).map((line) => parseRecord(line));
+  return { events, streamVersion: version };
 }
 
 /** Emmett's expected version as ours. */
