@@ -9,10 +9,15 @@
  * deno task bench --ingest=20000 --replay=200000 --latency-seconds=5 --rounds=2
  * deno task bench --runtimes=deno # skip the Node server even when npm/ is built
  * deno task bench --only=startup,memory --runtimes=deno   # only some figure groups
+ * deno task bench --only=streams-vs-emmett                 # appendToStream beside Emmett on PostgreSQL
  * ```
  *
  * `--only` takes a comma-separated subset of the figure groups `ingest`,
- * `latency`, `memory`, `startup`, `ttfb`, `replay` (default: all). `memory`
+ * `latency`, `memory`, `startup`, `ttfb`, `replay`, `streams-vs-emmett`
+ * (default: all). `streams-vs-emmett` (`_bench_streams_vs_emmett.ts`) runs
+ * on a Deno server of its own, beside Emmett on PostgreSQL when it can be
+ * reached (else that side is skipped with a note);
+ * `--streams-writers/-appends/-contended/-rounds/-rate-seconds` size it. `memory`
  * runs the server-side ingest rounds and replays it needs (without their
  * baselines) so that the RSS figures are taken at the same points as in a
  * full run.
@@ -38,8 +43,9 @@ import { recordLatency } from "./_bench_latency.ts";
 import { recordRssAfterIngest, recordRssAfterReplay } from "./_bench_memory.ts";
 import { type Group, parseOptions, type Sizes } from "./_bench_options.ts";
 import { fillStream, measureReplay } from "./_bench_replay.ts";
-import { cleanup, npmBuild, startServerChild } from "./_bench_server.ts";
+import { cleanup, names, npmBuild, startServerChild } from "./_bench_server.ts";
 import { recordStartup } from "./_bench_startup.ts";
+import { recordStreamsVsEmmett } from "./_bench_streams_vs_emmett.ts";
 import { recordTtfb } from "./_bench_ttfb.ts";
 import { fmt, killChildren, machine, memoryOf, output, settle, writeStorageFile } from "./_bench_util.ts";
 
@@ -112,6 +118,19 @@ async function onReplayFile(run: Run, runtime: string, emptyStartupMs: number): 
   }
 }
 
+/** appendToStream beside Emmett on PostgreSQL, on a Deno server of its own on a fresh store. */
+async function streamsVsEmmett(run: Run): Promise<void> {
+  console.log("\n[deno] streams vs Emmett on PostgreSQL");
+  const file = join(run.dir, "streams-storage");
+  const server = await startServerChild("deno", file, names.streamsQueue, names.streamsExchange);
+  try {
+    await settle(300);
+    await recordStreamsVsEmmett(server, run.sizes, run.notes);
+  } finally {
+    await server.child.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const { size, sizes, runtimes: wanted, out, only } = parseOptions(process.argv.slice(2));
   const bigFile = only.has("startup") || only.has("ttfb") || only.has("replay") || only.has("memory");
@@ -167,6 +186,7 @@ async function main(): Promise<void> {
       const emptyStartupMs = freshStore ? await onFreshStore(run, runtime) : Infinity;
       if (bigFile) await onReplayFile(run, runtime, emptyStartupMs);
     }
+    if (only.has("streams-vs-emmett")) await streamsVsEmmett(run);
   } finally {
     await cleanup(dir);
   }
