@@ -29,7 +29,7 @@
 import { Backoff } from "./lib/backoff.ts";
 import { BrokerLink } from "./lib/broker_link.ts";
 import type { BrokerSession } from "./lib/broker_session.ts";
-import { type BrokerSettings, brokerSettings } from "./lib/config.ts";
+import { type BrokerSettings, brokerSettings, historyUrlSetting } from "./lib/config.ts";
 import { DEFAULTS } from "./lib/defaults.ts";
 import { describe, PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";
@@ -37,11 +37,27 @@ import { serializeEvent } from "./lib/serialize_event.ts";
 import { settleWithin } from "./lib/settle_within.ts";
 import { type AppendToStreamOptions, type AppendToStreamResult, StreamAppender } from "./lib/stream_appender.ts";
 import type { StreamEvent } from "./lib/stream_event.ts";
+import { type ReadStreamOptions, readStreamOver, type ReadStreamResult } from "./lib/stream_reader.ts";
+import {
+  aggregateStreamFrom,
+  type AggregateStreamOptions,
+  type AggregateStreamResult,
+} from "./lib/aggregate_stream.ts";
+import {
+  type Decide,
+  handleCommandOn,
+  type HandleCommandOptions,
+  type HandleCommandResult,
+} from "./lib/handle_command.ts";
 
 export type { BrokerSettings } from "./lib/config.ts";
 export type { ExpectedVersion } from "./lib/expected_version.ts";
 export type { AppendToStreamOptions, AppendToStreamResult } from "./lib/stream_appender.ts";
 export type { StreamEvent } from "./lib/stream_event.ts";
+export type { ReadStreamOptions, ReadStreamResult } from "./lib/stream_reader.ts";
+export type { AggregateStreamOptions, AggregateStreamResult } from "./lib/aggregate_stream.ts";
+export type { Decide, HandleCommandOptions, HandleCommandResult } from "./lib/handle_command.ts";
+export type { EventRecord } from "./lib/record.ts";
 export { InvalidEventError, WrongExpectedVersionError } from "./lib/errors.ts";
 export { serializeEvent };
 
@@ -78,6 +94,11 @@ export interface CommandOptions extends Partial<BrokerSettings> {
    * has not come within this many ms. @default {10000}
    */
   replyTimeout?: number;
+  /**
+   * The server's HTTP history, where streams are read (env `HISTORYURL`, as the
+   * listener's). Checked on the first read. @default {"http://localhost/"}
+   */
+  historyUrl?: string;
 }
 
 /**
@@ -134,6 +155,24 @@ export interface Command {
     events: StreamEvent | readonly StreamEvent[],
     options?: AppendToStreamOptions,
   ): Promise<AppendToStreamResult>;
+  /**
+   * Read a stream's events (versions `from` to `to`, at most `limit`) and its
+   * version, from the server's HTTP history. See {@link readStream}.
+   *
+   * @throws {ConfigError} When `historyUrl` (or `HISTORYURL`) is not an http(s) URL.
+   */
+  readStream(stream: string, options?: ReadStreamOptions): Promise<ReadStreamResult>;
+  /** Read a stream and fold its events into a state. See {@link aggregateStream}. */
+  aggregateStream<S, E extends StreamEvent = StreamEvent>(
+    stream: string,
+    options: AggregateStreamOptions<S, E>,
+  ): Promise<AggregateStreamResult<S>>;
+  /** Read, decide, append; again on a conflict. See {@link handleCommand}. */
+  handleCommand<S, E extends StreamEvent = StreamEvent>(
+    stream: string,
+    decide: Decide<S, E>,
+    options: HandleCommandOptions<S, E>,
+  ): Promise<HandleCommandResult<S, E>>;
   /** Close the connection. */
   close(): Promise<void>;
 }
@@ -202,8 +241,21 @@ export function createCommand(options: CommandOptions = {}): Command {
     log,
   });
 
-  return {
+  let historyUrl: string | undefined;
+  const command: Command = {
     appendToStream: (stream, events, appendOptions) => appender.append(stream, events, appendOptions),
+    readStream(stream, readOptions = {}) {
+      try {
+        historyUrl ??= historyUrlSetting(options.historyUrl);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return readStreamOver(stream, { ...readOptions, historyUrl });
+    },
+    aggregateStream: (stream, aggregateOptions) =>
+      aggregateStreamFrom(stream, { ...aggregateOptions, reader: command }),
+    handleCommand: (stream, decide, handleOptions) =>
+      handleCommandOn(stream, decide, { ...handleOptions, store: command }),
     async publish(event: unknown, publishOptions: PublishOptions = {}): Promise<string> {
       const body = serializeEvent(event);
       if (publishOptions.id !== undefined && (typeof publishOptions.id !== "string" || publishOptions.id === "")) {
@@ -242,6 +294,7 @@ export function createCommand(options: CommandOptions = {}): Command {
       link = undefined;
     },
   };
+  return command;
 }
 
 let shared: Command | undefined;
@@ -326,4 +379,94 @@ export async function close(): Promise<void> {
   const current = shared;
   shared = undefined;
   await current?.close();
+}
+
+/**
+ * Read a stream with the module's shared command: its records from version
+ * `from` to `to` (inclusive), at most `limit`, in version order, over HTTP
+ * (`GET <historyUrl>?stream=S&from=V&limit=N`), and its version when the server
+ * answered. An event appended before (its `appendToStream` resolved) is always read.
+ *
+ * @param stream The stream's name.
+ * @param options `from` (default 1), `to` (default the last), `limit`, `signal`.
+ * @returns The records (`EventRecord`s) and the stream's version (0: it does not exist).
+ * @throws {TypeError} When an argument has the wrong type.
+ * @throws {RangeError} When `from`, `to` or `limit` is negative or fractional.
+ * @throws {ConfigError} When `HISTORYURL` is not an http(s) URL.
+ * @throws {Error} When the server refuses the read (a bad stream name) or does not answer in time.
+ * @example Print a cart's events
+ * ```ts
+ * import { readStream } from "rabbit-eventstore/command";
+ * const { events, streamVersion } = await readStream("cart-1");
+ * for (const e of events) console.log(e.streamVersion, e.type, e.data);
+ * console.log("version", streamVersion);
+ * ```
+ */
+export function readStream(stream: string, options?: ReadStreamOptions): Promise<ReadStreamResult> {
+  shared ??= createCommand();
+  return shared.readStream(stream, options);
+}
+
+/**
+ * Rebuild a state from a stream with the module's shared command: read it
+ * ({@link readStream}) and fold its events with `evolve` from `initialState()`.
+ *
+ * @param stream The stream's name.
+ * @param options `evolve`, `initialState`, and `read` (which versions; default all).
+ * @returns The state, the stream's version when read, and the last event's global position.
+ * @example The balance of an account
+ * ```ts
+ * import { aggregateStream } from "rabbit-eventstore/command";
+ * type Event = { type: "Deposited" | "Withdrawn"; data: { amount: number } };
+ * const { state, streamVersion } = await aggregateStream<number, Event>("account-1", {
+ *   initialState: () => 0,
+ *   evolve: (balance, e) => (e.type === "Deposited" ? balance + e.data.amount : balance - e.data.amount),
+ * });
+ * console.log(`balance ${state} at version ${streamVersion}`);
+ * ```
+ */
+export function aggregateStream<S, E extends StreamEvent = StreamEvent>(
+  stream: string,
+  options: AggregateStreamOptions<S, E>,
+): Promise<AggregateStreamResult<S>> {
+  shared ??= createCommand();
+  return shared.aggregateStream(stream, options);
+}
+
+/**
+ * Handle a command with the module's shared command, the decider pattern:
+ * read the stream into a state (`evolve`, `initialState`), call `decide(state)`
+ * for the new events (one, an array, or `[]` for none), and append them
+ * expecting the version read (`no_stream` for a new stream). When another writer
+ * appended meanwhile (a {@link WrongExpectedVersionError}), all of it runs again
+ * from a fresh read, up to `retries` times (default 10), after a random pause
+ * that grows from 10 ms to 1 s.
+ *
+ * @param stream The stream's name.
+ * @param decide The decision: new events, or a throw to refuse the command. Called once per attempt.
+ * @param options `evolve`, `initialState`, `retries`, `expectedVersion`, `id`.
+ * @returns The state after the new events, the stream's version, the last position and the new events.
+ * @throws {WrongExpectedVersionError} When every attempt conflicted, or the stream is not at `expectedVersion`.
+ * @throws What `decide` throws, and what {@link readStream} and {@link appendToStream} throw.
+ * @example Withdraw from an account only when the balance covers it
+ * ```ts
+ * import { close, handleCommand } from "rabbit-eventstore/command";
+ * type Event = { type: "Deposited" | "Withdrawn"; data: { amount: number } };
+ * const evolve = (balance: number, e: Event) => e.type === "Deposited" ? balance + e.data.amount : balance - e.data.amount;
+ * const withdraw = (amount: number) => (balance: number): Event => {
+ *   if (balance < amount) throw new Error(`Insufficient funds: ${balance} < ${amount}`);
+ *   return { type: "Withdrawn", data: { amount } };
+ * };
+ * const { state } = await handleCommand("account-1", withdraw(30), { evolve, initialState: () => 0 });
+ * console.log("balance now", state);
+ * await close();
+ * ```
+ */
+export function handleCommand<S, E extends StreamEvent = StreamEvent>(
+  stream: string,
+  decide: Decide<S, E>,
+  options: HandleCommandOptions<S, E>,
+): Promise<HandleCommandResult<S, E>> {
+  shared ??= createCommand();
+  return shared.handleCommand(stream, decide, options);
 }

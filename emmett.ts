@@ -58,9 +58,8 @@ import {
   upcastRecordedMessages,
 } from "@event-driven-io/emmett";
 import { type CommandOptions, createCommand, WrongExpectedVersionError } from "./command.ts";
-import { listenerSettings } from "./lib/config.ts";
 import type { ExpectedVersion } from "./lib/expected_version.ts";
-import { type EventRecord, parseRecord } from "./lib/record.ts";
+import type { EventRecord } from "./lib/record.ts";
 import type { StreamEvent } from "./lib/stream_event.ts";
 
 export type { BrokerSettings, CommandOptions } from "./command.ts";
@@ -114,8 +113,6 @@ export interface StreamClientLike {
  * ```
  */
 export interface RabbitEventStoreOptions extends CommandOptions {
-  /** The server's HTTP interface, where streams are read (env `HISTORYURL`). @default {"http://localhost/"} */
-  historyUrl?: string;
   /** Use this client instead of creating one from the other options (tests). @default {createCommand(options)} */
   client?: StreamClientLike;
 }
@@ -179,7 +176,9 @@ export interface RabbitEventStore extends EventStore<RabbitReadEventMetadata> {
  * ```
  */
 export function getRabbitEventStore(options: RabbitEventStoreOptions = {}): RabbitEventStore {
-  const client = options.client ?? defaultClient(options);
+  const { client: given, ...commandOptions } = options;
+  // The command (rabbit-eventstore/command) is such a client: appends by direct reply-to, reads over HTTP.
+  const client: StreamClientLike = given ?? createCommand(commandOptions);
 
   /** Read a stream; `bounded` says whether `to` or `maxCount` may stop the read before the stream's end. */
   const read = async <EventType extends Event, EventPayloadType extends Event>(
@@ -272,48 +271,6 @@ export function getRabbitEventStore(options: RabbitEventStoreOptions = {}): Rabb
     close: () => client.close(),
   };
   return store;
-}
-
-/** The command client, with stream reads over the server's HTTP interface. */
-function defaultClient(options: RabbitEventStoreOptions): StreamClientLike {
-  const { client: _, historyUrl, ...commandOptions } = options;
-  const base = listenerSettings({ historyUrl }).historyUrl;
-  const command = createCommand(commandOptions);
-  return {
-    appendToStream: (stream, events, appendOptions) => command.appendToStream(stream, events, appendOptions),
-    readStream: (stream, readOptions) => readStreamOverHttp(base, stream, readOptions),
-    close: () => command.close(),
-  };
-}
-
-/**
- * `GET ?stream=S&from=V&limit=N`: the stream's records and, in `x-stream-version`,
- * its version when the server took the request (the two agree: both come from its
- * index at that moment).
- */
-async function readStreamOverHttp(
-  base: string,
-  stream: string,
-  options: { from?: number; to?: number; limit?: number } = {},
-): Promise<{ events: EventRecord[]; streamVersion: number }> {
-  const from = options.from ?? 1;
-  let limit = options.limit ?? Infinity;
-  if (options.to !== undefined) limit = Math.min(limit, Math.max(0, options.to - from + 1));
-  const url = new URL(base);
-  url.searchParams.set("stream", stream);
-  url.searchParams.set("from", String(from));
-  if (limit !== Infinity) url.searchParams.set("limit", String(limit));
-  const response = await fetch(url);
-  const text = await response.text();
-  if (!response.ok) {
-    throw new Error(`Cannot read stream ${stream} from ${base}: HTTP ${response.status} ${text.trim().slice(0, 200)}`);
-  }
-  const version = Number(response.headers.get("x-stream-version"));
-  if (!Number.isSafeInteger(version)) {
-    throw new Error(`Cannot read stream ${stream} from ${base}: the server sent no x-stream-version (too old?)`);
-  }
-  const events = text.split("\n").filter((line) => line.length > 0).map((line) => parseRecord(line));
-  return { events, streamVersion: version };
 }
 
 /** Emmett's expected version as ours. */

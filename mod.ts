@@ -24,14 +24,30 @@ export { deadLetterQueueName, startServer } from "./server.ts";
 export type { EventStoreServer, ServerOptions } from "./server.ts";
 export { listen, subscribe } from "./listener.ts";
 export type { Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
-export { appendToStream, close, createCommand, publish, serializeEvent } from "./command.ts";
+export {
+  aggregateStream,
+  appendToStream,
+  close,
+  createCommand,
+  handleCommand,
+  publish,
+  readStream,
+  serializeEvent,
+} from "./command.ts";
 export type {
+  AggregateStreamOptions,
+  AggregateStreamResult,
   AppendToStreamOptions,
   AppendToStreamResult,
   Command,
   CommandOptions,
+  Decide,
   ExpectedVersion,
+  HandleCommandOptions,
+  HandleCommandResult,
   PublishOptions,
+  ReadStreamOptions,
+  ReadStreamResult,
   StreamEvent,
 } from "./command.ts";
 export type { EventRecord } from "./lib/record.ts";

@@ -214,18 +214,36 @@ export function listenerSettings(
   options: Partial<ListenerSettings & { amqpHost: string }> = {},
   vars: Env = env(),
 ): ListenerSettings {
-  const historyUrl = options.historyUrl ?? nonEmpty("HISTORYURL", vars.HISTORYURL) ?? DEFAULTS.historyUrl;
-  try {
-    const url = new URL(historyUrl);
-    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
-  } catch {
-    throw new ConfigError(`HISTORYURL must be an http:// or https:// URL, got "${historyUrl}"`);
-  }
   return {
     ...brokerSettings(options, vars),
-    historyUrl,
+    historyUrl: historyUrlSetting(options.historyUrl, vars),
     prefetch: options.prefetch ?? DEFAULTS.listenerPrefetch,
   };
+}
+
+/**
+ * The server's HTTP history URL, as the listener and the command module read it:
+ * `historyUrl`, else env `HISTORYURL`, else `http://localhost/`.
+ *
+ * @param historyUrl The programmatic setting, if any; it wins over the environment.
+ * @param vars The environment. @default {the process's environment}
+ * @returns The URL, checked to be http(s).
+ * @throws {ConfigError} When it is not an http:// or https:// URL.
+ * @example The default
+ * ```ts
+ * import { historyUrlSetting } from "./config.ts";
+ * console.log(historyUrlSetting(undefined, {})); // http://localhost/
+ * ```
+ */
+export function historyUrlSetting(historyUrl: string | undefined, vars: Env = env()): string {
+  const value = historyUrl ?? nonEmpty("HISTORYURL", vars.HISTORYURL) ?? DEFAULTS.historyUrl;
+  try {
+    const url = new URL(value);
+    if (url.protocol !== "http:" && url.protocol !== "https:") throw new Error("not http");
+  } catch {
+    throw new ConfigError(`HISTORYURL must be an http:// or https:// URL, got "${value}"`);
+  }
+  return value;
 }
 
 function amqpUrl(host: string | undefined, vars: Env): string {

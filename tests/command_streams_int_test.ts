@@ -2,7 +2,18 @@ import { afterEach, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type Command, createCommand, InvalidEventError, WrongExpectedVersionError } from "../command.ts";
 import type { EventStoreServer } from "../server.ts";
-import { AMQP_URL, history, setup, type TestContext } from "./_helpers.ts";
+import { AMQP_URL, history, setup, type TestContext, uniqueName, waitFor } from "./_helpers.ts";
+import { queueDepth, rabbitmqctl } from "../scripts/_broker_admin.ts";
+
+/** Close the one broker connection named `name` (only this test's: the broker is shared). */
+async function closeConnectionNamed(name: string): Promise<void> {
+  const out = await rabbitmqctl("list_connections", "-q", "--no-table-headers", "pid", "client_properties");
+  const pids = out.split("\n").filter((line) => line.includes(`{"connection_name","${name}"}`)).map((line) =>
+    line.split("\t")[0]
+  );
+  assert.equal(pids.length, 1, `one connection named ${name}`);
+  await rabbitmqctl("close_connection", pids[0], "test: the command's connection is lost mid-append");
+}
 
 describe("command streams against RabbitMQ and a real server", () => {
   let ctx: TestContext;
@@ -14,6 +25,7 @@ describe("command streams against RabbitMQ and a real server", () => {
     cmd = createCommand({
       amqpUrl: AMQP_URL,
       queueName: ctx.queueName,
+      historyUrl: `http://127.0.0.1:${server.port}/`,
     });
   });
   afterEach(async () => {
@@ -128,5 +140,163 @@ describe("command streams against RabbitMQ and a real server", () => {
     await assert.rejects(bad.appendToStream("s", { type: "A", data: 1 }, { expectedVersion: "soon" }), TypeError);
     await assert.rejects(bad.appendToStream("s", { type: "A", data: 1 }, { id: "" }), TypeError);
     assert.equal(server.head, 0);
+  });
+
+  it("reads a stream by version range, and aggregates it", async () => {
+    assert.deepEqual(await cmd.readStream("acct-1"), { events: [], streamVersion: 0 });
+    await cmd.appendToStream("other-1", { type: "X", data: null });
+    const events = [10, 20, 30, -5, 7].map((amount) => ({
+      type: amount > 0 ? "Deposited" : "Withdrawn",
+      data: { amount: Math.abs(amount) },
+    }));
+    await cmd.appendToStream("acct-1", events.slice(0, 3), { expectedVersion: "no_stream" });
+    await cmd.appendToStream("other-1", { type: "X", data: null });
+    await cmd.appendToStream("acct-1", events.slice(3), { expectedVersion: 3 });
+    const all = await cmd.readStream("acct-1");
+    assert.equal(all.streamVersion, 5);
+    assert.deepEqual(all.events.map((e) => e.streamVersion), [1, 2, 3, 4, 5]);
+    assert.deepEqual(all.events.map((e) => e.position), [2, 3, 4, 6, 7]);
+    assert.deepEqual(all.events.map((e) => e.data), events.map((e) => e.data));
+    const middle = await cmd.readStream("acct-1", { from: 2, to: 4 });
+    assert.deepEqual(middle.events.map((e) => e.streamVersion), [2, 3, 4]);
+    assert.equal(middle.streamVersion, 5, "the stream's version, whatever range was read");
+    assert.deepEqual((await cmd.readStream("acct-1", { from: 3, limit: 1 })).events.map((e) => e.streamVersion), [3]);
+    assert.deepEqual((await cmd.readStream("acct-1", { from: 4, to: 3 })).events, []);
+    assert.deepEqual((await cmd.readStream("acct-1", { from: 9 })).events, []);
+    type Event = { type: "Deposited" | "Withdrawn"; data: { amount: number } };
+    const evolve = (balance: number, e: Event) =>
+      e.type === "Deposited" ? balance + e.data.amount : balance - e.data.amount;
+    const full = await cmd.aggregateStream("acct-1", { evolve, initialState: () => 0 });
+    assert.deepEqual(full, { state: 62, streamVersion: 5, position: 7 });
+    const early = await cmd.aggregateStream("acct-1", { evolve, initialState: () => 0, read: { to: 2 } });
+    assert.equal(early.state, 30);
+    await assert.rejects(cmd.readStream("acct-1", { from: -1 }), RangeError);
+    await assert.rejects(cmd.readStream("", {}), /HTTP 400: Cannot read query parameter stream: stream name is empty/);
+  });
+
+  it("handles commands with decide and evolve: appends at the version read, refuses by throwing", async () => {
+    type Event = { type: "Deposited" | "Withdrawn"; data: { amount: number } };
+    const evolve = (balance: number, e: Event) =>
+      e.type === "Deposited" ? balance + e.data.amount : balance - e.data.amount;
+    const account = { evolve, initialState: () => 0 };
+    const deposit = (amount: number) => (): Event => ({ type: "Deposited", data: { amount } });
+    const withdraw = (amount: number) => (balance: number): Event[] => {
+      if (balance < amount) throw new RangeError(`Insufficient funds: ${balance} < ${amount}`);
+      return [{ type: "Withdrawn", data: { amount } }];
+    };
+    const first = await cmd.handleCommand("acct-2", deposit(50), account);
+    assert.deepEqual(first, {
+      state: 50,
+      streamVersion: 1,
+      position: 1,
+      events: [{ type: "Deposited", data: { amount: 50 } }],
+    });
+    const second = await cmd.handleCommand("acct-2", withdraw(20), account);
+    assert.deepEqual([second.state, second.streamVersion, second.position], [30, 2, 2]);
+    await assert.rejects(cmd.handleCommand("acct-2", withdraw(40), account), /Insufficient funds: 30 < 40/);
+    const nothing = await cmd.handleCommand("acct-2", () => [], account);
+    assert.deepEqual(nothing, { state: 30, streamVersion: 2, position: 2, events: [] });
+    // expectedVersion: the command runs only on a stream at that version
+    const error = await cmd.handleCommand("acct-2", deposit(1), { ...account, expectedVersion: 1 }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(error instanceof WrongExpectedVersionError);
+    assert.deepEqual([error.expected, error.actual], [1, 2]);
+    const exact = await cmd.handleCommand("acct-2", deposit(1), { ...account, expectedVersion: 2 });
+    assert.equal(exact.streamVersion, 3);
+    assert.equal((await cmd.readStream("acct-2")).events.length, 3);
+  });
+
+  it("racing writers: 10 writers × 20 read-decide-append cycles on one stream store 200 events once each", async () => {
+    const stream = "race-1";
+    type Event = { type: "Counted"; data: { writer: number; n: number; seen: number } };
+    let decisions = 0;
+    const writers = Array.from({ length: 10 }, async (_, writer) => {
+      // Each writer its own command (its own connection), as separate processes would be.
+      const own = createCommand({
+        amqpUrl: AMQP_URL,
+        queueName: ctx.queueName,
+        historyUrl: `http://127.0.0.1:${server.port}/`,
+      });
+      let conflicts = 0;
+      try {
+        for (let n = 1; n <= 20; n++) {
+          let attempts = 0;
+          const result = await own.handleCommand(stream, (count: number): Event => {
+            attempts++;
+            decisions++;
+            return { type: "Counted", data: { writer, n, seen: count } };
+          }, { evolve: (count: number) => count + 1, initialState: () => 0, retries: 1000 });
+          conflicts += attempts - 1;
+          assert.equal(result.state, result.streamVersion, "the state counts the events up to the new version");
+        }
+      } finally {
+        await own.close();
+      }
+      return conflicts;
+    });
+    const conflicts = (await Promise.all(writers)).reduce((a, b) => a + b, 0);
+    const { events, streamVersion } = await cmd.readStream(stream);
+    assert.equal(streamVersion, 200);
+    assert.deepEqual(events.map((e) => e.streamVersion), Array.from({ length: 200 }, (_, i) => i + 1));
+    for (let writer = 0; writer < 10; writer++) {
+      const own = events.map((e) => e.data as Event["data"]).filter((d) => d.writer === writer).map((d) => d.n);
+      assert.deepEqual(
+        own,
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        `writer ${writer}'s events, once each, in order`,
+      );
+    }
+    assert.equal(server.head, 200, "nothing else was stored");
+    for (const e of events) {
+      assert.equal((e.data as Event["data"]).seen, e.streamVersion! - 1, "each was decided on the state it follows");
+    }
+    assert.equal(decisions, 200 + conflicts);
+    console.log(`racing writers: ${conflicts} conflicts retried for 200 appends`);
+    assert.ok(conflicts > 0, "the writers really raced");
+  });
+
+  it("retries across a broker reconnect with the same id: one stored copy, the original result", async () => {
+    // The server is stopped, so the append's message waits in the queue; then its connection (and so
+    // its reply channel) is closed: the reply to that message can never arrive. The command reconnects
+    // and sends the same message again on a new channel; the restarted server stores the first and
+    // answers the second with the first one's result.
+    await server.close();
+    const name = uniqueName("streams-reconnect");
+    const own = createCommand({ amqpUrl: `${AMQP_URL}?name=${name}`, queueName: ctx.queueName, replyTimeout: 60_000 });
+    try {
+      const events = [{ type: "Opened", data: { by: "ada" } }, { type: "Deposited", data: { amount: 5 } }];
+      const pending = own.appendToStream("acct-r", events, { expectedVersion: "no_stream", id: "reconnect-1" });
+      await waitFor(async () => (await queueDepth(ctx.queueName)) === 1, "the first attempt in the queue");
+      await closeConnectionNamed(name);
+      await waitFor(async () => (await queueDepth(ctx.queueName)) === 2, "the second attempt in the queue");
+      const restarted = await ctx.startServer();
+      const result = await pending;
+      assert.deepEqual(result, { position: 2, streamVersion: 2 });
+      const records = await history(restarted.port);
+      assert.deepEqual(records.map((r) => [r.id, r.stream, r.streamVersion]), [
+        ["reconnect-1", "acct-r", 1],
+        ["reconnect-1:2", "acct-r", 2],
+      ]);
+      assert.equal(restarted.head, 2);
+      await waitFor(async () => (await queueDepth(ctx.queueName)) === 0, "both attempts acknowledged");
+    } finally {
+      await own.close();
+    }
+  });
+
+  it("sends again when no reply comes within replyTimeout, and takes the answer to the repeat", async () => {
+    await server.close();
+    const own = createCommand({ amqpUrl: AMQP_URL, queueName: ctx.queueName, replyTimeout: 300 });
+    try {
+      const pending = own.appendToStream("acct-t", { type: "Opened", data: 1 }, { id: "slow-1" });
+      await waitFor(async () => ((await queueDepth(ctx.queueName)) ?? 0) >= 3, "three attempts in the queue");
+      const restarted = await ctx.startServer();
+      assert.deepEqual(await pending, { position: 1, streamVersion: 1 });
+      assert.equal(restarted.head, 1);
+    } finally {
+      await own.close();
+    }
   });
 });

@@ -262,4 +262,95 @@ describe("npm package on Node", () => {
       "consumer.mts",
     ], project);
   });
+
+  it("runs the README's bank-account decider under Node (import), and appends and reads by require", async () => {
+    const port = await freePort();
+    const env = {
+      PORT: String(port),
+      STORAGEFILE: join(project, "storage-streams"),
+      AMQPHOST: "127.0.0.1",
+      QUEUENAME: queueName,
+      EXCHANGENAME: exchangeName,
+      HISTORYURL: `http://127.0.0.1:${port}/`,
+    };
+    const child = spawn("node", [join(project, "node_modules", ".bin", "rabbit-eventstore")], {
+      cwd: project,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    server = child;
+    let serverOut = "";
+    child.stdout!.on("data", (d) => (serverOut += d));
+    child.stderr!.on("data", (d) => (serverOut += d));
+    const exited = new Promise<number | string | null>((resolve) =>
+      child.on("exit", (code, signal) => resolve(code ?? signal))
+    );
+    await waitFor(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
+      } catch {
+        return false;
+      }
+    }, `the server bin to answer /health (output: ${serverOut})`);
+
+    // The README's example exactly as written, compiled (and type-checked) against the shipped declarations.
+    const readme = await readFile(join(root, "README.md"), "utf8");
+    const section = readme.slice(readme.indexOf("### A bank account that never goes below zero"));
+    const example = /```ts\n([\s\S]*?)```/.exec(section)![1];
+    await writeFile(join(project, "account.mts"), example);
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    await run("node", [
+      tsc,
+      "--strict",
+      "--module",
+      "node16",
+      "--target",
+      "es2022",
+      "--typeRoots",
+      join(root, "node_modules", "@types"),
+      "--types",
+      "node",
+      "account.mts",
+    ], project);
+    assert.equal(await run("node", ["account.mjs"], project, env), "6 withdrawals\n7 { balance: 10 }\n");
+
+    await writeFile(
+      join(project, "cart.cjs"),
+      `
+      const command = require("rabbit-eventstore/command");
+      const { WrongExpectedVersionError } = require("rabbit-eventstore");
+      (async () => {
+        const stream = "cart-" + Date.now();
+        const first = await command.appendToStream(stream, [{ type: "A", data: 1 }, { type: "B", data: 2 }], {
+          expectedVersion: "no_stream",
+          id: stream,
+        });
+        const again = await command.appendToStream(stream, [{ type: "A", data: 1 }, { type: "B", data: 2 }], {
+          expectedVersion: "no_stream",
+          id: stream,
+        });
+        const conflict = await command.appendToStream(stream, { type: "C", data: 3 }, { expectedVersion: 1 }).catch((e) => e);
+        const { events, streamVersion } = await command.readStream(stream);
+        console.log(JSON.stringify({
+          same: JSON.stringify(first) === JSON.stringify(again),
+          streamVersion: first.streamVersion,
+          conflict: conflict instanceof WrongExpectedVersionError && conflict instanceof command.WrongExpectedVersionError
+            ? [conflict.expected, conflict.actual] : String(conflict),
+          read: [streamVersion, events.map((e) => e.id)],
+        }));
+        await command.close();
+      })();
+    `,
+    );
+    const out = JSON.parse(await run("node", ["cart.cjs"], project, env));
+    assert.equal(out.same, true);
+    assert.equal(out.streamVersion, 2);
+    assert.deepEqual(out.conflict, [1, 2]);
+    assert.equal(out.read[0], 2);
+    assert.equal(out.read[1][1], `${out.read[1][0]}:2`);
+
+    process.kill(child.pid!, "SIGTERM");
+    assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${serverOut}`);
+    server = undefined;
+  });
 });
