@@ -11,7 +11,9 @@
  *   on a conflict (re-read, append again), until `contended` appends are stored;
  * - latency at a fixed rate (`latencyRate`/s, open loop, from the scheduled
  *   time): one append per stream visit with the expected version kept from
- *   the previous append, over 1,000 streams.
+ *   the previous append, over 1,000 streams; beside it, in the same
+ *   conditions, a plain publish with confirm to the same broker at that rate:
+ *   the broker round trip, the floor under our append latency.
  *
  * Rounds alternate between the systems (ABBA: the order flips each round) and
  * the median of the rounds is reported with its range. CPU per append is read
@@ -37,6 +39,7 @@ import {
 } from "@event-driven-io/emmett";
 import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql";
 import pg from "pg";
+import { createCommand } from "../command.ts";
 import { getRabbitEventStore } from "../emmett.ts";
 import { record } from "./_bench_figures.ts";
 import type { Sizes } from "./_bench_options.ts";
@@ -178,38 +181,43 @@ async function writersPhase(
   };
 }
 
-/** Appends at a fixed rate (open loop); latency from each append's scheduled time to its result. */
-async function fixedRate(store: Store, prefix: string, rate: number, total: number) {
-  const streams = 1000;
-  const versions = new Array<bigint>(streams).fill(0n);
+/** Run `op(n)` at a fixed rate (open loop); latency from each call's scheduled time to its end. */
+async function atRate(rate: number, total: number, op: (n: number) => Promise<unknown>) {
   const latencies: number[] = [];
-  let conflicts = 0;
   const pending: Promise<void>[] = [];
   const started = performance.now();
   let sent = 0;
   while (sent < total) {
     const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
     for (; sent < due; sent++) {
-      const n = sent;
-      const s = n % streams;
-      const scheduled = started + (n / rate) * 1000;
-      const expected = versions[s];
-      pending.push(
-        store.appendToStream(`${prefix}-${s}`, [{ type: "BenchEvent", data: benchEvent(n) }], {
-          expectedStreamVersion: expected === 0n ? STREAM_DOES_NOT_EXIST : expected,
-        }).then((result) => {
-          latencies.push(performance.now() - scheduled);
-          versions[s] = result.nextExpectedStreamVersion;
-        }, (error) => {
-          if (!isExpectedVersionConflictError(error)) throw error;
-          conflicts++; // only if an append on a stream was still in flight 1,000 appends later
-        }),
-      );
+      const scheduled = started + (sent / rate) * 1000;
+      pending.push(op(sent).then(() => void latencies.push(performance.now() - scheduled)));
     }
     await settle(1);
   }
   await Promise.all(pending);
-  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1), conflicts };
+  return { p50: quantile(latencies, 0.5), p99: quantile(latencies, 0.99), max: quantile(latencies, 1) };
+}
+
+/** Appends at a fixed rate over 1,000 streams, each expecting the version its previous append left. */
+async function fixedRate(store: Store, prefix: string, rate: number, total: number) {
+  const streams = 1000;
+  const versions = new Array<bigint>(streams).fill(0n);
+  let conflicts = 0;
+  const figures = await atRate(rate, total, async (n) => {
+    const s = n % streams;
+    const expected = versions[s];
+    try {
+      const result = await store.appendToStream(`${prefix}-${s}`, [{ type: "BenchEvent", data: benchEvent(n) }], {
+        expectedStreamVersion: expected === 0n ? STREAM_DOES_NOT_EXIST : expected,
+      });
+      versions[s] = result.nextExpectedStreamVersion;
+    } catch (error) {
+      if (!isExpectedVersionConflictError(error)) throw error;
+      conflicts++; // only if an append on a stream was still in flight 1,000 appends later
+    }
+  });
+  return { ...figures, conflicts };
 }
 
 /** A fresh database on PostgreSQL for this run, or why there is none. */
@@ -271,6 +279,7 @@ export async function recordStreamsVsEmmett(server: BenchServer, sizes: Sizes, n
     emmett: { distinct: [], contended: [] },
   };
   const latency: Partial<Record<System, Awaited<ReturnType<typeof fixedRate>>>> = {};
+  let floor: { p50: number; p99: number } | undefined;
   try {
     // Warm-up: connections, Emmett's schema, the server's first batches.
     for (const system of systems) {
@@ -302,6 +311,16 @@ export async function recordStreamsVsEmmett(server: BenchServer, sizes: Sizes, n
       }
     }
     const total = Math.round(sizes.latencyRate * sizes.streamsRateSeconds);
+    // The floor under our append latency, in the same conditions: a publish with confirm to the same broker.
+    const command = createCommand({ amqpUrl: AMQP_URL, queueName: names.streamsQueue });
+    await command.publish(benchEvent(-1));
+    floor = await atRate(sizes.latencyRate, total, (n) => command.publish(benchEvent(n)));
+    await command.close();
+    console.log(
+      `  publish with confirm at ${fmt(sizes.latencyRate)}/s (the broker round trip): p50 ${
+        fmt(floor.p50, 2)
+      } ms, p99 ${fmt(floor.p99, 2)} ms`,
+    );
     for (const system of systems) {
       latency[system] = await fixedRate(
         stores[system]!,
@@ -323,7 +342,7 @@ export async function recordStreamsVsEmmett(server: BenchServer, sizes: Sizes, n
     await pool?.end().catch(() => {});
     if (!("skipped" in database)) await database.drop();
   }
-  recordFigures(results, latency, sizes, stores.emmett !== undefined);
+  recordFigures(results, latency, sizes, stores.emmett !== undefined, floor);
 }
 
 /** Record the figures: ours beside Emmett's on PostgreSQL (when it ran). */
@@ -332,6 +351,7 @@ function recordFigures(
   latency: Partial<Record<System, { p50: number; p99: number; max: number; conflicts: number }>>,
   sizes: Sizes,
   emmett: boolean,
+  floor: { p50: number; p99: number } | undefined,
 ): void {
   const runtime = "deno";
   const pgBaseline = (value: number, unit: string) =>
@@ -411,7 +431,7 @@ function recordFigures(
       baseline: theirs ? pgBaseline(theirs[q], "ms") : undefined,
       target: q === "p99" ? "< 10 ms" : "printed",
       met: q === "p99" ? ours.p99 < 10 : undefined,
-      detail: { max: ours.max, conflicts: ours.conflicts, emmettMax: theirs?.max },
+      detail: { max: ours.max, conflicts: ours.conflicts, emmettMax: theirs?.max, publishConfirm: floor?.[q] },
     });
   }
 }
