@@ -7,6 +7,11 @@
  * safe, and this module retries by itself across broker reconnects and
  * negative confirms (basic.nack), for up to `retryFor` ms.
  *
+ * Streams: {@link appendToStream} appends to a stream at an expected version
+ * (optimistic concurrency) and resolves with the server's reply, {@link readStream}
+ * and {@link aggregateStream} read one back over HTTP, and {@link handleCommand}
+ * runs the decider pattern (read, decide, append, again on a conflict).
+ *
  * @example Publish events (Node: `require("rabbit-eventstore/command")`)
  * ```ts
  * import * as command from "rabbit-eventstore/command";
@@ -21,6 +26,21 @@
  * const events = [{ type: "ItemAdded", sku: "a" }, { type: "ItemAdded", sku: "b" }];
  * const cmd = createCommand({ queueName: "events" });
  * await Promise.all(events.map((e) => cmd.publish(e))); // no round trip per event
+ * await cmd.close();
+ * ```
+ *
+ * @example A decider: add an item to a cart once
+ * ```ts
+ * import { createCommand, type StreamEvent } from "rabbit-eventstore/command";
+ * type CartEvent = StreamEvent<{ sku: string }> & { type: "ItemAdded" };
+ * const cmd = createCommand({ historyUrl: "http://localhost:8080/" });
+ * const addItem = (sku: string) => (skus: string[]): CartEvent[] =>
+ *   skus.includes(sku) ? [] : [{ type: "ItemAdded", data: { sku } }];
+ * const { state, streamVersion } = await cmd.handleCommand("cart-1", addItem("a"), {
+ *   initialState: (): string[] => [],
+ *   evolve: (skus, event: CartEvent) => [...skus, event.data.sku],
+ * });
+ * console.log(state, streamVersion); // [ "a" ] 1 (on a new cart)
  * await cmd.close();
  * ```
  *
@@ -119,7 +139,7 @@ export interface PublishOptions {
 }
 
 /**
- * Publishes events; see {@link createCommand}.
+ * Publishes events and appends to streams; see {@link createCommand}.
  *
  * @example Take a command as a dependency
  * ```ts
@@ -444,7 +464,7 @@ export function aggregateStream<S, E extends StreamEvent = StreamEvent>(
  *
  * @param stream The stream's name.
  * @param decide The decision: new events, or a throw to refuse the command. Called once per attempt.
- * @param options `evolve`, `initialState`, `retries`, `expectedVersion`, `id`.
+ * @param options `evolve`, `initialState`, `retries`, `expectedVersion`.
  * @returns The state after the new events, the stream's version, the last position and the new events.
  * @throws {WrongExpectedVersionError} When every attempt conflicted, or the stream is not at `expectedVersion`.
  * @throws What `decide` throws, and what {@link readStream} and {@link appendToStream} throw.

@@ -47,12 +47,6 @@ export interface HandleCommandOptions<S, E extends StreamEvent = StreamEvent> {
    * always expects the version read. @default {"any"}
    */
   expectedVersion?: ExpectedVersion;
-  /**
-   * The append's message id, the same for every attempt: run the same command again
-   * with the same id after a crash and it is answered with the original result.
-   * @default {a new UUID for each attempt}
-   */
-  id?: string;
 }
 
 /**
@@ -119,7 +113,7 @@ export interface EventStoreLike extends StreamReaderLike {
  *
  * @param stream The stream's name.
  * @param decide The decision, on the state read.
- * @param options `evolve`, `initialState`, `retries`, `expectedVersion`, `id`, and the `store`.
+ * @param options `evolve`, `initialState`, `retries`, `expectedVersion`, and the `store`.
  * @returns The state after the new events, the stream's version, the last position and the new events.
  * @throws {WrongExpectedVersionError} When every attempt conflicted, or the stream is not at `expectedVersion`.
  * @throws {RangeError} When `retries` is not a non-negative integer.
@@ -168,7 +162,6 @@ export async function handleCommandOn<S, E extends StreamEvent = StreamEvent>(
     try {
       const appended = await store.appendToStream(stream, events, {
         expectedVersion: read.streamVersion === 0 ? "no_stream" : read.streamVersion,
-        id: options.id,
       });
       let state = read.state;
       for (const event of events) state = evolve(state, event);

@@ -102,8 +102,10 @@ export async function readStreamOver(stream: string, options: ReadStreamOverOpti
   url.searchParams.set("from", String(from));
   if (Number.isFinite(limit)) url.searchParams.set("limit", String(Math.max(0, limit)));
   const timeout = options.timeout ?? DEFAULTS.command.readTimeout;
-  const timer = AbortSignal.timeout(timeout);
-  const signal = options.signal ? AbortSignal.any([options.signal, timer]) : timer;
+  // A timer of our own, not AbortSignal.timeout: Node does not keep the process alive for that one.
+  const expiry = new AbortController();
+  const timer = setTimeout(() => expiry.abort(new Error("read timeout")), timeout);
+  const signal = options.signal ? AbortSignal.any([options.signal, expiry.signal]) : expiry.signal;
   try {
     const response = await fetch(url, { signal });
     if (!response.ok) {
@@ -118,26 +120,34 @@ export async function readStreamOver(stream: string, options: ReadStreamOverOpti
         `Cannot read stream ${stream} from ${url}: the answer has no x-stream-version (a server without streams?)`,
       );
     }
-    const events = last === 0 || !response.body ? [] : await readUntil(response.body, last);
+    const events = last === 0 || !response.body ? [] : await readUntil(response.body, last, signal);
     if (last === 0) void response.body?.cancel().catch(() => {});
     return { events, streamVersion: version };
   } catch (error) {
-    if (timer.aborted && !options.signal?.aborted) {
+    if (expiry.signal.aborted && !options.signal?.aborted) {
       throw new Error(`Cannot read stream ${stream} from ${url}: no complete answer within ${timeout} ms`);
     }
     throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
-/** The records of an NDJSON body up to the one at global position `last`. */
-async function readUntil(body: ReadableStream<Uint8Array>, last: number): Promise<EventRecord[]> {
+/**
+ * The records of an NDJSON body up to the one at global position `last`. An abort
+ * cancels the reader itself (undici ignores an abort for a body that has a reader).
+ */
+async function readUntil(body: ReadableStream<Uint8Array>, last: number, signal: AbortSignal): Promise<EventRecord[]> {
   const reader = body.getReader();
+  const onAbort = () => void reader.cancel(signal.reason).catch(() => {});
+  signal.addEventListener("abort", onAbort, { once: true });
   const decoder = new TextDecoder();
   const events: EventRecord[] = [];
   let rest = "";
   try {
     while (true) {
       const { done, value } = await reader.read();
+      if (signal.aborted) throw signal.reason;
       const text = rest + (done ? decoder.decode() : decoder.decode(value, { stream: true }));
       let start = 0;
       let end: number;
@@ -155,6 +165,7 @@ async function readUntil(body: ReadableStream<Uint8Array>, last: number): Promis
       }
     }
   } finally {
+    signal.removeEventListener("abort", onAbort);
     void reader.cancel().catch(() => {}); // never awaited: it can hang (see lib/history_client.ts)
   }
 }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, it } from "node:test";
+import process from "node:process";
 import assert from "node:assert/strict";
 import { type Command, createCommand, InvalidEventError, WrongExpectedVersionError } from "../command.ts";
 import type { EventStoreServer } from "../server.ts";
@@ -220,6 +221,7 @@ describe("command streams against RabbitMQ and a real server", () => {
         historyUrl: `http://127.0.0.1:${server.port}/`,
       });
       let conflicts = 0;
+      let most = 0;
       try {
         for (let n = 1; n <= 20; n++) {
           let attempts = 0;
@@ -227,16 +229,19 @@ describe("command streams against RabbitMQ and a real server", () => {
             attempts++;
             decisions++;
             return { type: "Counted", data: { writer, n, seen: count } };
-          }, { evolve: (count: number) => count + 1, initialState: () => 0, retries: 1000 });
+          }, { evolve: (count: number) => count + 1, initialState: () => 0, retries: 50 });
           conflicts += attempts - 1;
+          most = Math.max(most, attempts);
           assert.equal(result.state, result.streamVersion, "the state counts the events up to the new version");
         }
       } finally {
         await own.close();
       }
-      return conflicts;
+      return { conflicts, most };
     });
-    const conflicts = (await Promise.all(writers)).reduce((a, b) => a + b, 0);
+    const tallies = await Promise.all(writers);
+    const conflicts = tallies.reduce((sum, t) => sum + t.conflicts, 0);
+    const most = Math.max(...tallies.map((t) => t.most));
     const { events, streamVersion } = await cmd.readStream(stream);
     assert.equal(streamVersion, 200);
     assert.deepEqual(events.map((e) => e.streamVersion), Array.from({ length: 200 }, (_, i) => i + 1));
@@ -253,7 +258,7 @@ describe("command streams against RabbitMQ and a real server", () => {
       assert.equal((e.data as Event["data"]).seen, e.streamVersion! - 1, "each was decided on the state it follows");
     }
     assert.equal(decisions, 200 + conflicts);
-    console.log(`racing writers: ${conflicts} conflicts retried for 200 appends`);
+    console.log(`racing writers: ${conflicts} conflicts retried for 200 appends; at most ${most} attempts for one`);
     assert.ok(conflicts > 0, "the writers really raced");
   });
 
@@ -298,5 +303,55 @@ describe("command streams against RabbitMQ and a real server", () => {
     } finally {
       await own.close();
     }
+  });
+
+  it("answers a repeated id with the original result after a server restart too", async () => {
+    await cmd.appendToStream("acct-x", { type: "A", data: 0 });
+    const events = [{ type: "A", data: 1 }, { type: "B", data: 2 }, { type: "C", data: 3 }];
+    const first = await cmd.appendToStream("acct-x", events, { expectedVersion: 1, id: "restart-1" });
+    assert.deepEqual(first, { position: 4, streamVersion: 4 });
+    await cmd.appendToStream("acct-x", { type: "D", data: 4 });
+    await server.close();
+    const restarted = await ctx.startServer();
+    const again = await cmd.appendToStream("acct-x", events, { expectedVersion: 1, id: "restart-1" });
+    assert.deepEqual(again, first);
+    assert.equal(restarted.head, 5);
+  });
+
+  it("without reply-to, a stored message is acknowledged and a conflict is dead-lettered with its reason", async () => {
+    const headers = (expected: string) => ({ stream: "cart-dl", "expected-version": expected, batch: true });
+    const body = JSON.stringify([{ type: "A", data: 1 }]);
+    await ctx.broker.publish("", ctx.queueName, body, { messageId: "dl-1", headers: headers("no_stream") });
+    await ctx.broker.publish("", ctx.queueName, body, { messageId: "dl-2", headers: headers("no_stream") });
+    await waitFor(async () => (await queueDepth(`${ctx.queueName}.dead`)) === 1, "one dead-lettered message");
+    const dead: Array<{ id?: string; reason: unknown }> = [];
+    await ctx.broker.consume(`${ctx.queueName}.dead`, 10, (d) => {
+      dead.push({ id: d.messageId, reason: d.headers?.["x-rejected-reason"] });
+      void ctx.broker.ack(d.tag);
+    });
+    await waitFor(() => dead.length === 1, "the dead letter");
+    assert.deepEqual(dead, [{
+      id: "dl-2",
+      reason: "WrongExpectedVersion: stream cart-dl expected version no_stream, but it is at 1",
+    }]);
+    assert.equal(server.head, 1);
+    assert.equal(await queueDepth(ctx.queueName), 0);
+  });
+
+  // Server bug (lib/sequencer.ts, not ours to edit): a repeated id is answered with a result computed from
+  // the *repeat's* event count (originalResult(first, count)), not the stored message's (first.batchSize ?? 1),
+  // so a repeat that carries another number of events gets a position and version that are not the original's
+  // (here position 3, another stream's event, and version 3, which cart-n never reached). Proposed one-line fix
+  // in Sequencer#process: originalResult(first, first.batchSize ?? 1). Unskip once fixed.
+  it("answers a repeated id with the original result even when the repeat carries another number of events", {
+    skip: process.env.RES_SHOW_SERVER_BUGS
+      ? false
+      : "server bug: see the comment above (RES_SHOW_SERVER_BUGS=1 runs it)",
+  }, async () => {
+    const two = [{ type: "A", data: 1 }, { type: "B", data: 2 }];
+    const first = await cmd.appendToStream("cart-n", two, { expectedVersion: "no_stream", id: "n-1" });
+    await cmd.appendToStream("other-n", { type: "X", data: 0 });
+    const three = [...two, { type: "C", data: 3 }];
+    assert.deepEqual(await cmd.appendToStream("cart-n", three, { expectedVersion: "no_stream", id: "n-1" }), first);
   });
 });

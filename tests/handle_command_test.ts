@@ -127,10 +127,9 @@ describe("handleCommandOn", () => {
       evolve,
       initialState: () => 0,
       expectedVersion: 1,
-      id: "w-1",
     });
     assert.equal(ok.streamVersion, 2);
-    assert.deepEqual(store.appends[1], { expectedVersion: 1, id: "w-1" });
+    assert.deepEqual(store.appends[1], { expectedVersion: 1 });
   });
 
   it("refuses a bad decide or retries", async () => {

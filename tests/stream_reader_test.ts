@@ -53,6 +53,21 @@ describe("readStreamOver", () => {
     assert.deepEqual(result.events.map((e) => e.position), [1, 2]);
   });
 
+  it("fails after timeout when the body stalls before its last record", async () => {
+    serve(() => {
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode(line(1, 1))); // record 2 never comes
+        },
+      });
+      return new Response(body, { headers: { "x-stream-version": "2", "x-last-position": "2" } });
+    });
+    await assert.rejects(
+      readStreamOver("s-1", { historyUrl: "http://h/", timeout: 50 }),
+      /no complete answer within 50 ms/,
+    );
+  });
+
   it("answers an empty stream, and fails on an error, a server without streams, a short body or a timeout", async () => {
     serve(() => new Response(null, { headers: { "x-stream-version": "0", "x-last-position": "0" } }));
     assert.deepEqual(await readStreamOver("s-1", { historyUrl: "http://h/" }), { events: [], streamVersion: 0 });
