@@ -25,6 +25,16 @@ export interface Sizes {
   rounds: number;
   /** Publishes in flight at once (pipelined confirms). */
   window: number;
+  /** streams-vs-emmett: concurrent writers. */
+  streamsWriters: number;
+  /** streams-vs-emmett: appends per writer on distinct streams (per round and system). */
+  streamsAppends: number;
+  /** streams-vs-emmett: appends stored on the one contended stream (per round and system). */
+  streamsContended: number;
+  /** streams-vs-emmett: paired rounds (the order of the systems flips each round; median reported). */
+  streamsRounds: number;
+  /** streams-vs-emmett: seconds of appends at `latencyRate` for the latency figure. */
+  streamsRateSeconds: number;
 }
 
 /** The issue's sizes, and the CI sizes. */
@@ -37,12 +47,31 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     ttfbRepeats: 9,
     rounds: 2,
     window: 2000,
+    streamsWriters: 50,
+    streamsAppends: 40,
+    streamsContended: 1000,
+    streamsRounds: 3,
+    streamsRateSeconds: 10,
   },
-  ci: { ingest: 5_000, replay: 20_000, latencySeconds: 2, latencyRate: 1000, ttfbRepeats: 5, rounds: 1, window: 2000 },
+  ci: {
+    ingest: 5_000,
+    replay: 20_000,
+    latencySeconds: 2,
+    latencyRate: 1000,
+    ttfbRepeats: 5,
+    rounds: 1,
+    window: 2000,
+    // A few hundred appends per system: 3 rounds of 100 + 50, then 300 at the fixed rate.
+    streamsWriters: 50,
+    streamsAppends: 2,
+    streamsContended: 50,
+    streamsRounds: 3,
+    streamsRateSeconds: 0.3,
+  },
 };
 
 /** Figure groups that `--only` can select. */
-export const GROUPS = ["ingest", "latency", "memory", "startup", "ttfb", "replay", "streams"] as const;
+export const GROUPS = ["ingest", "latency", "memory", "startup", "ttfb", "replay", "streams", "streams-vs-emmett"] as const;
 export type Group = typeof GROUPS[number];
 
 /** The parsed command line. */
@@ -71,6 +100,11 @@ export function parseOptions(argv: string[]) {
   number("ttfb-repeats", "ttfbRepeats");
   number("rounds", "rounds");
   number("window", "window");
+  number("streams-writers", "streamsWriters");
+  number("streams-appends", "streamsAppends");
+  number("streams-contended", "streamsContended");
+  number("streams-rounds", "streamsRounds");
+  number("streams-rate-seconds", "streamsRateSeconds");
   const runtimes = (flags.get("runtimes") ?? "deno,node").split(",").filter((r) => r === "deno" || r === "node");
   const out = flags.get("out") ?? join(ROOT, ".bench", size === "ci" ? "results-ci.json" : "results.json");
   const only = new Set((flags.get("only") ?? GROUPS.join(",")).split(",").filter(Boolean));

@@ -21,9 +21,18 @@ export const names = {
   relayQueue: `${runId}-relay-in`,
   relayExchange: `${runId}-relay-x`,
   stream: `${runId}-stream`,
+  streamsQueue: `${runId}-streams-in`,
+  streamsExchange: `${runId}-streams-x`,
 };
-const queuesToDelete = [names.queue, `${names.queue}.dead`, names.relayQueue, names.stream];
-const exchangesToDelete = [names.exchange, names.relayExchange];
+const queuesToDelete = [
+  names.queue,
+  `${names.queue}.dead`,
+  names.relayQueue,
+  names.stream,
+  names.streamsQueue,
+  `${names.streamsQueue}.dead`,
+];
+const exchangesToDelete = [names.exchange, names.relayExchange, names.streamsExchange];
 
 /** The built npm package's server and listener, when `scripts/build_npm.ts` has run. */
 export function npmBuild(): { server: string; listener: string } | undefined {

@@ -10,12 +10,18 @@
  * deno task bench --runtimes=deno # skip the Node server even when npm/ is built
  * deno task bench --only=startup,memory --runtimes=deno   # only some figure groups
  * deno task bench --only=streams --streams-full --runtimes=deno   # the issue's 10M events in 1M streams
+ * deno task bench --only=streams-vs-emmett                 # appendToStream beside Emmett on PostgreSQL
  * ```
  *
  * `--only` takes a comma-separated subset of the figure groups `ingest`,
- * `latency`, `memory`, `startup`, `ttfb`, `replay`, `streams` (default: all).
+ * `latency`, `memory`, `startup`, `ttfb`, `replay`, `streams`,
+ * `streams-vs-emmett` (default: all).
  * `streams` (`_bench_streams_startup.ts`) writes its own stores: 1M events in
- * 100k streams, 200k in 20k with `--ci`, 10M in 1M with `--streams-full`. `memory`
+ * 100k streams, 200k in 20k with `--ci`, 10M in 1M with `--streams-full`.
+ * `streams-vs-emmett` (`_bench_streams_vs_emmett.ts`) runs
+ * on a Deno server of its own, beside Emmett on PostgreSQL when it can be
+ * reached (else that side is skipped with a note);
+ * `--streams-writers/-appends/-contended/-rounds/-rate-seconds` size it. `memory`
  * runs the server-side ingest rounds and replays it needs (without their
  * baselines) so that the RSS figures are taken at the same points as in a
  * full run.
@@ -41,9 +47,10 @@ import { recordLatency } from "./_bench_latency.ts";
 import { recordRssAfterIngest, recordRssAfterReplay } from "./_bench_memory.ts";
 import { type Group, parseOptions, type Sizes } from "./_bench_options.ts";
 import { fillStream, measureReplay } from "./_bench_replay.ts";
-import { cleanup, npmBuild, startServerChild } from "./_bench_server.ts";
+import { cleanup, names, npmBuild, startServerChild } from "./_bench_server.ts";
 import { recordStartup } from "./_bench_startup.ts";
 import { recordStreams } from "./_bench_streams_startup.ts";
+import { recordStreamsVsEmmett } from "./_bench_streams_vs_emmett.ts";
 import { recordTtfb } from "./_bench_ttfb.ts";
 import { fmt, killChildren, machine, memoryOf, output, settle, writeStorageFile } from "./_bench_util.ts";
 
@@ -116,6 +123,19 @@ async function onReplayFile(run: Run, runtime: string, emptyStartupMs: number): 
   }
 }
 
+/** appendToStream beside Emmett on PostgreSQL, on a Deno server of its own on a fresh store. */
+async function streamsVsEmmett(run: Run): Promise<void> {
+  console.log("\n[deno] streams vs Emmett on PostgreSQL");
+  const file = join(run.dir, "streams-storage");
+  const server = await startServerChild("deno", file, names.streamsQueue, names.streamsExchange);
+  try {
+    await settle(300);
+    await recordStreamsVsEmmett(server, run.sizes, run.notes);
+  } finally {
+    await server.child.stop();
+  }
+}
+
 async function main(): Promise<void> {
   const { size, sizes, runtimes: wanted, out, only, streamSizes } = parseOptions(process.argv.slice(2));
   const bigFile = only.has("startup") || only.has("ttfb") || only.has("replay") || only.has("memory");
@@ -175,6 +195,7 @@ async function main(): Promise<void> {
         await recordStreams(dir, runtime, streamSizes);
       }
     }
+    if (only.has("streams-vs-emmett")) await streamsVsEmmett(run);
   } finally {
     await cleanup(dir);
   }

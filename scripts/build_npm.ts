@@ -47,7 +47,7 @@ async function sources(dir: string): Promise<string[]> {
 }
 
 const library = [
-  ...["mod.ts", "server.ts", "listener.ts", "command.ts"].map((f) => join(root, f)),
+  ...["mod.ts", "server.ts", "listener.ts", "command.ts", "emmett.ts"].map((f) => join(root, f)),
   ...await sources("lib"),
 ];
 const tests = await sources("tests");
@@ -127,6 +127,15 @@ const entry = (name: string) => ({
   import: { types: `./types/${name}.d.ts`, default: `./esm/${name}.js` },
   require: { types: `./cjs/${name}.d.ts`, default: `./cjs/${name}.js` },
 });
+// Emmett, as package.json states it: a devDependency pinned for our tests, a peer (its minor series, as Emmett's
+// 0.x minors may change the EventStore interface) that is optional, as only rabbit-eventstore/emmett imports it.
+const emmettTested = rootPackage.devDependencies["@event-driven-io/emmett"];
+const emmettRange = rootPackage.peerDependencies["@event-driven-io/emmett"];
+if (!emmettRange?.endsWith(emmettTested)) {
+  throw new Error(
+    `Cannot build: package.json's Emmett peer range ${emmettRange} does not name the tested ${emmettTested}`,
+  );
+}
 const pkg = {
   name: "rabbit-eventstore",
   version: denoJson.version,
@@ -142,6 +151,7 @@ const pkg = {
     "./server": entry("server"),
     "./listener": entry("listener"),
     "./command": entry("command"),
+    "./emmett": entry("emmett"),
     "./package.json": "./package.json",
   },
   bin: { "rabbit-eventstore": "./bin/rabbit-eventstore.cjs" },
@@ -152,6 +162,8 @@ const pkg = {
     "@cloudamqp/amqp-client": rootPackage.dependencies["@cloudamqp/amqp-client"],
     koffi: rootPackage.dependencies.koffi,
   },
+  peerDependencies: { "@event-driven-io/emmett": emmettRange },
+  peerDependenciesMeta: rootPackage.peerDependenciesMeta,
 };
 await writeFile(join(out, "package.json"), JSON.stringify(pkg, null, 2) + "\n");
 for (const file of ["README.md", "LICENSE"]) await cp(join(root, file), join(out, file)).catch(() => {});

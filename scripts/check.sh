@@ -5,7 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-entries=(mod.ts server.ts listener.ts command.ts)
+entries=(mod.ts server.ts listener.ts command.ts emmett.ts)
+# emmett.ts has its own doc-lint step below: its signatures use Emmett's types.
+documented=(mod.ts server.ts listener.ts command.ts)
 mapfile -t lib < <(find lib -name '*.ts' | sort)
 failed=()
 
@@ -18,9 +20,21 @@ step npx deno lint
 step npx deno fmt --check
 step npx deno check "${entries[@]}" lib/ tests/ scripts/
 step npx deno check --doc "${entries[@]}" lib/
-step npx deno doc --lint "${entries[@]}"
+step npx deno doc --lint "${documented[@]}"
 # lib/ with the entry points, so a type lib/ exports counts as public (the entry points alone see only what they re-export)
-step npx deno doc --lint "${entries[@]}" "${lib[@]}"
+step npx deno doc --lint "${documented[@]}" "${lib[@]}"
+
+# emmett.ts implements Emmett's EventStore, so its signatures name Emmett's own types, which deno doc counts as
+# private to it; re-exporting them would drag in Emmett's whole type graph (and their missing JSDoc). Those
+# references are let through by name; every other doc-lint error fails the step.
+emmett_doc_lint() {
+  local allowed="EventStore|Event|AppendToStreamOptions|AppendToStreamResultWithGlobalPosition"
+  local errors
+  errors=$(npx deno doc --lint emmett.ts 2>&1 | sed 's/\x1b\[[0-9;]*m//g' | grep '^error\[' |
+    grep -Ev "^error\[private-type-ref\]: .* references private type '($allowed)'$")
+  [[ -z "$errors" ]] || { echo "$errors"; return 1; }
+}
+step emmett_doc_lint
 
 if ((${#failed[@]} > 0)); then
   printf 'check failed: %s\n' "${failed[@]}" >&2

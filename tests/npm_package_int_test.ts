@@ -185,6 +185,44 @@ describe("npm package on Node", () => {
     assert.equal(code, 2);
   });
 
+  it("installs without Emmett (an optional peer), and rabbit-eventstore/emmett loads once Emmett is installed", async () => {
+    assert.equal(existsSync(join(project, "node_modules", "@event-driven-io", "emmett")), false, "no Emmett pulled in");
+    const installed = JSON.parse(
+      await readFile(join(project, "node_modules", "rabbit-eventstore", "package.json"), "utf8"),
+    );
+    assert.deepEqual(installed.peerDependenciesMeta, { "@event-driven-io/emmett": { optional: true } });
+    const tested =
+      JSON.parse(await readFile(join(root, "package.json"), "utf8")).devDependencies["@event-driven-io/emmett"];
+    await run(
+      "npm",
+      ["install", "--prefer-offline", "--no-audit", "--no-fund", `@event-driven-io/emmett@${tested}`],
+      project,
+    );
+    const loads = [
+      `const { getRabbitEventStore } = require("rabbit-eventstore/emmett"); console.log(typeof getRabbitEventStore);`,
+      `import("rabbit-eventstore/emmett").then((m) => console.log(typeof m.getRabbitEventStore));`,
+    ];
+    for (const code of loads) assert.equal((await run("node", ["-e", code], project)).trim(), "function");
+    // Its declarations hand Emmett's own EventStore type to both kinds of consumer.
+    await writeFile(
+      join(project, "emmett-consumer.mts"),
+      `import type { EventStore } from "@event-driven-io/emmett";
+      import { getRabbitEventStore } from "rabbit-eventstore/emmett";
+      const store: EventStore = getRabbitEventStore({ historyUrl: "http://localhost:8080/" });
+      await store.appendToStream("cart-1", [{ type: "Opened", data: {} }], { expectedStreamVersion: "STREAM_DOES_NOT_EXIST" });`,
+    );
+    await writeFile(
+      join(project, "emmett-consumer.cts"),
+      `import emmett = require("rabbit-eventstore/emmett");
+      const store = emmett.getRabbitEventStore();
+      void store.readStream("cart-1").then((r) => r.currentStreamVersion + 1n).then(() => store.close());`,
+    );
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    const types = ["--typeRoots", join(root, "node_modules", "@types"), "--types", "node"];
+    const flags = ["--noEmit", "--strict", "--skipLibCheck", "--module", "node16", "--target", "es2022", ...types];
+    await run("node", [tsc, ...flags, "emmett-consumer.cts", "emmett-consumer.mts"], project);
+  });
+
   it("ships declarations that type-check for require (CommonJS) and import (ESM) consumers", async () => {
     await writeFile(
       join(project, "consumer.cts"),
