@@ -98,6 +98,14 @@ const INDEX_EVERY = 32;
 const STREAM_BATCH = 4096;
 /** Ranges of a `readPositions` read at once. */
 const READ_RUNS = 16;
+/**
+ * Wanted positions at most this many apart are read as one range and the lines between dropped: a line
+ * costs a copy and a newline search, a separate read tens of microseconds (measured: a category of one
+ * record in ten read 20× faster this way than one read per record).
+ */
+const MERGE_GAP = 256;
+/** Longest range (in records) read as one piece by `readPositions`. */
+const MAX_SPAN = 1024;
 /** Bytes read per chunk while scanning. */
 const CHUNK = 1 << 20;
 /** Bytes per chunk of a read stream for a default reader (a BYOB reader, as lib/runtime/serve.ts uses, brings its own buffer). */
@@ -400,20 +408,33 @@ export class FileStorage implements EventStorage {
           controller.close();
           return;
         }
-        const runs: Array<[number, number]> = [];
-        while (next < wanted.length && runs.length < READ_RUNS) {
+        // Spans of wanted positions: consecutive ones, and ones at most MERGE_GAP apart (reading the lines
+        // between is cheaper than another read), each read in one piece; unwanted lines are dropped.
+        const spans: number[][] = [];
+        while (next < wanted.length && spans.length < READ_RUNS) {
           const p = wanted[next++];
           if (!Number.isSafeInteger(p) || p < 1 || p > head) {
             controller.error(new RangeError(`Cannot read position ${p}: the store holds 1..${head}`));
             return;
           }
-          let q = p;
-          while (next < wanted.length && wanted[next] === q + 1 && q + 1 <= head) q = wanted[next++];
-          runs.push([p, q]);
+          const span = [p];
+          while (next < wanted.length) {
+            const q = wanted[next];
+            const last = span[span.length - 1];
+            if (!(q > last && q - last <= MERGE_GAP && q - p < MAX_SPAN && q <= head)) break;
+            span.push(q);
+            next++;
+          }
+          spans.push(span);
         }
         let chunks: Uint8Array[];
         try {
-          chunks = await Promise.all(runs.map(([p, q]) => this.#readRun(p, q)));
+          chunks = await Promise.all(spans.map(async (span) => {
+            const first = span[0];
+            const last = span[span.length - 1];
+            const bytes = await this.#readRun(first, last);
+            return last - first + 1 === span.length ? bytes : keepLines(bytes, first, span);
+          }));
         } catch (error) {
           controller.error(error);
           return;
@@ -540,6 +561,26 @@ interface ScanResult {
   validSize: number;
   fileSize: number;
   tornReason: string;
+}
+
+/** The lines of `bytes` (records `first`, `first + 1`, …) at the ascending positions `keep`, in one buffer. */
+function keepLines(bytes: Uint8Array, first: number, keep: readonly number[]): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  let length = 0;
+  let start = 0;
+  let position = first;
+  let k = 0;
+  while (k < keep.length && start < bytes.length) {
+    const nl = bytes.indexOf(NEWLINE, start);
+    if (position === keep[k]) {
+      out.set(bytes.subarray(start, nl + 1), length);
+      length += nl + 1 - start;
+      k++;
+    }
+    start = nl + 1;
+    position++;
+  }
+  return out.subarray(0, length);
 }
 
 /** Write all of `bytes` at file offset `at`. */

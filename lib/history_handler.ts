@@ -18,11 +18,10 @@
  *   `from` being the first global position (a category has no `-`).
  *
  * Both cost what their records cost: positions come from the index, records
- * from `read` as a few sequential ranges ({@link readSelected}: at most about
- * a thousand lines read per record, never more than the range spanned,
- * where finding each record on its own cost a seek of up to a thousand
- * lines). They carry `x-last-position`: the global position of
- * the last record in the body (0 when there is none).
+ * from the storage's `readPositions` (the file store reads nearby records as
+ * one range and seeks from an offset every 32 records otherwise). They carry
+ * `x-last-position`: the global position of the last record in the body (0
+ * when there is none).
  *
  * `x-head-position` stays the server's head, and the index and the head are
  * read together (the server updates the index in the same turn of the event
@@ -34,7 +33,6 @@
  */
 
 import type { StreamIndex } from "./stream_index.ts";
-import { readSelected } from "./selected_records.ts";
 import { parseStreamName } from "./stream_name.ts";
 
 /**
@@ -64,6 +62,8 @@ export interface HistorySource {
   readonly storeId: string;
   /** Durable records from `from` (inclusive) as NDJSON bytes, at most `limit` of them. */
   read(from: number, options?: { limit?: number }): ReadableStream<Uint8Array>;
+  /** The records at these positions as NDJSON bytes (needed for stream and category reads). */
+  readPositions?(positions: readonly number[]): ReadableStream<Uint8Array>;
 }
 
 /**
@@ -147,7 +147,7 @@ function filtered(
   const stream = url.searchParams.get("stream");
   const category = url.searchParams.get("category");
   if (stream !== null && category !== null) return badRequest("Cannot read history: give stream or category, not both");
-  if (!streams) {
+  if (!streams || !storage.readPositions) {
     return badRequest("Cannot read history by stream: this server has no stream index");
   }
   const headers: Record<string, string> = {
@@ -182,7 +182,7 @@ function filtered(
     positions = limit === 0 ? [] : streams.categoryPositions(name, { from, limit });
   }
   headers["x-last-position"] = String(positions.length === 0 ? 0 : positions[positions.length - 1]);
-  const body = positions.length === 0 ? null : readSelected(storage, positions);
+  const body = positions.length === 0 ? null : storage.readPositions(positions);
   return new Response(body, { status: 200, headers });
 }
 

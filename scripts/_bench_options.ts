@@ -71,7 +71,16 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
 };
 
 /** Figure groups that `--only` can select. */
-export const GROUPS = ["ingest", "latency", "memory", "startup", "ttfb", "replay", "streams", "streams-vs-emmett"] as const;
+export const GROUPS = [
+  "ingest",
+  "latency",
+  "memory",
+  "startup",
+  "ttfb",
+  "replay",
+  "streams",
+  "streams-vs-emmett",
+] as const;
 export type Group = typeof GROUPS[number];
 
 /** The parsed command line. */

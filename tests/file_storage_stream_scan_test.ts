@@ -2,8 +2,8 @@
  * Start-up on a store whose records are in no stream (every store written
  * before streams, and the bench's replay file): the server opens the file
  * with a stream visitor, and `visitStream` in lib/file_storage.ts looks for
- * `,"stream":"` with `bytes.indexOf(STREAM_KEY, start)`, which searches the
- * whole 2 MiB scan buffer past the line's end when the line has no stream.
+ * `,"stream":"` with `bytes.indexOf(STREAM_KEY, start)`, which searched the
+ * whole 2 MiB scan buffer past the line's end when the line had no stream.
  * Each record then costs a 2 MiB search: 1,023 records took 8 s to open,
  * 20,000 more than the bench's 120 s (`deno task bench --ci` fails at
  * "start-up, TTFB, replay on 20,000 records", so `.ci/run` does too), and
@@ -11,9 +11,8 @@
  * republished …": its second server start-up on the shared store takes over a
  * minute; with the fix below the file passes in 3 s).
  *
- * Found by the streams-vs-emmett work; lib/file_storage.ts is not ours to
- * change, so this test reports it and fails until it is fixed (bounding the
- * search by the line, e.g. `bytes.subarray(start, end).indexOf(STREAM_KEY)`).
+ * Found by the streams-vs-emmett work; fixed by finding stream members from
+ * the bytes of the line only (lib/record_bytes.ts). This test keeps it fixed.
  */
 import { after, describe, it } from "node:test";
 import assert from "node:assert/strict";
