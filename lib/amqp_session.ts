@@ -4,7 +4,7 @@
  * (`lib/broker_session.ts`), so unit tests use fakes while production and the
  * integration tests use the real RabbitMQ.
  *
- * Three patches on amqp-client 4.1's private fields sit in one labelled block
+ * Four patches on amqp-client 4.1's private fields sit in one labelled block
  * below ("Patches on amqp-client's private fields"); {@link clientInternalsProblems}
  * checks that the fields they need are still there, and
  * `tests/amqp_session_test.ts` fails when they are not. The dependency is
@@ -54,6 +54,9 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
   };
   readWholeFrames(internalsOf(client));
   await client.connect();
+  // Small frames (a request, a reply, an ack) go out at once instead of waiting for the peer's ACK of
+  // the last one (Nagle), which met the peer's delayed ACK as 40 ms stalls in the streams bench.
+  internalsOf(client).socket?.setNoDelay?.(true);
   try {
     const ops = await client.channel();
     const pub = await client.channel();
@@ -104,6 +107,8 @@ class AmqpSession implements BrokerSession {
   readonly #fail: (error: Error) => void;
   readonly #lost: () => boolean;
   #consume: AMQPChannel | undefined;
+  /** The channel for publishes without a confirm (`confirm: false`), opened on first use. */
+  #unconfirmed: Promise<AMQPChannel> | undefined;
 
   constructor(parts: AmqpSessionParts) {
     this.#client = parts.client;
@@ -198,6 +203,24 @@ class AmqpSession implements BrokerSession {
     body: string | Uint8Array,
     properties: PublishProperties = {},
   ): Promise<void> {
+    if (properties.confirm === false) {
+      // Fire and forget (a reply): its own channel, not in confirm mode, so the broker confirms nothing.
+      this.#unconfirmed ??= this.#client.channel().then((ch) => {
+        ch.onerror = (reason) => this.#fail(new Error(`reply channel closed by the broker: ${reason}`));
+        return ch;
+      });
+      const ch = await this.#unconfirmed;
+      await this.#unlessWriteFails(ch.basicPublish(exchange, routingKey, body, {
+        contentType: properties.contentType ?? "application/json",
+        deliveryMode: properties.persistent === false ? 1 : 2,
+        messageId: properties.messageId,
+        type: properties.type,
+        correlationId: properties.correlationId,
+        replyTo: properties.replyTo,
+        headers: properties.headers as Record<string, never> | undefined,
+      }));
+      return;
+    }
     const pending = unconfirmedPublishes(this.#pub);
     const before = pending?.length;
     const sent = this.#pub.basicPublish(exchange, routingKey, body, {
@@ -304,6 +327,8 @@ function tuneUrl(url: string, name?: string): string {
 // 2. `AMQPBaseClient.bufferPool`: capped after each confirm (trimBufferPool).
 // 3. `AMQPClient.onRead` and `frameBuffer`: the socket reader is given whole
 //    frames only, so header frames bigger than the frame size are read (readWholeFrames).
+// 4. `AMQPClient.socket`: TCP_NODELAY is set on it after connect (openSession);
+//    the client never sets it, and Nagle held small frames up to 40 ms.
 //
 // clientInternalsProblems() names what is missing; tests/amqp_session_test.ts
 // fails on any problem, so an upgrade that moves these fields cannot pass CI.
@@ -321,7 +346,7 @@ export interface ClientInternalsLike {
   /** Publish buffers returned after their confirm, for reuse; never shrunk by the client. */
   bufferPool?: unknown;
   /** The connection's socket, destroyed here when a frame cannot be read. */
-  socket?: { destroy(error?: Error): void };
+  socket?: { destroy(error?: Error): void; setNoDelay?(noDelay?: boolean): unknown };
 }
 
 /** The one place the client's private fields are reached. */

@@ -67,6 +67,11 @@ export interface PublishProperties {
   contentType?: string;
   /** Persistent (delivery mode 2). @default {true} */
   persistent?: boolean;
+  /**
+   * Wait for the broker's confirm. `false`: resolve once written, on a channel without confirms (a
+   * reply, whose loss the requester recovers from by asking again). @default {true}
+   */
+  confirm?: boolean;
 }
 
 /**

@@ -254,6 +254,7 @@ export class Sequencer {
       item.session.publish("", item.delivery.replyTo!, JSON.stringify(result), {
         correlationId: item.delivery.correlationId,
         persistent: false,
+        confirm: false,
       }).catch((error) => this.#o.log(`Reply to ${item.delivery.replyTo} failed (${describe(error)})`));
     }
     // Rejections go first: the multiple-ack below must not cover them.
