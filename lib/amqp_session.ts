@@ -13,7 +13,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import { AMQPChannel, AMQPClient, type AMQPMessage } from "@cloudamqp/amqp-client";
+import { AMQPChannel, AMQPClient, type AMQPMessage, type AMQPProperties } from "@cloudamqp/amqp-client";
 import type {
   BrokerSession,
   ConsumeOptions,
@@ -210,28 +210,12 @@ class AmqpSession implements BrokerSession {
         return ch;
       });
       const ch = await this.#unconfirmed;
-      await this.#unlessWriteFails(ch.basicPublish(exchange, routingKey, body, {
-        contentType: properties.contentType ?? "application/json",
-        deliveryMode: properties.persistent === false ? 1 : 2,
-        messageId: properties.messageId,
-        type: properties.type,
-        correlationId: properties.correlationId,
-        replyTo: properties.replyTo,
-        headers: properties.headers as Record<string, never> | undefined,
-      }));
+      await this.#unlessWriteFails(ch.basicPublish(exchange, routingKey, body, amqpProperties(properties)));
       return;
     }
     const pending = unconfirmedPublishes(this.#pub);
     const before = pending?.length;
-    const sent = this.#pub.basicPublish(exchange, routingKey, body, {
-      contentType: properties.contentType ?? "application/json",
-      deliveryMode: properties.persistent === false ? 1 : 2,
-      messageId: properties.messageId,
-      type: properties.type,
-      correlationId: properties.correlationId,
-      replyTo: properties.replyTo,
-      headers: properties.headers as Record<string, never> | undefined,
-    });
+    const sent = this.#pub.basicPublish(exchange, routingKey, body, amqpProperties(properties));
     if (!pending || pending.length !== before! + 1) {
       await this.#unlessWriteFails(sent); // not queued for a confirm (channel closed, or not in confirm mode)
       return;
@@ -281,15 +265,9 @@ class AmqpSession implements BrokerSession {
         return ch.closed || client.closed;
       },
       publish: async (exchange, routingKey, body, properties = {}) => {
-        await this.#unlessWriteFails(ch.basicPublish(exchange, routingKey, body, {
-          contentType: properties.contentType ?? "application/json",
-          deliveryMode: properties.persistent === false ? 1 : 2,
-          messageId: properties.messageId,
-          type: properties.type,
-          correlationId: properties.correlationId,
-          replyTo: DIRECT_REPLY_TO,
-          headers: properties.headers as Record<string, never> | undefined,
-        }));
+        await this.#unlessWriteFails(
+          ch.basicPublish(exchange, routingKey, body, amqpProperties({ ...properties, replyTo: DIRECT_REPLY_TO })),
+        );
       },
     };
   }
@@ -306,6 +284,19 @@ class AmqpSession implements BrokerSession {
     this.#markClosing();
     if (!this.#client.closed) await this.#client.close().catch(() => {});
   }
+}
+
+/** Our publish properties as amqp-client's (content type JSON and persistent unless said otherwise). */
+function amqpProperties(properties: PublishProperties): AMQPProperties {
+  return {
+    contentType: properties.contentType ?? "application/json",
+    deliveryMode: properties.persistent === false ? 1 : 2,
+    messageId: properties.messageId,
+    type: properties.type,
+    correlationId: properties.correlationId,
+    replyTo: properties.replyTo,
+    headers: properties.headers as AMQPProperties["headers"],
+  };
 }
 
 /** RabbitMQ's direct reply-to pseudo-queue. */

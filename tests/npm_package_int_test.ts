@@ -70,6 +70,39 @@ describe("npm package on Node", () => {
     await run("npm", ["install", "--prefer-offline", "--no-audit", "--no-fund", tarball], project);
   });
 
+  /** Start the installed package's server bin under Node on a free port, storing in `storage`; resolves once /health answers. */
+  async function startBin(storage: string) {
+    const port = await freePort();
+    const env = {
+      PORT: String(port),
+      STORAGEFILE: join(project, storage),
+      AMQPHOST: "127.0.0.1",
+      QUEUENAME: queueName,
+      EXCHANGENAME: exchangeName,
+      HISTORYURL: `http://127.0.0.1:${port}/`,
+    };
+    const child = spawn("node", [join(project, "node_modules", ".bin", "rabbit-eventstore")], {
+      cwd: project,
+      env: { ...process.env, ...env },
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let out = "";
+    child.stdout!.on("data", (d) => (out += d));
+    child.stderr!.on("data", (d) => (out += d));
+    const exited = new Promise<number | string | null>((resolve) =>
+      child.on("exit", (code, signal) => resolve(code ?? signal))
+    );
+    const output = () => out;
+    await waitFor(async () => {
+      try {
+        return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
+      } catch {
+        return false;
+      }
+    }, `the server bin to answer /health (output: ${out})`);
+    return { env, child, exited, output };
+  }
+
   after(async () => {
     server?.kill("SIGKILL");
     const session = await openSession(AMQP_URL);
@@ -81,34 +114,8 @@ describe("npm package on Node", () => {
   });
 
   it("runs the server bin under Node and the seed's listener example end to end", async () => {
-    const port = await freePort();
-    const env = {
-      PORT: String(port),
-      STORAGEFILE: join(project, "storage"),
-      AMQPHOST: "127.0.0.1",
-      QUEUENAME: queueName,
-      EXCHANGENAME: exchangeName,
-      HISTORYURL: `http://127.0.0.1:${port}/`,
-    };
-    const child = spawn("node", [join(project, "node_modules", ".bin", "rabbit-eventstore")], {
-      cwd: project,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const { env, child, exited, output } = await startBin("storage");
     server = child;
-    let serverOut = "";
-    child.stdout!.on("data", (d) => (serverOut += d));
-    child.stderr!.on("data", (d) => (serverOut += d));
-    const exited = new Promise<number | string | null>((resolve) =>
-      child.on("exit", (code, signal) => resolve(code ?? signal))
-    );
-    await waitFor(async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
-      } catch {
-        return false;
-      }
-    }, `the server bin to answer /health (output: ${serverOut})`);
 
     // Five events before the listener starts, five after: history then live.
     const publisher = join(project, "publish.mjs");
@@ -157,7 +164,7 @@ describe("npm package on Node", () => {
     // process.kill, not child.kill: Deno's child_process reports a child it
     // signalled itself as killed by that signal even when it exited 0.
     process.kill(child.pid!, "SIGTERM");
-    assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${serverOut}`);
+    assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${output()}`);
     server = undefined;
   });
 
@@ -264,34 +271,8 @@ describe("npm package on Node", () => {
   });
 
   it("runs the README's bank-account decider under Node (import), and appends and reads by require", async () => {
-    const port = await freePort();
-    const env = {
-      PORT: String(port),
-      STORAGEFILE: join(project, "storage-streams"),
-      AMQPHOST: "127.0.0.1",
-      QUEUENAME: queueName,
-      EXCHANGENAME: exchangeName,
-      HISTORYURL: `http://127.0.0.1:${port}/`,
-    };
-    const child = spawn("node", [join(project, "node_modules", ".bin", "rabbit-eventstore")], {
-      cwd: project,
-      env: { ...process.env, ...env },
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const { env, child, exited, output } = await startBin("storage-streams");
     server = child;
-    let serverOut = "";
-    child.stdout!.on("data", (d) => (serverOut += d));
-    child.stderr!.on("data", (d) => (serverOut += d));
-    const exited = new Promise<number | string | null>((resolve) =>
-      child.on("exit", (code, signal) => resolve(code ?? signal))
-    );
-    await waitFor(async () => {
-      try {
-        return (await fetch(`http://127.0.0.1:${port}/health`)).ok;
-      } catch {
-        return false;
-      }
-    }, `the server bin to answer /health (output: ${serverOut})`);
 
     // The README's example exactly as written, compiled (and type-checked) against the shipped declarations.
     const readme = await readFile(join(root, "README.md"), "utf8");
@@ -350,7 +331,7 @@ describe("npm package on Node", () => {
     assert.equal(out.read[1][1], `${out.read[1][0]}:2`);
 
     process.kill(child.pid!, "SIGTERM");
-    assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${serverOut}`);
+    assert.equal(await exited, 0, `server bin should exit 0 on SIGTERM; output: ${output()}`);
     server = undefined;
   });
 });
