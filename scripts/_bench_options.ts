@@ -45,7 +45,8 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     latencySeconds: 10,
     latencyRate: 1000,
     ttfbRepeats: 9,
-    rounds: 2,
+    // At least 3 pairs: every ratio is the median of paired rounds.
+    rounds: 3,
     window: 2000,
     streamsWriters: 50,
     streamsAppends: 40,

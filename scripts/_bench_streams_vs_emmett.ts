@@ -29,7 +29,6 @@
  *
  * @module
  */
-import { readdir, readFile } from "node:fs/promises";
 import process from "node:process";
 import {
   type EventStore,
@@ -41,6 +40,7 @@ import { getPostgreSQLEventStore } from "@event-driven-io/emmett-postgresql";
 import pg from "pg";
 import { createCommand } from "../command.ts";
 import { getRabbitEventStore } from "../emmett.ts";
+import { cpuSnapshot, cpuSpent } from "./_bench_cpu.ts";
 import { record } from "./_bench_figures.ts";
 import type { Sizes } from "./_bench_options.ts";
 import { type BenchServer, names } from "./_bench_server.ts";
@@ -50,9 +50,6 @@ type Store = EventStore<ReadEventMetadataWithGlobalPosition>;
 
 /** The PostgreSQL the Emmett side runs on (its database is only used to create and drop the run's own). */
 const PG_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
-
-/** Clock ticks per second of /proc/<pid>/stat (`getconf CLK_TCK`; 100 on Linux x86). */
-const CLK_TCK = 100;
 
 /** What one measured phase gives. */
 interface Phase {
@@ -72,51 +69,13 @@ type CpuGroup = "server" | "rabbitmq" | "postgres" | "bench";
 type Workload = "distinct" | "contended" | "readDistinct" | "readContended";
 type System = "rabbit" | "emmett";
 
-/** CPU time (µs) of each process whose `comm` is one of `names`, or of the given pids. */
-async function cpuOf(select: { comm?: string[]; pids?: number[] }): Promise<Map<number, number>> {
-  const found = new Map<number, number>();
-  let pids = select.pids ?? [];
-  if (select.comm) {
-    pids = [];
-    for (const entry of await readdir("/proc")) {
-      if (!/^\d+$/.test(entry)) continue;
-      const comm = await readFile(`/proc/${entry}/comm`, "utf8").catch(() => "");
-      if (select.comm.includes(comm.trim())) pids.push(Number(entry));
-    }
-  }
-  for (const pid of pids) {
-    const stat = await readFile(`/proc/${pid}/stat`, "utf8").catch(() => undefined);
-    if (!stat) continue;
-    // Fields after the command (which may hold spaces) start at ") "; utime and stime are fields 14 and 15.
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    found.set(pid, ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLK_TCK);
-  }
-  return found;
-}
-
 /** CPU µs of each group, now. */
-async function cpuSnapshot(serverPid: number): Promise<Record<CpuGroup, Map<number, number>>> {
-  const usage = process.cpuUsage();
-  return {
-    server: await cpuOf({ pids: [serverPid] }),
-    rabbitmq: await cpuOf({ comm: ["beam.smp"] }),
-    postgres: await cpuOf({ comm: ["postgres"] }),
-    bench: new Map([[process.pid, usage.user + usage.system]]),
-  };
-}
-
-/** µs spent by each group between two snapshots (processes that started in between count from 0). */
-function cpuSpent(
-  before: Record<CpuGroup, Map<number, number>>,
-  after: Record<CpuGroup, Map<number, number>>,
-): Record<CpuGroup, number> {
-  const spent = {} as Record<CpuGroup, number>;
-  for (const group of Object.keys(after) as CpuGroup[]) {
-    let sum = 0;
-    for (const [pid, us] of after[group]) sum += us - (before[group].get(pid) ?? 0);
-    spent[group] = sum;
-  }
-  return spent;
+function cpuGroups(serverPid: number): Promise<Record<CpuGroup, Map<number, number>>> {
+  return cpuSnapshot({
+    server: { pids: [serverPid] },
+    rabbitmq: { comm: ["beam.smp"] },
+    postgres: { comm: ["postgres"] },
+  });
 }
 
 /**
@@ -173,7 +132,7 @@ async function writersPhase(
   const latencies: number[] = [];
   let claimed = 0;
   let conflicts = 0;
-  const before = await cpuSnapshot(serverPid);
+  const before = await cpuGroups(serverPid);
   const started = performance.now();
   await Promise.all(Array.from({ length: writers }, async (_, w) => {
     let known = 0n;
@@ -187,7 +146,7 @@ async function writersPhase(
     }
   }));
   const elapsed = performance.now() - started;
-  const spent = cpuSpent(before, await cpuSnapshot(serverPid));
+  const spent = cpuSpent(before, await cpuGroups(serverPid));
   const cpu = {} as Record<CpuGroup, number>;
   for (const group of Object.keys(spent) as CpuGroup[]) cpu[group] = spent[group] / total;
   return {

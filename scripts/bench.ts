@@ -85,7 +85,7 @@ async function onFreshStore(run: Run, runtime: string): Promise<number> {
     await settle(300);
     const rssStart = await memoryOf(server.child.pid);
     if (only.has("ingest") || only.has("memory")) {
-      // Ingest: baseline and product alternate; the best of each is kept. Memory needs the rounds, not the baseline.
+      // Ingest: baseline and product alternate; the ratio is the median of the pairs. Memory needs the rounds, not the baseline.
       const rounds = await ingestRounds(server, sizes, only.has("ingest"));
       if (only.has("ingest")) recordIngest(runtime, sizes, rounds);
     }
