@@ -11,6 +11,7 @@ import { validateEvent } from "./event_validator.ts";
 import { type ExpectedVersion, parseExpectedVersion } from "./expected_version.ts";
 import { objectMembers, splitArray } from "./json_raw.ts";
 import { parseStreamName } from "./stream_name.ts";
+import { utf8Length } from "./utf8_length.ts";
 
 /** Most events in one batch message: a storage group's limit. */
 export const MAX_BATCH: number = MAX_GROUP;
@@ -113,7 +114,7 @@ export function readAppendRequest(delivery: Delivery, maxEventBytes: number): Ap
     if (!members) return { reason: `${at}: expected an object {"type", "data", "metadata"}` };
     const data = members.get("data");
     if (data === undefined) return { reason: `${at}: data is missing` };
-    if (new TextEncoder().encode(data).length > maxEventBytes) {
+    if (utf8Length(data) > maxEventBytes) {
       return { reason: `${at}: data is larger than the maximum of ${maxEventBytes} bytes (MAXEVENTBYTES)` };
     }
     const part: EventPart = { data };

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { utf8Length } from "./utf8_length.ts";
 import { DEFAULTS as LIMITS } from "./defaults.ts";
 import { ConfigError } from "./errors.ts";
 import { env } from "./runtime/env.ts";
@@ -280,7 +281,7 @@ const DEAD_SUFFIX_BYTES = 5;
  * here so a bad name stops the program at once, before anything is declared.
  */
 function name(setting: string, value: string, reserved: number): string {
-  const bytes = new TextEncoder().encode(value).length;
+  const bytes = utf8Length(value);
   const max = MAX_NAME_BYTES - reserved;
   if (bytes === 0 || bytes > max) {
     const shown = [...value].length > 40 ? `${[...value].slice(0, 40).join("")}…` : value;

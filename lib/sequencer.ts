@@ -226,7 +226,17 @@ export class Sequencer {
           record.streamVersion = version + i;
         }
         if (i === 1 && count > 1) record.batchSize = count;
-        record.line = encodeRecordLine({ ...record, time, data: event.data, metadata: event.metadata });
+        record.line = encodeRecordLine({
+          position,
+          id: record.id,
+          time,
+          stream,
+          streamVersion: record.streamVersion,
+          batchSize: record.batchSize,
+          type: event.type,
+          metadata: event.metadata,
+          data: event.data,
+        });
         records.push(record);
       }
       const result: AppendStored = stream === undefined

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { utf8Length } from "./utf8_length.ts";
 
 /**
  * The stream name's category: the part before the first `-` (`order-42` →
@@ -38,7 +39,7 @@ export function parseStreamName(value: unknown): string | { reason: string } {
   if (value instanceof Uint8Array) value = new TextDecoder().decode(value);
   if (typeof value !== "string") return { reason: `stream must be a string, got ${typeof value}` };
   if (value.length === 0) return { reason: "stream name is empty" };
-  const bytes = new TextEncoder().encode(value).length;
+  const bytes = utf8Length(value);
   if (bytes > MAX_STREAM_BYTES) {
     return { reason: `stream name is ${bytes} bytes, longer than ${MAX_STREAM_BYTES}` };
   }
