@@ -103,6 +103,13 @@ describe("npm package on Node", () => {
     return { env, child, exited, output };
   }
 
+  /** Run the repository's tsc in the consumer project, strict, against the shipped declarations and Node's types. */
+  async function typeCheck(args: string[]): Promise<void> {
+    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
+    const types = ["--typeRoots", join(root, "node_modules", "@types"), "--types", "node"];
+    await run("node", [tsc, "--strict", "--module", "node16", "--target", "es2022", ...types, ...args], project);
+  }
+
   after(async () => {
     server?.kill("SIGKILL");
     const session = await openSession(AMQP_URL);
@@ -224,10 +231,7 @@ describe("npm package on Node", () => {
       const store = emmett.getRabbitEventStore();
       void store.readStream("cart-1").then((r) => r.currentStreamVersion + 1n).then(() => store.close());`,
     );
-    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-    const types = ["--typeRoots", join(root, "node_modules", "@types"), "--types", "node"];
-    const flags = ["--noEmit", "--strict", "--skipLibCheck", "--module", "node16", "--target", "es2022", ...types];
-    await run("node", [tsc, ...flags, "emmett-consumer.cts", "emmett-consumer.mts"], project);
+    await typeCheck(["--noEmit", "--skipLibCheck", "emmett-consumer.cts", "emmett-consumer.mts"]);
   });
 
   it("ships declarations that type-check for require (CommonJS) and import (ESM) consumers", async () => {
@@ -252,22 +256,7 @@ describe("npm package on Node", () => {
       await Promise.all([l.close(), s.close()]);
     `,
     );
-    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-    await run("node", [
-      tsc,
-      "--noEmit",
-      "--strict",
-      "--module",
-      "node16",
-      "--target",
-      "es2022",
-      "--typeRoots",
-      join(root, "node_modules", "@types"),
-      "--types",
-      "node",
-      "consumer.cts",
-      "consumer.mts",
-    ], project);
+    await typeCheck(["--noEmit", "consumer.cts", "consumer.mts"]);
   });
 
   it("runs the README's bank-account decider under Node (import), and appends and reads by require", async () => {
@@ -279,20 +268,7 @@ describe("npm package on Node", () => {
     const section = readme.slice(readme.indexOf("### A bank account that never goes below zero"));
     const example = /```ts\n([\s\S]*?)```/.exec(section)![1];
     await writeFile(join(project, "account.mts"), example);
-    const tsc = join(root, "node_modules", "typescript", "bin", "tsc");
-    await run("node", [
-      tsc,
-      "--strict",
-      "--module",
-      "node16",
-      "--target",
-      "es2022",
-      "--typeRoots",
-      join(root, "node_modules", "@types"),
-      "--types",
-      "node",
-      "account.mts",
-    ], project);
+    await typeCheck(["account.mts"]); // and compile it to account.mjs
     assert.equal(await run("node", ["account.mjs"], project, env), "6 withdrawals\n7 { balance: 10 }\n");
 
     await writeFile(
