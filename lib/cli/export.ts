@@ -11,6 +11,7 @@ import { historyUrlSetting } from "../config.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { describe, HistoryTimeoutError } from "../errors.ts";
 import { FileStorage } from "../file_storage.ts";
+import { settleWithin } from "../settle_within.ts";
 import { type CliCommand, EXIT, integerOption, stringOption } from "./command_line.ts";
 import type { CliIo } from "./cli_io.ts";
 import { Progress } from "./progress.ts";
@@ -68,17 +69,13 @@ async function copyLines(
   const progress = new Progress({ label: "export", unit: "records", total: count, output: io.err });
   const reader = body.getReader();
   let lines = 0;
-  let timer: ReturnType<typeof setTimeout> | undefined;
   const idle = options.idleTimeout;
   try {
     while (lines < count) {
       const read = reader.read();
-      const { done, value } = idle === undefined ? await read : await new Promise<ReadableStreamReadResult<Uint8Array>>(
-        (resolve, reject) => {
-          timer = setTimeout(() => reject(new HistoryTimeoutError(options.what, idle)), idle);
-          read.then(resolve, reject);
-        },
-      ).finally(() => clearTimeout(timer));
+      const { done, value } = idle === undefined ? await read : await settleWithin(read, idle, () => {
+        throw new HistoryTimeoutError(options.what, idle);
+      });
       if (done) break;
       let end = value.length;
       for (let i = value.indexOf(NEWLINE); i !== -1; i = value.indexOf(NEWLINE, i + 1)) {
@@ -94,7 +91,7 @@ async function copyLines(
     void reader.cancel().catch(() => {}); // never awaited: a fetch body's cancel can hang
   }
   await progress.finish();
-  if (lines < count) throw new Error(`${options.what} ended after ${lines} of ${count} records`);
+  if (lines < count) throw new Error(`Cannot export: ${options.what} ended after ${lines} of ${count} records`);
   return lines;
 }
 
@@ -109,7 +106,7 @@ async function fromServer(io: CliIo, from: number): Promise<number> {
   }
   return await copyLines(io, response.body, Math.max(0, head - from + 1), {
     idleTimeout: DEFAULTS.listener.historyIdleTimeout,
-    what: `History request ${url}`,
+    what: String(url),
   });
 }
 

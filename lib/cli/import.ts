@@ -200,6 +200,7 @@ async function load(
     }
     await storage.append(batch);
     await storage.publishedMark.save(storage.head);
+    progress.update(size ?? storage.head);
     await progress.finish(`${storage.head.toLocaleString("en-US")} records`);
     return { records: storage.head, streams: index.size, storeId: storage.storeId };
   } finally {

@@ -100,7 +100,7 @@ export class Progress {
   /** `label [#####.....]  50%  5.0/10.0 MiB  1,200 records  2.0 MiB/s  ETA 0:03`, fitted to the terminal. */
   #bar(now: number): string {
     const { label, total } = this.#o;
-    const parts = [this.#amount(), this.#detail, `${this.#format(this.#rate(now))}/s`, `ETA ${this.#eta(now)}`]
+    const parts = [this.#amount(), this.#detail, `${this.#format(this.#rate(now))}/s`, this.#eta(now)]
       .filter(Boolean);
     const tail = parts.join("  ");
     if (total === undefined || total <= 0) return `${label}  ${tail}`.slice(0, this.#o.output.columns - 1);
@@ -118,7 +118,7 @@ export class Progress {
     const percent = total ? `${Math.floor(Math.min(1, this.#done / total) * 100)}% (${this.#amount()})` : "";
     const parts = done
       ? ["done", this.#amountDone(), this.#detail, `in ${((now - this.#started) / 1000).toFixed(1)} s`]
-      : [percent || this.#amount(), this.#detail, `${this.#format(this.#rate(now))}/s`, `ETA ${this.#eta(now)}`];
+      : [percent || this.#amount(), this.#detail, `${this.#format(this.#rate(now))}/s`, this.#eta(now)];
     return `${label}: ${parts.filter(Boolean).join(", ")}`;
   }
 
@@ -136,14 +136,13 @@ export class Progress {
     return seconds > 0 ? this.#done / seconds : 0;
   }
 
-  /** Time left at the rate so far, `m:ss` (or `h:mm:ss`); `?` while unknown. */
+  /** `ETA m:ss` (or `h:mm:ss`): the time left at the rate so far; `ETA ?` while unknown, "" without a total. */
   #eta(now: number): string {
     const { total } = this.#o;
     if (total === undefined) return "";
-    if (this.#done >= total) return "0:00";
+    if (this.#done >= total) return "ETA 0:00";
     const rate = this.#rate(now);
-    if (rate <= 0) return "?";
-    return clock((total - this.#done) / rate);
+    return rate > 0 ? `ETA ${clock((total - this.#done) / rate)}` : "ETA ?";
   }
 
   /** A count with thousands separators, or bytes in the unit that suits `scale` (default the value). */

@@ -88,13 +88,21 @@ function parseLine(line: InputLine): unknown {
   }
 }
 
-function progressFor(io: CliIo, label: string): { progress: Progress; count: (done: number, bytes: number) => void } {
+/** Progress over stdin's bytes when it is a file (with an ETA), else over the events (no total). */
+function progressFor(io: CliIo, label: string): {
+  count: (done: number, bytes: number) => void;
+  finish: (done: number, bytes: number) => Promise<void>;
+} {
   const size = io.inputSize();
   const progress = new Progress({ label, unit: size === undefined ? "events" : "bytes", total: size, output: io.err });
+  const count = (done: number, bytes: number) =>
+    size === undefined ? progress.update(done) : progress.update(bytes, `${done.toLocaleString("en-US")} events`);
   return {
-    progress,
-    count: (done, bytes) =>
-      size === undefined ? progress.update(done) : progress.update(bytes, `${done.toLocaleString("en-US")} events`),
+    count,
+    finish: (done, bytes) => {
+      count(done, bytes);
+      return progress.finish();
+    },
   };
 }
 
@@ -104,7 +112,7 @@ const rerun = (prefix: string) =>
 /** Without a stream: one publish per line, `publishWindow` awaiting their confirm at once. */
 async function publishEvents(io: CliIo, prefix: string): Promise<number> {
   const command = createCommand();
-  const { progress, count } = progressFor(io, "publish");
+  const { count, finish } = progressFor(io, "publish");
   const inFlight = new Map<number, Promise<void>>();
   const failed: Array<{ line: number; error: unknown }> = [];
   let confirmed = 0;
@@ -140,7 +148,7 @@ async function publishEvents(io: CliIo, prefix: string): Promise<number> {
   }
   await Promise.all(inFlight.values());
   await command.close();
-  await progress.finish(`${confirmed.toLocaleString("en-US")} events`);
+  await finish(confirmed, bytes);
   const what = `${confirmed} event${confirmed === 1 ? "" : "s"}`;
   if (failed.length > 0) {
     failed.sort((a, b) => a.line - b.line);
@@ -172,7 +180,7 @@ async function publishEvents(io: CliIo, prefix: string): Promise<number> {
 /** With a stream: consecutive lines as one append (by blocks of line numbers, so a rerun cuts them alike). */
 async function appendEvents(io: CliIo, prefix: string, stream: string): Promise<number> {
   const command = createCommand();
-  const { progress, count } = progressFor(io, "publish");
+  const { count, finish } = progressFor(io, "publish");
   const block = DEFAULTS.cli.streamBatch;
   let batch: { first: number; last: number; events: StreamEvent[]; bytes: number } | undefined;
   let appended = 0;
@@ -228,7 +236,7 @@ async function appendEvents(io: CliIo, prefix: string, stream: string): Promise<
     failure = error;
   }
   await command.close();
-  await progress.finish(`${appended.toLocaleString("en-US")} events`);
+  await finish(appended, bytes);
   const what = `${appended} event${appended === 1 ? "" : "s"}`;
   const stored = appended ? ` (lines ${firstLine}-${lastLine}, stream "${stream}" at version ${version})` : "";
   if (failure !== undefined) {
