@@ -168,18 +168,20 @@ describe("rabbit-eventstore program", () => {
     );
 
     // tail prints the history as NDJSON; --stream only that stream's records.
-    const tail = await cli(["tail", "--from", "2"], env);
+    const [tail, streamTail, stats, unreachable] = await Promise.all([
+      cli(["tail", "--from", "2"], env),
+      cli(["tail", "--stream", stream], env),
+      cli(["stats", "--json"], env),
+      freePort().then((port) => cli(["stats"], { ...env, HISTORYURL: `http://127.0.0.1:${port}/` })),
+    ]);
     assert.equal(tail.code, 0, tail.err);
     assert.deepEqual(lines(tail.out).map((l) => JSON.parse(l)), (await history(server.port)).slice(1));
-    const streamTail = await cli(["tail", "--stream", stream], env);
     assert.deepEqual(lines(streamTail.out).map((l) => JSON.parse(l).streamVersion), [1, 2]);
-    const stats = await cli(["stats", "--json"], env);
     assert.equal(stats.code, 0, stats.err);
     assert.deepEqual(
       (({ head, streams, storeId }) => ({ head, streams, storeId }))(JSON.parse(stats.out)),
       { head: 8, streams: 1, storeId: await storeIdOf(server) },
     );
-    const unreachable = await cli(["stats"], { ...env, HISTORYURL: `http://127.0.0.1:${await freePort()}/` });
     assert.equal(unreachable.code, 1);
     assert.match(unreachable.err, /^rabbit-eventstore stats: /);
   });
