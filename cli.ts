@@ -53,7 +53,7 @@ const COMMANDS: readonly CliCommand[] = [
  * ```
  */
 export function programHelp(): string {
-  const width = Math.max(...COMMANDS.map((c) => c.spec.synopsis.length)) + 2;
+  const width = Math.max(...COMMANDS.map((c) => c.spec.name.length)) + 2;
   return [
     "Usage: rabbit-eventstore [COMMAND] [OPTIONS]",
     "",
@@ -61,7 +61,7 @@ export function programHelp(): string {
     "see rabbit-eventstore serve --help).",
     "",
     "Commands:",
-    ...COMMANDS.map((c) => `  ${c.spec.synopsis.padEnd(width)}${c.spec.summary}`),
+    ...COMMANDS.map((c) => `  ${c.spec.name.padEnd(width)}${c.spec.summary}`),
     "",
     "Options:",
     "  -h, --help     print this help (or a command's: rabbit-eventstore COMMAND --help) and exit",

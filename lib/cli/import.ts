@@ -188,7 +188,8 @@ async function load(
         if (groupLeft === 0 && batch.length >= DEFAULTS.cli.importBatch) {
           await storage.append(batch);
           batch = [];
-          progress.update(size === undefined ? next - 1 : bytes, `${(next - 1).toLocaleString("en-US")} records`);
+          if (size === undefined) progress.update(next - 1);
+          else progress.update(bytes, `${(next - 1).toLocaleString("en-US")} records`);
         }
       }
     }
@@ -200,8 +201,9 @@ async function load(
     }
     await storage.append(batch);
     await storage.publishedMark.save(storage.head);
-    progress.update(size ?? storage.head);
-    await progress.finish(`${storage.head.toLocaleString("en-US")} records`);
+    if (size === undefined) progress.update(storage.head);
+    else progress.update(size, `${storage.head.toLocaleString("en-US")} records`);
+    await progress.finish();
     return { records: storage.head, streams: index.size, storeId: storage.storeId };
   } finally {
     await storage.close();

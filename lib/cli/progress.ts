@@ -147,7 +147,10 @@ export class Progress {
 
   /** A count with thousands separators, or bytes in the unit that suits `scale` (default the value). */
   #format(value: number, scale = value): string {
-    if (this.#o.unit !== "bytes") return `${Math.round(value).toLocaleString("en-US")} ${this.#o.unit}`;
+    if (this.#o.unit !== "bytes") {
+      const n = Math.round(value);
+      return `${n.toLocaleString("en-US")} ${n === 1 ? this.#o.unit.replace(/s$/, "") : this.#o.unit}`;
+    }
     const units = ["B", "KiB", "MiB", "GiB", "TiB"];
     let i = 0;
     while (i < units.length - 1 && scale >= 1024 ** (i + 1)) i++;
