@@ -71,7 +71,7 @@ export interface RabbitNode {
   ctl(...args: string[]): Promise<string>;
   /** Stop the RabbitMQ application (`stop_app`): every connection is closed, the node stays up. */
   stopApp(): Promise<void>;
-  /** Start it again (`start_app`) and wait until it accepts connections. */
+  /** Start it again (`start_app`, which returns once it accepts connections). */
   startApp(): Promise<void>;
   /** Stop the node (`rabbitmqctl stop`) and remove its directory. */
   stop(): Promise<void>;
@@ -144,11 +144,18 @@ export async function startRabbitNode(options: RabbitNodeOptions = {}): Promise<
         await delay(200);
       }
     }
-    await ctl("await_startup", "--timeout", "60");
+    // The listeners open at the end of the boot (no plugins start after them): the node takes connections.
   };
+  // A test process that ends without stop() (a crash, Ctrl-C) takes its node with it: SIGTERM makes the
+  // start script stop the Erlang VM properly (SIGKILL would leave the VM running without it).
+  const orphaned = () => void (exited || server.kill("SIGTERM"));
+  process.once("exit", orphaned);
   const stop = async () => {
+    process.off("exit", orphaned);
     if (!exited) {
       await ctl("stop").catch(() => {});
+      await Promise.race([exit, delay(15_000)]);
+      if (!exited) server.kill("SIGTERM");
       await Promise.race([exit, delay(15_000)]);
       if (!exited) server.kill("SIGKILL");
       await exit;
@@ -173,8 +180,7 @@ export async function startRabbitNode(options: RabbitNodeOptions = {}): Promise<
       await ctl("stop_app");
     },
     async startApp() {
-      await ctl("start_app");
-      await ctl("await_startup", "--timeout", "60");
+      await ctl("start_app"); // returns once the application (its listeners included) has started
     },
     stop,
   };
