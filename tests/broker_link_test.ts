@@ -288,5 +288,15 @@ describe("BrokerLink", () => {
         "(self-signed certificate in certificate chain); set FANOUTCAFILE to the PEM file of the CA that signed it",
     });
     assert.equal(untrusted.urls.length, 1);
+
+    const misnamed = fakeBroker(() =>
+      new Error("Hostname/IP does not match certificate's altnames: Host: 10.0.0.5. is not in the cert's altnames")
+    );
+    await assert.rejects(
+      new BrokerLink("amqps://10.0.0.5", { open: misnamed.open, setup: async () => {} }).start(),
+      (error: Error) =>
+        error instanceof BrokerRefusedError && error.code === "TLS" &&
+        error.message.endsWith("; connect by a name the certificate is for (in AMQPURL)"),
+    );
   });
 });
