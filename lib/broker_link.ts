@@ -17,7 +17,7 @@ import { readFile } from "node:fs/promises";
 import { openSession } from "./amqp_session.ts";
 import { Backoff } from "./backoff.ts";
 import type { BrokerSession, OpenSession } from "./broker_session.ts";
-import { type BrokerSettingNames, QUEUE_BROKER, redact } from "./config.ts";
+import { type BrokerSettingNames, isTls, QUEUE_BROKER, redact } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { BrokerRefusedError, ConfigError, describe, QueueInUseError } from "./errors.ts";
 
@@ -291,7 +291,7 @@ function refusal(error: unknown, url: string, names: BrokerSettingNames, caFile?
   const at = `RabbitMQ at ${redact(url)}`;
   const user = userOf(url);
   // The TLS handshake's verdict on the broker's certificate (node:tls's texts, on Node and on Deno).
-  if (/certificate|altnames|CERT_|UnknownIssuer/i.test(text) && url.startsWith("amqps:")) {
+  if (/certificate|altnames|CERT_|UnknownIssuer/i.test(text) && isTls(url)) {
     const what = /altnames|Hostname/i.test(text)
       ? `connect by a name the certificate is for (in ${names.url})`
       : caFile === undefined

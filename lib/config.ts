@@ -179,7 +179,7 @@ export function brokerSettings(
     fanoutUrl,
     // The queue broker's CA by default, when the fanout broker is reached over TLS too.
     fanoutCaFile: fanoutCa === undefined
-      ? (fanoutUrl.startsWith("amqps:") ? amqpCaFile : undefined)
+      ? (isTls(fanoutUrl) ? amqpCaFile : undefined)
       : caFile(FANOUT_BROKER, fanoutCa, fanoutUrl),
     exchangeName: name("EXCHANGENAME", options.exchangeName ?? vars.EXCHANGENAME ?? DEFAULTS.exchangeName, 0),
     queueName: name("QUEUENAME", options.queueName ?? vars.QUEUENAME ?? DEFAULTS.queueName, DEAD_SUFFIX_BYTES),
@@ -342,13 +342,26 @@ function brokerUrl(names: BrokerSettingNames, host: string | undefined, vars: En
 /** A CA file is for TLS: given for an amqp:// broker it would silently do nothing, so it is refused. */
 function caFile(names: BrokerSettingNames, file: string | undefined, url: string): string | undefined {
   if (file === undefined || file === "") return undefined;
-  if (!url.startsWith("amqps:")) {
+  if (!isTls(url)) {
     throw new ConfigError(
       `${names.caFile} is set ("${file}") but the broker is not reached over TLS ("${redact(url)}"); ` +
         `use an amqps:// ${names.url}, or unset ${names.caFile}`,
     );
   }
   return file;
+}
+
+/**
+ * Whether a broker URL is reached over TLS (`amqps://`, in any case).
+ *
+ * @example Tell a TLS URL
+ * ```ts
+ * import { isTls } from "./config.ts";
+ * console.log(isTls("AMQPS://rabbit"), isTls("amqp://rabbit")); // true false
+ * ```
+ */
+export function isTls(url: string): boolean {
+  return /^amqps:/i.test(url);
 }
 
 /** RabbitMQ's limit for queue and exchange names, in UTF-8 bytes (a short string). */
