@@ -253,10 +253,10 @@ export function tokenSetting(
   const token = value ?? vars[setting];
   if (token === undefined || token === "") return undefined;
   if (typeof token !== "string" || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
-    const length = typeof token === "string" ? `${token.length} characters` : `a ${typeof token}`;
+    const given = typeof token === "string" ? `${token.length} characters` : `a ${typeof token}`;
     throw new ConfigError(
-      `${setting} must be 1 to 4096 printable ASCII characters without spaces (a bearer token), got ${length} ` +
-        `that are not (the value is not shown)`,
+      `${setting} must be 1 to 4096 printable ASCII characters without spaces (a bearer token); ` +
+        `the value given (${given}) is not one, and is not shown`,
     );
   }
   return token;
