@@ -33,8 +33,7 @@ export function bearerAuth(token: string): (request: Request) => Response | unde
     if (header === null) {
       return unauthorized(
         `Bearer realm="${REALM}"`,
-        "Cannot serve this request: it needs the server's token (header Authorization: Bearer <HTTPTOKEN>; " +
-          "the listener and the command module send it from HISTORYTOKEN)",
+        "Cannot serve this request: it needs the server's bearer token (HTTPTOKEN; listeners and commands send HISTORYTOKEN)",
       );
     }
     const match = /^Bearer +(\S+) *$/i.exec(header);

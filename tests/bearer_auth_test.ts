@@ -24,7 +24,7 @@ describe("bearerAuth", () => {
 
   it("answers 401 with WWW-Authenticate: Bearer without the token", async () => {
     const cases: Array<[string | undefined, RegExp]> = [
-      [undefined, /needs the server's token/],
+      [undefined, /needs the server's bearer token/],
       [`Bearer ${TOKEN}x`, /not the server's/],
       [`Bearer ${TOKEN.slice(0, -1)}`, /not the server's/],
       ["Bearer ", /not Bearer <token>/],

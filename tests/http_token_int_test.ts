@@ -101,7 +101,7 @@ describe("HTTPTOKEN", () => {
     await waitFor(() => printed.slice(before).some((line) => /HTTP 401/.test(line)), "the listener's warning");
     await without.close();
     assert.equal(refused.length, 0);
-    assert.match(printed.slice(before).find((line) => /HTTP 401/.test(line))!, /needs the server's token/);
+    assert.match(printed.slice(before).find((line) => /HTTP 401/.test(line))!, /needs the server's bearer token/);
   });
 
   it("the command's readStream sends historyToken; without one it fails with the 401", async () => {
@@ -113,7 +113,7 @@ describe("HTTPTOKEN", () => {
       const error = await bare.readStream("cart-1").then(() => undefined, (e: Error) => e);
       assert.ok(error, "refused");
       seen.push(error.message, String(error.stack));
-      assert.match(error.message, /HTTP 401: Cannot serve this request: it needs the server's token/);
+      assert.match(error.message, /HTTP 401: Cannot serve this request: it needs the server's bearer token/);
     } finally {
       await bare.close();
     }
