@@ -88,6 +88,7 @@ export function serverHelp(): string {
     ["MAXEVENTBYTES", DEFAULTS.maxEventBytes, "largest accepted event; larger ones go to <QUEUENAME>.dead"],
     ["PREFETCH", DEFAULTS.prefetch, "unacknowledged messages taken at once (the batch bound)"],
     ["DEDUPWINDOW", DEFAULTS.dedupWindow, "message ids remembered for idempotent append"],
+    ["HTTPTOKEN", "", "bearer token for the history and /metrics (the /health probes stay open)"],
     ["DEBUG", "off", 'any value but "", 0, false, no, off prints debug messages'],
   ];
   return [
