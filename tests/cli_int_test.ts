@@ -260,6 +260,30 @@ describe("rabbit-eventstore program", () => {
     assert.match(problem.out, /^problem: .*line 5.*; 3 good records before it\n$/);
   });
 
+  it("tail and export send HISTORYTOKEN to a server with HTTPTOKEN", async () => {
+    const token = "cli-test-token";
+    const queueName = `${ctx.queueName}-guarded`;
+    const exchangeName = `${ctx.exchangeName}-guarded`;
+    const guarded = await ctx.startServer({
+      httpToken: token,
+      storageFile: join(ctx.dir, "guarded"),
+      queueName,
+      exchangeName,
+    });
+    const at = { ...env, HISTORYURL: `http://127.0.0.1:${guarded.port}/` };
+    const [refused, exported, tailed] = await Promise.all([
+      cli(["export"], at),
+      cli(["export"], { ...at, HISTORYTOKEN: token }),
+      cli(["tail"], { ...at, HISTORYTOKEN: token }),
+    ]);
+    assert.equal(refused.code, 1);
+    assert.match(refused.err, /HTTP 401/);
+    assert.deepEqual([exported.code, tailed.code], [0, 0], exported.err + tailed.err);
+    await guarded.close();
+    for (const queue of [queueName, `${queueName}.dead`]) await ctx.broker.deleteQueue(queue);
+    await ctx.broker.deleteExchange(exchangeName);
+  });
+
   it("progress: a bar with rate and ETA on a terminal (tmux), plain lines when stderr is not one", async () => {
     const socket = uniqueName("res-cli");
     const screen = join(ctx.dir, "screen.txt");

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { historyUrlSetting } from "../config.ts";
+import { historyUrlSetting, tokenSetting } from "../config.ts";
 import { DEFAULTS } from "../defaults.ts";
 import { describe, HistoryTimeoutError } from "../errors.ts";
 import { FileStorage } from "../file_storage.ts";
@@ -43,7 +43,10 @@ export const exportCommand: CliCommand = {
       from: { type: "string", value: "N", description: "start at position N (default 1)" },
       file: { type: "string", value: "STORAGEFILE", description: "read this store file instead of the server" },
     },
-    environment: ["HISTORYURL    the server's HTTP interface, without --file (default http://localhost/)"],
+    environment: [
+      "HISTORYURL    the server's HTTP interface, without --file (default http://localhost/)",
+      "HISTORYTOKEN  bearer token for a server with HTTPTOKEN",
+    ],
   },
   async run(parsed, io) {
     const from = Math.max(1, integerOption(parsed, "from", 1));
@@ -98,7 +101,8 @@ async function copyLines(
 async function fromServer(io: CliIo, from: number): Promise<number> {
   const url = new URL(historyUrlSetting(undefined));
   url.searchParams.set("from", String(from));
-  const response = await fetch(url);
+  const token = tokenSetting("HISTORYTOKEN", undefined);
+  const response = await fetch(url, { headers: token === undefined ? {} : { authorization: `Bearer ${token}` } });
   const head = Number(response.headers.get("x-head-position"));
   if (!response.ok || !response.body || !response.headers.has("x-head-position") || !Number.isSafeInteger(head)) {
     void response.body?.cancel().catch(() => {});

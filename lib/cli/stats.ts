@@ -7,7 +7,7 @@
  * @module
  */
 import { stat } from "node:fs/promises";
-import { historyUrlSetting } from "../config.ts";
+import { historyUrlSetting, tokenSetting } from "../config.ts";
 import { describe } from "../errors.ts";
 import { FileStorage } from "../file_storage.ts";
 import { StreamIndex } from "../stream_index.ts";
@@ -39,7 +39,10 @@ export const statsCommand: CliCommand = {
       file: { type: "string", value: "STORAGEFILE", description: "read this store file instead of the server" },
       json: { type: "boolean", description: "print one JSON object" },
     },
-    environment: ["HISTORYURL    the server's HTTP interface, without --file (default http://localhost/)"],
+    environment: [
+      "HISTORYURL    the server's HTTP interface, without --file (default http://localhost/)",
+      "HISTORYTOKEN  bearer token for a server with HTTPTOKEN",
+    ],
   },
   async run(parsed, io) {
     const file = stringOption(parsed, "file");
@@ -74,7 +77,11 @@ const mib = (bytes: number) => (bytes / 2 ** 20).toFixed(1);
 
 async function fromServer(): Promise<Record<string, unknown>> {
   const url = new URL("/health", historyUrlSetting(undefined));
-  const response = await fetch(url, { signal: AbortSignal.timeout(30_000) });
+  const token = tokenSetting("HISTORYTOKEN", undefined);
+  const response = await fetch(url, {
+    signal: AbortSignal.timeout(30_000),
+    headers: token === undefined ? {} : { authorization: `Bearer ${token}` },
+  });
   const text = await response.text();
   let health: Record<string, unknown>;
   try {

@@ -7,7 +7,7 @@
  * @module
  */
 import { listen } from "../../listener.ts";
-import { historyUrlSetting } from "../config.ts";
+import { historyUrlSetting, tokenSetting } from "../config.ts";
 import { describe } from "../errors.ts";
 import { readHistoryChunks } from "../history_client.ts";
 import { onShutdownSignal } from "../runtime/signals.ts";
@@ -42,6 +42,7 @@ export const tailCommand: CliCommand = {
     },
     environment: [
       "HISTORYURL    the server's HTTP interface (default http://localhost/)",
+      "HISTORYTOKEN  bearer token for a server with HTTPTOKEN",
       "AMQPHOST, AMQPURL, EXCHANGENAME   the broker and the fanout exchange, for --follow",
     ],
   },
@@ -51,7 +52,8 @@ export const tailCommand: CliCommand = {
     const historyUrl = historyUrlSetting(undefined);
     if (!parsed.values.follow) {
       try {
-        for await (const records of readHistoryChunks(historyUrl, from, { stream })) {
+        const token = tokenSetting("HISTORYTOKEN", undefined);
+        for await (const records of readHistoryChunks(historyUrl, from, { stream, token })) {
           let text = "";
           for (const record of records) text += JSON.stringify(record) + "\n";
           await io.out.write(text);
