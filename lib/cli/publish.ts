@@ -40,9 +40,11 @@ export const publishCommand: CliCommand = {
     summary: "publish the events on stdin (one JSON value a line) with publisher confirms",
     description: [
       "Reads stdin, one event a line (blank lines are skipped), and publishes each to QUEUENAME with",
-      "publisher confirms, in order. Without --stream a line is any JSON value: the event as published",
+      "publisher confirms, in file order (256 awaiting their confirm at once; one the broker loses and that",
+      "is published again may land later). Without --stream a line is any JSON value: the event as published",
       '(the record\'s data). With --stream S a line is {"type": T, "data": D, "metadata"?: {…}} and the',
-      "events are appended to stream S, consecutive lines (up to 100) as one message, stored whole.",
+      "events are appended to stream S in file order, consecutive lines (up to 100) as one message, stored",
+      "whole, one message after the other.",
       "",
       "Each event's message id is P:<line number>: run the same command again with the same --id-prefix",
       "and every line is stored once (within DEDUPWINDOW ids). A line that is not valid stops the",
