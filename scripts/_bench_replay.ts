@@ -285,6 +285,28 @@ export async function measureReplay(
       detail: { node: cpu(node) },
     });
   }
+  // On a loaded box the rates follow the CPU share each process gets; CPU per event does not.
+  const consumer = (list: ReplayRound[]) => list.map((r) => r.consumerCpu);
+  recordPaired({
+    figure: "listener CPU per replayed event, async handler vs sync handler (Deno; lower is better)",
+    runtime,
+    rounds: consumer(rounds.async),
+    unit: "µs/event",
+    baseline: { name: "sync handler", unit: "µs/event", rounds: consumer(rounds.sync) },
+    target: "≤ 1.1×",
+    meets: (_value, ratio) => ratio <= 1.1,
+  });
+  if (options.nodeListener) {
+    recordPaired({
+      figure: "listener CPU per replayed event, Node vs Deno (lower is better)",
+      runtime,
+      rounds: consumer(node),
+      unit: "µs/event",
+      baseline: { name: "listener on Deno", unit: "µs/event", rounds: consumer(rounds.async) },
+      target: "≤ 1.43× (the inverse of 0.7×)",
+      meets: (_value, ratio) => ratio <= 1 / 0.7,
+    });
+  }
   await measureStartToFirstEvent(big, runtime, sizes, options.baselineRef, notes);
 }
 

@@ -11,7 +11,11 @@
  * deno task bench --only=startup,memory --runtimes=deno   # only some figure groups
  * deno task bench --only=streams --streams-full --runtimes=deno   # the issue's 10M events in 1M streams
  * deno task bench --only=streams-vs-emmett                 # appendToStream beside Emmett on PostgreSQL
+ * deno task bench --only=replay --pairs=5 --listener-baseline=main  # replay, start to first event vs main's listener
  * ```
+ *
+ * Replay, start-up, TTFB and latency run `--pairs` paired rounds (default 3)
+ * and report each ratio as the median of the pairs with its range.
  *
  * `--only` takes a comma-separated subset of the figure groups `ingest`,
  * `latency`, `memory`, `startup`, `ttfb`, `replay`, `streams`,
