@@ -312,6 +312,7 @@ export class EventFeed {
   async #run(): Promise<void> {
     // The broker set-up runs beside the first history read (see the module doc, rule 1).
     const linking = this.#link.start().catch((error: Error) => {
+      if (this.#closed) return; // closed while connecting: not a failure
       this.#linkError = error;
       this.#stop();
     });

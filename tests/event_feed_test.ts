@@ -12,7 +12,7 @@ import assert from "node:assert/strict";
 import { type BatchHandler, EventFeed, type EventFeedOptions, type Handler } from "../lib/event_feed.ts";
 import type { BrokerSession, Consumer, Delivery, OpenSession } from "../lib/broker_session.ts";
 import { listenerSettings } from "../lib/config.ts";
-import { HandlerError, StoreChangedError } from "../lib/errors.ts";
+import { BrokerRefusedError, HandlerError, StoreChangedError } from "../lib/errors.ts";
 import { type EventFilter, matches } from "../lib/event_filter.ts";
 import type { readHistoryChunks } from "../lib/history_client.ts";
 import type { EventRecord } from "../lib/record.ts";
@@ -269,6 +269,32 @@ describe("EventFeed with a fake broker and history", () => {
     await waitFor(() => log.includes(`ack ${tag} multiple`), "the live event's ack");
     assert.deepEqual(fake.delivered, [1, 2, 3, 4, 5, 6]);
     await fake.feed.close();
+  });
+
+  it("delivers history while the broker is down, and close() then ends it without an error", async () => {
+    let attempts = 0;
+    const open: OpenSession = () => {
+      attempts++;
+      return Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5672"));
+    };
+    const { feed, delivered } = feedWith(records(1, 2), { open });
+    await waitFor(() => delivered.length === 2, "history without a broker");
+    await waitFor(() => attempts >= 2, "a retried connection");
+    assert.equal(await stopped(feed, 300), "still running", "an unreachable broker is retried, not fatal");
+    assert.equal(await feed.closed.then(() => "resolved", (error) => error), "resolved");
+  });
+
+  it("stops with the broker's refusal of the first connection, even while history is being read", async () => {
+    const hold = gate();
+    const open: OpenSession = () =>
+      Promise.reject(new BrokerRefusedError("RabbitMQ refused the login", "ACCESS_REFUSED"));
+    const { feed } = feedWith(records(1, 4), {
+      open,
+      historyOptions: { pause: (_read, chunk) => (chunk === 1 ? hold.promise : undefined) },
+    });
+    const error = await stopped(feed);
+    hold.open();
+    assert.ok(error instanceof BrokerRefusedError, `got ${error}`);
   });
 
   it("repeats nothing when a history answer starts before the position it asked for", async () => {
