@@ -15,6 +15,7 @@ import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_he
 import { parseRecord } from "./record.ts";
 import { idOffset, matchRecordId, type StreamSpan } from "./record_bytes.ts";
 import { FilePublishedMark } from "./file_published_mark.ts";
+import { HeaderPublishedMark } from "./header_published_mark.ts";
 import type {
   AppendRecord,
   EventStorage,
@@ -137,7 +138,7 @@ export class FileStorage implements EventStorage {
   /** offsets[k] is the byte offset of position k * INDEX_EVERY + 1. */
   readonly #offsets: number[];
   readonly #storeId: string;
-  readonly #publishedMark: FilePublishedMark;
+  readonly #publishedMark: PublishedMark;
   readonly #lock: FileLock | undefined;
   #head: number;
   #size: number;
@@ -149,7 +150,7 @@ export class FileStorage implements EventStorage {
     path: string,
     file: FileLike,
     open: (path: string, flags: string) => Promise<FileLike>,
-    opened: { offsets: number[]; head: number; size: number; storeId: string; lock?: FileLock },
+    opened: { offsets: number[]; head: number; size: number; storeId: string; slot?: number; lock?: FileLock },
   ) {
     this.#path = path;
     this.#file = file;
@@ -158,7 +159,10 @@ export class FileStorage implements EventStorage {
     this.#head = opened.head;
     this.#size = opened.size;
     this.#storeId = opened.storeId;
-    this.#publishedMark = new FilePublishedMark(`${path}.published`, opened.storeId);
+    // In the header's slot where it has one; a store from before the slot keeps its side file.
+    this.#publishedMark = opened.slot === undefined
+      ? new FilePublishedMark(`${path}.published`, opened.storeId)
+      : new HeaderPublishedMark(file, { offset: opened.slot, storeId: opened.storeId });
     this.#lock = opened.lock;
   }
 
@@ -189,6 +193,13 @@ export class FileStorage implements EventStorage {
       const kind = classifyStoreStart(start, fileSize);
       if (kind.kind === "foreign") throw new NotAStoreError(path, kind.reason);
       let storeId = kind.kind === "header" ? kind.header.storeId : kind.kind === "legacy" ? kind.storeId : "";
+      let slot = kind.kind === "header" ? kind.published?.offset : undefined;
+      if (kind.kind === "header" && kind.published && kind.published.value === undefined) {
+        warn(
+          `Storage file ${path}: its publish watermark does not check (a write cut short); ` +
+            `republishing its records to the fanout from position 1 (listeners drop what they already have)`,
+        );
+      }
       let scan: ScanResult;
       if (kind.kind === "torn") {
         warn(`Storage file ${path}: dropping ${fileSize} bytes of a store whose creation was cut short`);
@@ -216,13 +227,15 @@ export class FileStorage implements EventStorage {
         // A new store (or one whose very first write was cut short): its header comes first.
         const header = newStoreHeader();
         const bytes = storeHeaderBytes(header);
+        const made = classifyStoreStart(bytes, bytes.length);
+        slot = made.kind === "header" ? made.published?.offset : undefined;
         await writeAll(file, bytes, 0);
         await crashPoint("before-header-fsync"); // test-only
         await file.datasync();
         scan.validSize = bytes.length;
         storeId = header.storeId;
       }
-      const storage = new FileStorage(path, file, open, { ...scan, size: scan.validSize, storeId, lock });
+      const storage = new FileStorage(path, file, open, { ...scan, size: scan.validSize, storeId, slot, lock });
       await storage.#dropIncompleteGroup(warn, readOnly);
       return storage;
     } catch (error) {
@@ -246,7 +259,11 @@ export class FileStorage implements EventStorage {
     return this.#head;
   }
 
-  /** The publish watermark, in the side file `<path>.published` as `<position> <storeId>`. */
+  /**
+   * The publish watermark: in the header's slot, rewritten in place (a copy of the file carries it); for a
+   * store whose header has no slot (made by an older version) or that has no header, in the side file
+   * `<path>.published` as `<position> <storeId>`.
+   */
   get publishedMark(): PublishedMark {
     return this.#publishedMark;
   }
