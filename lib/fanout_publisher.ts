@@ -22,6 +22,7 @@ import type { PublishingSessionLike } from "./broker_session.ts";
 import { DEFAULTS } from "./defaults.ts";
 import type { EventStorage, StoredRecord } from "./storage.ts";
 import type { PublishWatermark } from "./publish_watermark.ts";
+import { settleWithin } from "./settle_within.ts";
 
 /**
  * Options of the catch-up ({@link FanoutPublisher}'s last parameter).
@@ -37,7 +38,6 @@ export interface CatchUpOptions {
   /** Records republished per second at most; 0: as fast as the broker confirms. Env `REPUBLISHRATE`. @default {2000} */
   republishRate?: number;
 }
-import { settleWithin } from "./settle_within.ts";
 
 /**
  * A record made durable, ready to publish: its line is the message body, its id and type the AMQP properties.
@@ -198,7 +198,7 @@ export class FanoutPublisher {
 
   /**
    * Stop the catch-up where it is (the watermark keeps what was confirmed; the next start republishes the
-   * rest) and wait for every publish sent so far to settle: before shutdown.
+   * rest) and wait for every publish sent so far to settle: before shutdown. No catch-up runs after it.
    */
   async close(): Promise<void> {
     this.#closing = true;

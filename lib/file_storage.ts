@@ -138,7 +138,7 @@ export class FileStorage implements EventStorage {
   /** offsets[k] is the byte offset of position k * INDEX_EVERY + 1. */
   readonly #offsets: number[];
   readonly #storeId: string;
-  readonly #publishedMark: PublishedMark;
+  readonly #publishedMark: FilePublishedMark | HeaderPublishedMark;
   readonly #lock: FileLock | undefined;
   #head: number;
   #size: number;
@@ -162,7 +162,7 @@ export class FileStorage implements EventStorage {
     // In the header's slot where it has one; a store from before the slot keeps its side file.
     this.#publishedMark = opened.slot === undefined
       ? new FilePublishedMark(`${path}.published`, opened.storeId)
-      : new HeaderPublishedMark(file, { offset: opened.slot, storeId: opened.storeId });
+      : new HeaderPublishedMark(path, { offset: opened.slot, storeId: opened.storeId });
     this.#lock = opened.lock;
   }
 
@@ -468,6 +468,7 @@ export class FileStorage implements EventStorage {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      if (this.#publishedMark instanceof HeaderPublishedMark) await this.#publishedMark.close();
       await this.#file.close();
     } finally {
       await this.#lock?.release();

@@ -1,8 +1,10 @@
 /**
  * The file store's publish watermark kept in its own header line: a slot of
  * fixed width (see `store_header.ts`) rewritten in place with one positional
- * write, so the watermark is part of the store file and a copy of the file
- * (`cp`, a backup, a move to a new disk) carries it.
+ * write (`pwrite`) on a descriptor of its own (not `O_APPEND`, and not the
+ * append handle, whose writes stay the appends'), so the watermark is part of
+ * the store file and a copy of the file (`cp`, a backup, a move to a new
+ * disk) carries it.
  *
  * Not fsync'd: a lost or stale slot after a crash only means more records
  * are republished (listeners drop positions they already delivered), and the
@@ -13,55 +15,37 @@
  *
  * @module
  */
+import { type FileHandle, open } from "node:fs/promises";
 import { decodePublishedSlot, PUBLISHED_SLOT_BYTES, publishedSlotBytes } from "./store_header.ts";
 import type { PublishedMark } from "./storage.ts";
 
 /**
- * What the mark needs of the store's open file: positional reads and writes
- * (`pread`/`pwrite`; the file store's descriptor is not `O_APPEND`).
- *
- * @example The subset of a `node:fs/promises` FileHandle it uses
- * ```ts
- * import { open } from "node:fs/promises";
- * import type { SlotFile } from "./header_published_mark.ts";
- * const file: SlotFile = await open("/tmp/example-slot-file", "w+");
- * await file.write(new Uint8Array(25), 0, 25, 0);
- * ```
- */
-export interface SlotFile {
-  /** Read up to `length` bytes at file offset `position` into `buffer` at `offset`. */
-  read(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesRead: number }>;
-  /** Write `length` bytes of `buffer` from `offset` at file offset `position`. */
-  write(buffer: Uint8Array, offset: number, length: number, position: number): Promise<{ bytesWritten: number }>;
-}
-
-/**
  * A {@link PublishedMark} in the header's slot at byte `offset` of the store file.
  *
- * @example Save and load through a store's open file
+ * @example Save and load the slot of a new store
  * ```ts
- * import { open } from "node:fs/promises";
- * import { HeaderPublishedMark } from "./header_published_mark.ts";
- * const file = await open("/tmp/example-header-mark", "w+");
- * const mark = new HeaderPublishedMark(file, { offset: 0, storeId: "5b0c2f7e-0000-4000-8000-000000000000" });
- * await mark.save(10);
- * console.log(await mark.load()); // 10
- * await file.close();
+ * import { FileStorage } from "./file_storage.ts";
+ * const storage = await FileStorage.open("/tmp/example-header-mark");
+ * await storage.publishedMark.save(storage.head); // a HeaderPublishedMark
+ * console.log(await storage.publishedMark.load() === storage.head); // true
+ * await storage.close();
  * ```
  */
 export class HeaderPublishedMark implements PublishedMark {
-  readonly #file: SlotFile;
+  readonly #path: string;
   readonly #offset: number;
   readonly #storeId: string;
+  #handle: Promise<FileHandle> | undefined;
+  #closed = false;
 
   /**
-   * The watermark in the slot at `where.offset` of `file`, a header of store `where.storeId`.
+   * The watermark in the slot at `where.offset` of the store file `path`, a header of store `where.storeId`.
    *
-   * @param file The store's open file.
+   * @param path The store file.
    * @param where The slot's byte offset in the file and the store's identity.
    */
-  constructor(file: SlotFile, where: { offset: number; storeId: string }) {
-    this.#file = file;
+  constructor(path: string, where: { offset: number; storeId: string }) {
+    this.#path = path;
     this.#offset = where.offset;
     this.#storeId = where.storeId;
   }
@@ -70,8 +54,13 @@ export class HeaderPublishedMark implements PublishedMark {
   async load(): Promise<number> {
     const bytes = new Uint8Array(PUBLISHED_SLOT_BYTES);
     try {
-      const { bytesRead } = await this.#file.read(bytes, 0, bytes.length, this.#offset);
-      if (bytesRead !== bytes.length) return 0;
+      const file = await open(this.#path, "r");
+      try {
+        const { bytesRead } = await file.read(bytes, 0, bytes.length, this.#offset);
+        if (bytesRead !== bytes.length) return 0;
+      } finally {
+        await file.close();
+      }
     } catch {
       return 0;
     }
@@ -80,12 +69,23 @@ export class HeaderPublishedMark implements PublishedMark {
 
   /** Rewrite the slot in place with one positional write (not fsync'd). */
   async save(position: number): Promise<void> {
+    if (this.#closed) throw new Error(`Cannot save the publish watermark of ${this.#path}: the store is closed`);
     const bytes = publishedSlotBytes(this.#storeId, position);
+    this.#handle ??= open(this.#path, "r+");
+    const file = await this.#handle;
     // Until a short write is completed the slot does not check: unknown, never wrong.
     for (let done = 0; done < bytes.length;) {
-      const { bytesWritten } = await this.#file.write(bytes, done, bytes.length - done, this.#offset + done);
+      const { bytesWritten } = await file.write(bytes, done, bytes.length - done, this.#offset + done);
       if (bytesWritten <= 0) throw new Error("write returned 0 bytes");
       done += bytesWritten;
     }
+  }
+
+  /** Close its descriptor (with the store); saves after it fail. */
+  async close(): Promise<void> {
+    this.#closed = true;
+    const handle = this.#handle;
+    this.#handle = undefined;
+    await (await handle?.catch(() => undefined))?.close();
   }
 }

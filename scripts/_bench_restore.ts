@@ -73,7 +73,9 @@ try {
     `replay during a paced catch-up (REPUBLISHRATE=${rate}): ${show(rates.paced, 0)} /s, ` +
       `ratio ${show(ratios.paced)}x`,
   );
-  console.log(`replay during an unpaced catch-up (REPUBLISHRATE=0): ${show(rates.unpaced, 0)} /s, ratio ${show(ratios.unpaced)}x`);
+  console.log(
+    `replay during an unpaced catch-up (REPUBLISHRATE=0): ${show(rates.unpaced, 0)} /s, ratio ${show(ratios.unpaced)}x`,
+  );
 } finally {
   killChildren();
   await cleanup(dir);
