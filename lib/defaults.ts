@@ -99,6 +99,11 @@ export const DEFAULTS = {
      */
     republishRate: 2_000,
     /**
+     * Records republished per second at most while the storage has history reads open (a listener
+     * replaying over HTTP): a paced catch-up yields to them, and still moves on.
+     */
+    republishRateWhileReading: 100,
+    /**
      * Save the published watermark at most this often (and on shutdown): a crash costs republishing at most
      * this long's worth of records. Every 50 ms it was 3% of the server's CPU.
      */

@@ -7,7 +7,9 @@
  *
  * The catch-up runs beside the live path, paced: records appended meanwhile
  * are published at once, and the republish goes on in the background, in
- * position order, at most `republishRate` records a second. A restored
+ * position order, at most `republishRate` records a second, and slower still
+ * (`DEFAULTS.fanout.republishRateWhileReading`) while the storage has history
+ * reads open ({@link EventStorage.reading}). A restored
  * store whose watermark is unknown republishes its whole history this way
  * without starving live events or history reads. So the fanout carries a
  * catch-up's older positions after newer live ones; listeners take that in
@@ -294,8 +296,7 @@ export class FanoutPublisher {
       return;
     }
     const size = rate > 0 ? Math.max(1, Math.min(CATCH_UP_BATCH, Math.ceil(rate / 20))) : CATCH_UP_BATCH;
-    const started = performance.now();
-    let count = 0;
+    let due = performance.now();
     const going = () => epoch === this.#epoch && !session.closed && !this.#closing;
     this.#log(`Republishing positions ${next}..${last} to the fanout` + (rate > 0 ? ` at ${rate}/s at most` : ""));
     try {
@@ -306,9 +307,13 @@ export class FanoutPublisher {
         if (batch.length === 0 || !going()) break;
         this.#send(session, batch);
         next = to + 1;
-        count += batch.length;
         await this.below(CATCH_UP_IN_FLIGHT);
-        if (rate > 0) await this.#pause(started + (count * 1000) / rate - performance.now());
+        if (rate > 0) {
+          // Slower still while history reads are open (a listener catching up over HTTP): they come first.
+          const pace = (this.#storage.reading ?? 0) > 0 ? Math.min(rate, WHILE_READING) : rate;
+          due = Math.max(due, performance.now()) + (batch.length * 1000) / pace;
+          await this.#pause(due - performance.now());
+        }
       }
       if (next > last) this.#log(`Republished positions up to ${last}`);
     } catch (error) {
@@ -319,6 +324,9 @@ export class FanoutPublisher {
     }
   }
 }
+
+/** Records republished per second at most while history reads are open (a paced catch-up only). */
+const WHILE_READING = DEFAULTS.fanout.republishRateWhileReading;
 
 /** Records per catch-up batch at most (one storage read, one step of the confirm chain). */
 const CATCH_UP_BATCH = 1000;

@@ -145,6 +145,8 @@ export class FileStorage implements EventStorage {
   #failed: StorageFailedError | undefined;
   #appending = false;
   #closed = false;
+  /** History reads (`read`, `readPositions`) open now; the catch-up's own scans are not counted. */
+  #reading = 0;
 
   private constructor(
     path: string,
@@ -268,6 +270,11 @@ export class FileStorage implements EventStorage {
     return this.#publishedMark;
   }
 
+  /** History reads open now ({@link EventStorage.reading}): `read` and `readPositions` streams not yet ended. */
+  get reading(): number {
+    return this.#reading;
+  }
+
   /** The storage file's path. */
   get path(): string {
     return this.#path;
@@ -322,6 +329,10 @@ export class FileStorage implements EventStorage {
    * up to READ_CHUNK bytes.
    */
   read(from: number, options: ReadOptions = {}): ReadableStream<Uint8Array> {
+    return this.#read(from, options, true);
+  }
+
+  #read(from: number, options: ReadOptions, counted: boolean): ReadableStream<Uint8Array> {
     const head = this.#head;
     const size = this.#size;
     const limit = options.limit ?? Infinity;
@@ -330,11 +341,17 @@ export class FileStorage implements EventStorage {
     let handle: FileLike | undefined;
     let position = 0;
     let end = 0;
+    let open = counted;
+    if (counted) this.#reading++;
+    const ended = () => {
+      if (open) this.#reading--;
+      open = false;
+    };
     return new ReadableStream({
       type: "bytes",
       autoAllocateChunkSize: READ_CHUNK,
       start: async () => {
-        if (first > last) return;
+        if (first > last) return ended();
         position = await this.#locate(first);
         end = last === head ? size : await this.#locate(last + 1);
         handle = await this.#open(this.#path, "r");
@@ -343,6 +360,7 @@ export class FileStorage implements EventStorage {
         // With autoAllocateChunkSize there is always a request: the reader's buffer or one allocated for it.
         const request = controller.byobRequest!;
         if (!handle || position >= end) {
+          ended();
           await handle?.close();
           handle = undefined;
           controller.close();
@@ -353,6 +371,7 @@ export class FileStorage implements EventStorage {
         const buffer = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
         const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
         if (bytesRead === 0) {
+          ended();
           await handle.close();
           handle = undefined;
           controller.error(new StorageFailedError(`Storage file ${this.#path} ended early at byte ${position}`));
@@ -362,6 +381,7 @@ export class FileStorage implements EventStorage {
         request.respond(bytesRead);
       },
       cancel: async () => {
+        ended();
         await handle?.close();
         handle = undefined;
       },
@@ -373,7 +393,7 @@ export class FileStorage implements EventStorage {
     const first = Math.max(1, from);
     const last = Math.min(to, this.#head);
     if (first > last) return;
-    const lines = this.read(first, { limit: last - first + 1 })
+    const lines = this.#read(first, { limit: last - first + 1 }, false)
       .pipeThrough(new TextDecoderStream());
     let rest = "";
     for await (const chunk of lines) {
@@ -421,9 +441,16 @@ export class FileStorage implements EventStorage {
     const head = this.#head;
     const wanted = [...positions];
     let next = 0;
+    let open = true;
+    this.#reading++;
+    const ended = () => {
+      if (open) this.#reading--;
+      open = false;
+    };
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         if (next >= wanted.length) {
+          ended();
           controller.close();
           return;
         }
@@ -433,6 +460,7 @@ export class FileStorage implements EventStorage {
         while (next < wanted.length && spans.length < READ_RUNS) {
           const p = wanted[next++];
           if (!Number.isSafeInteger(p) || p < 1 || p > head) {
+            ended();
             controller.error(new RangeError(`Cannot read position ${p}: the store holds 1..${head}`));
             return;
           }
@@ -455,11 +483,13 @@ export class FileStorage implements EventStorage {
             return last - first + 1 === span.length ? bytes : keepLines(bytes, first, span);
           }));
         } catch (error) {
+          ended();
           controller.error(error);
           return;
         }
         for (const chunk of chunks) controller.enqueue(chunk);
       },
+      cancel: ended,
     }, { highWaterMark: 0 });
   }
 

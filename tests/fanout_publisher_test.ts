@@ -17,7 +17,7 @@ import { FanoutPublisher, type Publishable } from "../lib/fanout_publisher.ts";
 import { FileStorage } from "../lib/file_storage.ts";
 import { PublishWatermark } from "../lib/publish_watermark.ts";
 import { encodeRecord } from "../lib/record.ts";
-import { waitFor } from "./_helpers.ts";
+import { delay, waitFor } from "./_helpers.ts";
 
 type Answer = "confirm" | "nack" | "never";
 
@@ -133,6 +133,24 @@ describe("FanoutPublisher", () => {
     assert.equal(again.published[0], reached + 1);
     assert.deepEqual(again.published, Array.from({ length: 201 - reached }, (_, i) => reached + 1 + i));
     assert.equal(watermark.value, 201);
+  });
+
+  it("slows a paced catch-up to republishRateWhileReading while history reads are open", async () => {
+    const more: Publishable[] = [];
+    for (let p = 6; p <= 1000; p++) {
+      more.push({ position: p, id: `id${p}`, line: encodeRecord(p, `id${p}`, "2026-11-27T00:00:00.000Z", "{}") });
+    }
+    await storage.append(more);
+    const reader = storage.read(1); // a listener's history download, open
+    // 2,000/s alone would republish about 600 in 300 ms; while reading, 100/s: one batch of 100, then a pause of 1 s.
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000, { republishRate: 2000 });
+    const session = new FakeSession(() => "confirm");
+    const catchUp = publisher.attach(session);
+    await delay(300);
+    assert.ok(session.published.length <= 100, `${session.published.length} republished while the read was open`);
+    await reader.cancel();
+    await publisher.close();
+    await catchUp;
   });
 
   it("refuses a negative or non-finite republish rate with a RangeError", () => {

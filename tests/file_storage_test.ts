@@ -287,6 +287,26 @@ describe("FileStorage basics", () => {
     await storage.close();
   });
 
+  it("counts the history reads open (read, readPositions) until each ends, is cancelled or fails; scans are not counted", async () => {
+    const { storage } = await openQuiet(tempFile());
+    await storage.append(recs(1, 100));
+    assert.equal(storage.reading, 0);
+    const whole = storage.read(1);
+    const some = storage.readPositions([3, 50]);
+    assert.equal(storage.reading, 2, "two open");
+    await text(whole);
+    assert.equal(storage.reading, 1, "one read to its end");
+    await some.cancel();
+    assert.equal(storage.reading, 0, "one cancelled");
+    await assert.rejects(text(storage.readPositions([500])), RangeError);
+    await text(storage.read(500));
+    assert.equal(storage.reading, 0, "a failed read and an empty one are not left open");
+    for await (const _ of storage.scan(1)) {
+      assert.equal(storage.reading, 0, "a scan (the catch-up's read) is not counted");
+    }
+    await storage.close();
+  });
+
   it("readPositions reads records much longer than the average line (more than one read)", async () => {
     const file = tempFile();
     const storage = await FileStorage.open(file);
