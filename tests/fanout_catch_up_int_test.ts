@@ -86,7 +86,8 @@ describe("a restored store's catch-up (real server, real broker)", () => {
         `the next start went on from its watermark (${second[0]}), not from 1`,
       );
       assert.deepEqual(second, Array.from({ length: total - second[0] + 1 }, (_, i) => second[0] + i));
-      const published = async () => (await (await fetch(`http://127.0.0.1:${again.port}/health`)).json()).published;
+      const published = async () =>
+        ((await (await fetch(`http://127.0.0.1:${again.port}/health`)).json()) as { published: number }).published;
       await waitFor(async () => (await published()) === total, "everything published");
       console.log(
         `restored store: ${STORED} stored, ${LIVE} live during the catch-up at ${RATE}/s; listener delivered ${delivered.length}, ` +
