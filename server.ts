@@ -20,7 +20,7 @@
 import process from "node:process";
 import { BrokerLink } from "./lib/broker_link.ts";
 import type { Consumer } from "./lib/broker_session.ts";
-import { type ServerSettings, serverSettings } from "./lib/config.ts";
+import { type ServerSettings, serverSettings, tokenSetting } from "./lib/config.ts";
 import { DeadLetterQueue } from "./lib/dead_letter.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
 import { ConfigError, describe, NotAStoreError, StoreLockedError } from "./lib/errors.ts";
@@ -29,10 +29,12 @@ import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import type { EventStorage, IdVisitor } from "./lib/storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
 import { debugLog, warnLog } from "./lib/log.ts";
+import { operationsHandler } from "./lib/operations_handler.ts";
 import { PublishWatermark } from "./lib/publish_watermark.ts";
 import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
+import { ServerMetrics } from "./lib/server_metrics.ts";
 import { StreamIndex } from "./lib/stream_index.ts";
 import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
 import { VERSION } from "./lib/version.ts";
@@ -85,6 +87,12 @@ export interface ServerOptions extends Partial<ServerSettings> {
    * @default {the file store at `storageFile`}
    */
   storage?: EventStorage;
+  /**
+   * Bearer token HTTP clients must send (`Authorization: Bearer <token>`) for the history and `/metrics`;
+   * the probes `/health`, `/health/live` and `/health/ready` stay open. Env `HTTPTOKEN`; kept out of
+   * `settings` and never logged. @default {undefined} (no auth)
+   */
+  httpToken?: string;
 }
 
 /**
@@ -141,6 +149,7 @@ export interface EventStoreServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<EventStoreServer> {
   const settings = serverSettings(options);
+  const httpToken = tokenSetting("HTTPTOKEN", options.httpToken);
   const log = debugLog(settings.debug, "server");
   const warn = warnLog("server");
   const window = new DedupWindow(settings.dedupWindow);
@@ -182,6 +191,17 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   let consumer: Consumer | undefined;
   let http: HttpServer | undefined;
   let link: BrokerLink | undefined;
+  /** Why the storage took no more appends, once it failed. */
+  let storageFailure: Error | undefined;
+  const metrics = new ServerMetrics({
+    head: () => storage.head,
+    published: () => watermark.value,
+    unconfirmed: () => publisher.inFlight,
+    republished: () => publisher.republished,
+    httpConnections: () => http?.connections ?? 0,
+    brokerConnected: () => link?.session !== undefined,
+    consuming: () => consumer !== undefined,
+  }, { version: VERSION, storeId: storage.storeId });
 
   const sequencer = new Sequencer({
     storage,
@@ -191,12 +211,27 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     maxEventBytes: settings.maxEventBytes,
     log,
     warn,
-    deadLetter: (session, delivery, reason) => deadLetters.send(session, delivery, reason),
+    deadLetter: async (session, delivery, reason) => {
+      await deadLetters.send(session, delivery, reason);
+      metrics.deadLettered(reason);
+    },
+    observer: metrics,
     onFatal: (error) => {
+      storageFailure = error;
       warn(`Fatal: ${describe(error)}`);
       void shutdown(error);
     },
   });
+
+  /** What keeps the server from being ready, for `/health/ready` (empty: ready). */
+  const notReady = (): string[] => {
+    const reasons: string[] = [];
+    if (storageFailure) reasons.push(`storage failed: ${describe(storageFailure)}`);
+    else if (closing) reasons.push("the server is stopping");
+    if (!link?.session) reasons.push("broker not connected");
+    if (!consumer) reasons.push(`not consuming queue "${settings.queueName}"`);
+    return reasons;
+  };
 
   const shutdown = (error?: Error): Promise<void> => {
     closing ??= (async () => {
@@ -214,13 +249,14 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   };
 
   try {
+    const history = historyHandler(storage, () => ({
+      published: watermark.value,
+      broker: link?.session ? "up" : "down",
+      memory: memoryFigures(),
+      streams: index.size,
+    }), { streams: index });
     http = await serve(
-      historyHandler(storage, () => ({
-        published: watermark.value,
-        broker: link?.session ? "up" : "down",
-        memory: memoryFigures(),
-        streams: index.size,
-      }), { streams: index }),
+      operationsHandler(history, { notReady, metrics, token: httpToken }),
       {
         port: settings.port,
         hostname: settings.hostname,

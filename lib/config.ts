@@ -103,6 +103,11 @@ export interface ListenerSettings extends BrokerSettings {
   historyUrl: string;
   /** Live events buffered by the broker for this listener at once. @default {256} */
   prefetch: number;
+  /**
+   * Bearer token sent with every history request, for a server with `HTTPTOKEN`. Env `HISTORYTOKEN`.
+   * @default {undefined} (none sent)
+   */
+  historyToken?: string;
 }
 
 /**
@@ -229,7 +234,42 @@ export function listenerSettings(
     ...brokerSettings(options, vars),
     historyUrl: historyUrlSetting(options.historyUrl, vars),
     prefetch: options.prefetch ?? DEFAULTS.listenerPrefetch,
+    historyToken: tokenSetting("HISTORYTOKEN", options.historyToken, vars),
   };
+}
+
+/**
+ * A bearer token setting: the server's `HTTPTOKEN`, or the token a client
+ * sends (`HISTORYTOKEN`). The option wins over the variable; empty means
+ * none. The value is never put in an error message.
+ *
+ * @param setting The variable's name, for the environment and for errors.
+ * @param value The programmatic setting, if any.
+ * @param vars The environment. @default {the process's environment}
+ * @returns The token, or undefined when none is set.
+ * @throws {ConfigError} When it holds a space or a character that is not printable ASCII, or is over 4096 characters.
+ * @example The server's token from the environment
+ * ```ts
+ * import { tokenSetting } from "./config.ts";
+ * console.log(tokenSetting("HTTPTOKEN", undefined, { HTTPTOKEN: "s3cret" })); // s3cret
+ * console.log(tokenSetting("HTTPTOKEN", undefined, {})); // undefined
+ * ```
+ */
+export function tokenSetting(
+  setting: "HTTPTOKEN" | "HISTORYTOKEN",
+  value: string | undefined,
+  vars: Env = env(),
+): string | undefined {
+  const token = value ?? vars[setting];
+  if (token === undefined || token === "") return undefined;
+  if (typeof token !== "string" || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
+    const given = typeof token === "string" ? `${token.length} characters` : `a ${typeof token}`;
+    throw new ConfigError(
+      `${setting} must be 1 to 4096 printable ASCII characters without spaces (a bearer token); ` +
+        `the value given (${given}) is not one, and is not shown`,
+    );
+  }
+  return token;
 }
 
 /**

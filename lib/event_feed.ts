@@ -357,6 +357,7 @@ export class EventFeed {
             stream: filtered ? filter.stream : undefined,
             category: filtered ? filter.category : undefined,
             signal: this.#abort.signal,
+            token: this.#settings.historyToken,
             onResponse: (response) => {
               this.#onHistoryResponse(response);
               head = response.head;
@@ -407,6 +408,7 @@ export class EventFeed {
         const chunks = this.#readHistory(this.#settings.historyUrl, 1, {
           limit: 0,
           signal: this.#abort.signal,
+          token: this.#settings.historyToken,
           onResponse: this.#onHistoryResponse,
         });
         for await (const _ of chunks) break; // a server that ignores limit=0

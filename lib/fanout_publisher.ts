@@ -102,6 +102,7 @@ export class FanoutPublisher {
   /** Settles, in order, the confirms of everything sent so far. */
   #chain: Promise<void> = Promise.resolve();
   #inFlight = 0;
+  #republished = 0;
   /** The epoch whose catch-up is running, or -1. */
   #catchingEpoch = -1;
   #catchUpDone: Promise<void> = Promise.resolve();
@@ -144,6 +145,11 @@ export class FanoutPublisher {
   /** Publishes sent but not yet confirmed. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Records published again since start (read back from storage after a reconnect, a nack or a lost confirm). */
+  get republished(): number {
+    return this.#republished;
   }
 
   /**
@@ -307,6 +313,7 @@ export class FanoutPublisher {
         if (batch.length === 0 || !going()) break;
         this.#send(session, batch);
         next = to + 1;
+        this.#republished += batch.length;
         await this.below(CATCH_UP_IN_FLIGHT);
         if (rate > 0) {
           // Slower still while history reads are open (a listener catching up over HTTP): they come first.

@@ -85,6 +85,7 @@ export function serverHelp(): string {
     ["PREFETCH", DEFAULTS.prefetch, "unacknowledged messages taken at once (the batch bound)"],
     ["DEDUPWINDOW", DEFAULTS.dedupWindow, "message ids remembered for idempotent append"],
     ["REPUBLISHRATE", DEFAULTS.republishRate, "records/s at most republished to the fanout while catching up"],
+    ["HTTPTOKEN", "", "bearer token for the history and /metrics (the /health probes stay open)"],
     ["DEBUG", "off", 'any value but "", 0, false, no, off prints debug messages'],
   ];
   return [

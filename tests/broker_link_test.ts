@@ -149,7 +149,8 @@ describe("BrokerLink", () => {
       message: "Cannot connect to RabbitMQ at amqp://guest:***@broker.test: connect ECONNREFUSED 10.0.0.1:5672; " +
         "check AMQPHOST or AMQPURL and that RabbitMQ is running",
     });
-    assert.ok(broker.urls.length >= 3, `${broker.urls.length} attempts`);
+    // It retried before giving up (how often fits in 60 ms depends on the machine's load: at least once).
+    assert.ok(broker.urls.length >= 2, `${broker.urls.length} attempts`);
   });
 
   it("does not retry what retrying cannot fix: a host that does not resolve, a refused login", async () => {

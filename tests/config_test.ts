@@ -1,6 +1,6 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { brokerSettings, listenerSettings, serverSettings } from "../lib/config.ts";
+import { brokerSettings, listenerSettings, serverSettings, tokenSetting } from "../lib/config.ts";
 import { ConfigError } from "../lib/errors.ts";
 
 describe("config", () => {
@@ -76,5 +76,23 @@ describe("config", () => {
 
   it("treats DEBUG=0/false/empty as off", () => {
     for (const v of ["", "0", "false", "no"]) assert.equal(serverSettings({}, { DEBUG: v }).debug, false, v);
+  });
+
+  it("reads bearer tokens (HTTPTOKEN, HISTORYTOKEN) and never shows a bad one", () => {
+    assert.equal(tokenSetting("HTTPTOKEN", undefined, {}), undefined);
+    assert.equal(tokenSetting("HTTPTOKEN", undefined, { HTTPTOKEN: "" }), undefined);
+    assert.equal(tokenSetting("HTTPTOKEN", undefined, { HTTPTOKEN: "a.b-c_d~e+f/g=" }), "a.b-c_d~e+f/g=");
+    assert.equal(tokenSetting("HTTPTOKEN", "option", { HTTPTOKEN: "env" }), "option");
+    assert.equal(listenerSettings({}, { HISTORYTOKEN: "t0ken" }).historyToken, "t0ken");
+    assert.equal(listenerSettings({ historyToken: "mine" }, { HISTORYTOKEN: "t0ken" }).historyToken, "mine");
+    assert.equal(listenerSettings({}, {}).historyToken, undefined);
+    for (const bad of ["has space-secret", "tab\tsecret", "é-secret", "x".repeat(4097)]) {
+      assert.throws(() => tokenSetting("HISTORYTOKEN", undefined, { HISTORYTOKEN: bad }), (error: Error) => {
+        assert.ok(error instanceof ConfigError);
+        assert.match(error.message, /^HISTORYTOKEN must be 1 to 4096 printable ASCII characters/);
+        assert.ok(!error.message.includes("secret") && !error.message.includes("xxxx"), error.message);
+        return true;
+      });
+    }
   });
 });

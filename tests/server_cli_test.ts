@@ -57,7 +57,9 @@ describe("server command line", () => {
     for (const name of ["AMQPHOST", "AMQPURL", "QUEUENAME", "EXCHANGENAME", "PORT", "HTTPHOST", "STORAGEFILE"]) {
       assert.match(help, new RegExp(`\\n  ${name} `), name);
     }
-    for (const name of ["MAXEVENTBYTES", "PREFETCH", "DEDUPWINDOW", "DEBUG"]) assert.match(help, new RegExp(name));
+    for (const name of ["MAXEVENTBYTES", "PREFETCH", "DEDUPWINDOW", "HTTPTOKEN", "DEBUG"]) {
+      assert.match(help, new RegExp(name));
+    }
     assert.match(help, /\n {2}PORT {10}80 /);
     assert.match(help, /\n {2}STORAGEFILE {3}\.\/storage /);
   });
