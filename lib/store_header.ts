@@ -105,11 +105,11 @@ export function newStoreHeader(now: Date = new Date()): StoreHeader {
   return { version: STORE_FORMAT, storeId: randomUUID(), created: now.toISOString() };
 }
 
-/** The header as its line, with the trailing newline and a watermark slot holding 0. */
-function encodeStoreHeader(header: StoreHeader): string {
+/** The header as its line, with the trailing newline and a watermark slot holding `published`. */
+function encodeStoreHeader(header: StoreHeader, published: number): string {
   return `${HEADER_START}${header.version},"storeId":${JSON.stringify(header.storeId)},"created":${
     JSON.stringify(header.created)
-  }${SLOT_KEY}${slotText(header.storeId, 0)}"}\n`;
+  }${SLOT_KEY}${new TextDecoder().decode(publishedSlotBytes(header.storeId, published))}"}\n`;
 }
 
 function slotText(storeId: string, position: number): string {
@@ -307,6 +307,10 @@ function derivedId(firstLine: Uint8Array): string {
 /**
  * The header's line as bytes, with its newline (for the storage that writes them).
  *
+ * @param header The header.
+ * @param published The watermark its slot starts with: 0 for a new store; a tool that writes a whole store
+ *   whose records count as published (a bench's generated file) gives their number.
+ *
  * @example The bytes a new store begins with
  * ```ts
  * import { newStoreHeader, storeHeaderBytes } from "./store_header.ts";
@@ -314,6 +318,6 @@ function derivedId(firstLine: Uint8Array): string {
  * console.log(bytes[bytes.length - 1] === 0x0a); // true
  * ```
  */
-export function storeHeaderBytes(header: StoreHeader): Uint8Array {
-  return encoder.encode(encodeStoreHeader(header));
+export function storeHeaderBytes(header: StoreHeader, published = 0): Uint8Array {
+  return encoder.encode(encodeStoreHeader(header, published));
 }

@@ -13,7 +13,7 @@ import { join } from "node:path";
 import { FileStorage } from "../lib/file_storage.ts";
 import { PublishWatermark } from "../lib/publish_watermark.ts";
 import { encodeRecord } from "../lib/record.ts";
-import { PUBLISHED_SLOT_BYTES, publishedSlotBytes } from "../lib/store_header.ts";
+import { newStoreHeader, PUBLISHED_SLOT_BYTES, publishedSlotBytes, storeHeaderBytes } from "../lib/store_header.ts";
 
 const encoder = new TextEncoder();
 const decoder = new TextDecoder();
@@ -158,6 +158,21 @@ describe("the publish watermark in the store's header", () => {
       await again.storage.close();
       await writeFile(file, original);
     }
+  });
+
+  it("a store written whole by a tool starts with the watermark its header was given", async () => {
+    const file = tempFile();
+    const header = newStoreHeader();
+    await writeFile(
+      file,
+      new Uint8Array([...storeHeaderBytes(header, 2), ...encoder.encode(rec(1).line + "\n" + rec(2).line + "\n")]),
+    );
+    const { storage, warnings } = await open(file);
+    assert.deepEqual(warnings, []);
+    assert.equal(storage.storeId, header.storeId);
+    assert.equal((await PublishWatermark.open(storage)).value, 2);
+    await storage.close();
+    assert.throws(() => storeHeaderBytes(header, -1), RangeError);
   });
 
   it("never takes another store's slot: the check covers the store id", async () => {
