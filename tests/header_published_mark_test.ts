@@ -175,6 +175,21 @@ describe("the publish watermark in the store's header", () => {
     assert.throws(() => storeHeaderBytes(header, -1), RangeError);
   });
 
+  it("a new store whose creation was cut at any byte of its slotted header starts again, with a slot", async () => {
+    const bytes = storeHeaderBytes(newStoreHeader());
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const file = tempFile();
+      await writeFile(file, bytes.subarray(0, cut));
+      const { storage, warnings } = await open(file);
+      assert.equal(storage.head, 0, `cut ${cut}`);
+      assert.equal(warnings.length, 1, `cut ${cut}: ${warnings}`);
+      await storage.publishedMark.save(0);
+      assert.equal(await storage.publishedMark.load(), 0);
+      await storage.close();
+      assert.equal(await exists(`${file}.published`), false, `cut ${cut}: the new header has its slot`);
+    }
+  });
+
   it("never takes another store's slot: the check covers the store id", async () => {
     const a = tempFile();
     await storeWith(a, 2, 2);
