@@ -230,6 +230,7 @@ export function createCommand(options: CommandOptions = {}): Command {
     if (!link) {
       link = new BrokerLink(settings.amqpUrl, {
         name: "rabbit-eventstore command",
+        caFile: settings.amqpCaFile,
         log,
         setup: async (session) => {
           await session.declareQueue(settings.queueName);

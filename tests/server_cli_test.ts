@@ -54,7 +54,8 @@ describe("server command line", () => {
   it("lists every environment variable of the server in the help, with its default", () => {
     const help = serverHelp();
     assert.match(help, /^Usage: rabbit-eventstore \[--help\] \[--version\]\n/);
-    for (const name of ["AMQPHOST", "AMQPURL", "QUEUENAME", "EXCHANGENAME", "PORT", "HTTPHOST", "STORAGEFILE"]) {
+    const names = ["AMQPHOST", "AMQPURL", "AMQPCAFILE", "FANOUTHOST", "FANOUTURL", "FANOUTCAFILE"];
+    for (const name of [...names, "QUEUENAME", "EXCHANGENAME", "PORT", "HTTPHOST", "STORAGEFILE"]) {
       assert.match(help, new RegExp(`\\n  ${name} `), name);
     }
     for (const name of ["MAXEVENTBYTES", "PREFETCH", "DEDUPWINDOW", "HTTPTOKEN", "DEBUG"]) {
