@@ -93,6 +93,13 @@ export interface ServerSettings extends BrokerSettings {
    * Env `HTTPWRITETIMEOUT`. @default {60000}
    */
   httpWriteTimeout: number;
+  /**
+   * Records per second at most that the server republishes to the fanout while catching up (after a
+   * restart, a reconnect, or a restored store whose watermark is unknown, which republishes its whole
+   * history); live events are published at once beside it. 0: as fast as the broker confirms.
+   * Env `REPUBLISHRATE`. @default {2000}
+   */
+  republishRate: number;
 }
 
 /**
@@ -142,6 +149,7 @@ export const DEFAULTS = {
   httpHeaderTimeout: LIMITS.http.headerTimeout,
   httpMaxConnections: LIMITS.http.maxConnections,
   httpWriteTimeout: LIMITS.http.writeTimeout,
+  republishRate: LIMITS.fanout.republishRate,
 } as const;
 
 /**
@@ -226,6 +234,8 @@ export function serverSettings(
       integer("HTTPMAXCONNECTIONS", vars.HTTPMAXCONNECTIONS, DEFAULTS.httpMaxConnections, 1, 1_000_000),
     httpWriteTimeout: options.httpWriteTimeout ??
       integer("HTTPWRITETIMEOUT", vars.HTTPWRITETIMEOUT, DEFAULTS.httpWriteTimeout, 1, 86_400_000),
+    republishRate: options.republishRate ??
+      integer("REPUBLISHRATE", vars.REPUBLISHRATE, DEFAULTS.republishRate, 0, 10_000_000),
   };
 }
 

@@ -82,7 +82,10 @@ export const importCommand: CliCommand = {
       const report = await verifyStorageFile(temp);
       if (!report.ok) throw new Error(`Cannot import: the written store failed its check: ${report.problem}`);
       // The store takes its place whole; the lock on the empty one is held until then.
-      await rename(`${temp}.published`, `${path}.published`);
+      // A store made now keeps its watermark in its header; one beside an old store's side file moves it along.
+      await rename(`${temp}.published`, `${path}.published`).catch((error) => {
+        if (error?.code !== "ENOENT") throw error;
+      });
       await rename(temp, path);
     } catch (error) {
       await rm(temp, { force: true });
