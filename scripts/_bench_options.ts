@@ -63,8 +63,8 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     streamsRounds: 5,
     streamsRateSeconds: 10,
     peersEvents: 150_000,
-    peersEmmettEvents: 30_000,
-    peersEmmettSingles: 3_000,
+    peersEmmettEvents: 20_000,
+    peersEmmettSingles: 2_000,
     peersRounds: 3,
   },
   ci: {

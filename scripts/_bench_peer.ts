@@ -3,7 +3,8 @@
  * RabbitMQ stream, NATS JetStream, a PostgreSQL table, Emmett on PostgreSQL):
  * the {@link Peer} interface, one measured phase ({@link measurePhase}: rate
  * and CPU per event from /proc) and the check that a read gave back exactly
- * the events written, in order ({@link SequenceCheck}).
+ * the events written, in order ({@link SequenceCheck}), or each at least once
+ * ({@link AtLeastOnceCheck}).
  *
  * @module
  */
@@ -28,6 +29,8 @@ export interface PhaseResult {
   systemCpu: number;
   /** CPU µs per event of the bench process (the client side: publisher, consumer, listener). */
   clientCpu: number;
+  /** Something the figure needs said beside it (e.g. events delivered more than once). */
+  note?: string;
 }
 
 /**
@@ -61,8 +64,9 @@ export interface Peer {
 }
 
 /**
- * Run `work` as one phase: events per second from its start to its end, and
- * the CPU µs per event of `system` (summed) and of this process.
+ * Run `work` as one phase: events per second from its start to its end (or
+ * the `endedAt` it returns, a `performance.now()`), and the CPU µs per event
+ * of `system` (summed) and of this process.
  *
  * @example Time a loop
  * ```ts
@@ -73,13 +77,14 @@ export interface Peer {
  */
 export async function measurePhase(
   spec: { phase: string; kind: "write" | "read"; events: number; system: CpuSelect },
-  work: () => Promise<void>,
+  work: () => Promise<void | { endedAt: number }>,
 ): Promise<PhaseResult> {
   if (process.env.BENCH_DEBUG) console.log(`debug: ${new Date().toISOString()} ${spec.phase} of ${spec.events}`);
   const before = await cpuSnapshot(spec.system);
   const started = performance.now();
-  await work();
-  const seconds = (performance.now() - started) / 1000;
+  // A work that waited in vain at its end (a consumer that never delivered an event) says when it really ended.
+  const ended = (await work())?.endedAt ?? performance.now();
+  const seconds = (ended - started) / 1000;
   const spent = cpuSpent(before, await cpuSnapshot(spec.system));
   let system = 0;
   for (const group of Object.keys(spec.system)) system += spent[group];
@@ -159,6 +164,78 @@ export class SequenceCheck {
   done(): void {
     if (this.#seen !== this.#count) {
       throw new Error(`${this.#what}: read ${this.#seen} of the ${this.#count} events written`);
+    }
+  }
+}
+
+/**
+ * Checks that an at-least-once read delivers each of `count` events (named
+ * by a key, e.g. `batch:17`) at least once, and counts those delivered again:
+ * for a consumer that may redeliver, whose order across redeliveries is not
+ * the write order.
+ *
+ * @example
+ * ```ts
+ * import { AtLeastOnceCheck } from "./_bench_peer.ts";
+ * const check = new AtLeastOnceCheck("consumer", 2);
+ * check.next("a:0");
+ * check.next("a:0");
+ * check.next("a:1");
+ * check.done();
+ * console.log(check.repeated); // 1
+ * ```
+ */
+export class AtLeastOnceCheck {
+  readonly #what: string;
+  readonly #count: number;
+  readonly #seen = new Set<string>();
+  #repeated = 0;
+
+  /**
+   * @param what The read, for the error message.
+   * @param count Distinct events the read must deliver.
+   */
+  constructor(what: string, count: number) {
+    this.#what = what;
+    this.#count = count;
+  }
+
+  /** Distinct events delivered so far. */
+  get seen(): number {
+    return this.#seen.size;
+  }
+
+  /** Deliveries of an event already delivered. */
+  get repeated(): number {
+    return this.#repeated;
+  }
+
+  /** Whether the event `key` was delivered. */
+  has(key: string): boolean {
+    return this.#seen.has(key);
+  }
+
+  /** Whether every event was delivered. */
+  get complete(): boolean {
+    return this.#seen.size === this.#count;
+  }
+
+  /** Count a delivery of the event `key` (the caller checks that it is one written); throws past `count` distinct. */
+  next(key: string): void {
+    if (this.#seen.has(key)) {
+      this.#repeated++;
+      return;
+    }
+    if (this.#seen.size >= this.#count) {
+      throw new Error(`${this.#what}: read more than the ${this.#count} events written (event ${key})`);
+    }
+    this.#seen.add(key);
+  }
+
+  /** Throws unless every event was delivered. */
+  done(): void {
+    if (!this.complete) {
+      throw new Error(`${this.#what}: read ${this.#seen.size} of the ${this.#count} events written`);
     }
   }
 }

@@ -39,12 +39,21 @@ export interface ProjectPeerOptions {
   runtime?: string;
 }
 
-/** Resolves once the server's `/health` reports `head` ≥ `position`. */
+/** Most time the head may stand still before a round is given up (a stalled server fails, it does not hang). */
+const STALL_MS = 60_000;
+
+/** Resolves once the server's `/health` reports `head` ≥ `position`; rejects if the head stops moving. */
 async function storedUpTo(server: BenchServer, position: number): Promise<void> {
+  let last = -1;
+  let movedAt = performance.now();
   while (true) {
     const response = await fetch(`${server.historyUrl}health`);
     const { head } = await response.json() as { head: number };
     if (head >= position) return;
+    if (head !== last) [last, movedAt] = [head, performance.now()];
+    if (performance.now() - movedAt > STALL_MS) {
+      throw new Error(`The server stored nothing for ${STALL_MS} ms: head ${head}, waiting for ${position}`);
+    }
     await settle(2);
   }
 }

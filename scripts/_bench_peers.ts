@@ -15,7 +15,8 @@
  * the per-round ratios**. CPU µs per event from /proc: each system's own
  * processes (our server + `beam.smp`, `beam.smp`, `nats-server`,
  * `postgres`), and the bench process (the clients). Every read is checked
- * to give back exactly the events written, in order. Each system's
+ * to give back exactly the events written, in order (Emmett's consumer,
+ * which may deliver again: each at least once, the repeats noted). Each system's
  * durability at ack is printed beside it. A system that cannot be reached
  * is skipped with a note; everything created (streams, NATS streams,
  * tables, the Emmett database) is removed.
@@ -71,10 +72,15 @@ export async function recordPeers(dir: string, sizes: Sizes, notes: string[]): P
       for (const peer of order) {
         const phases = await peer.round(sizes.peersEvents, round);
         rounds.get(peer)!.push(phases);
+        for (const p of phases) {
+          if (p.note) notes.push(`peers: ${peer.name}, ${p.phase}, round ${round + 1}: ${p.note}`);
+        }
         console.log(
           `  round ${round + 1} ${peer.name}: ${
             phases.map((p) =>
-              `${p.phase} ${fmt(p.rate)}/s (CPU µs/event ${fmt(p.systemCpu)} + client ${fmt(p.clientCpu)})`
+              `${p.phase} ${fmt(p.rate)}/s (CPU µs/event ${fmt(p.systemCpu)} + client ${fmt(p.clientCpu)}${
+                p.note ? `; ${p.note}` : ""
+              })`
             ).join(", ")
           }`,
         );
@@ -120,7 +126,14 @@ function report(ours: Peer, systems: Peer[], rounds: Rounds): void {
         },
         ratio: ratios.length ? median(ratios) : undefined,
         target: `printed; CPU µs/event ${fmt(median(system))} system + ${fmt(median(client))} client`,
-        detail: { rates, ratios, systemCpu: system, clientCpu: client, durability: peer.durability() },
+        detail: {
+          rates,
+          ratios,
+          systemCpu: system,
+          clientCpu: client,
+          durability: peer.durability(),
+          notes: phases.map((x) => x.note),
+        },
       });
     }
   }

@@ -1,12 +1,13 @@
 /**
  * The peers bench's own checks (scripts/_bench_peer.ts): a read that loses,
- * repeats or reorders events fails instead of giving a figure, and a phase's
+ * repeats or reorders events fails instead of giving a figure (an
+ * at-least-once read: that loses one, and its repeats are counted), and a phase's
  * rate and CPU per event come from what it did.
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import process from "node:process";
-import { measurePhase, peerBody, SequenceCheck } from "../scripts/_bench_peer.ts";
+import { AtLeastOnceCheck, measurePhase, peerBody, SequenceCheck } from "../scripts/_bench_peer.ts";
 
 describe("SequenceCheck", () => {
   it("accepts the events in order from the first, and says when all came", () => {
@@ -38,6 +39,28 @@ describe("SequenceCheck", () => {
     const short = new SequenceCheck("stream x", 2);
     short.next({ i: 0 });
     assert.throws(() => short.done(), /stream x: read 1 of the 2 events written/);
+  });
+});
+
+describe("AtLeastOnceCheck", () => {
+  it("is complete once every event came, in any order, and counts the repeats", () => {
+    const check = new AtLeastOnceCheck("consumer", 3);
+    for (const key of ["b:1", "a:0", "b:1", "a:0", "b:2"]) check.next(key);
+    assert.equal(check.complete, true);
+    assert.equal(check.seen, 3);
+    assert.equal(check.repeated, 2);
+    check.done();
+  });
+
+  it("refuses a missing event at the end, and more distinct events than were written", () => {
+    const short = new AtLeastOnceCheck("consumer", 2);
+    short.next("a:0");
+    short.next("a:0");
+    assert.equal(short.complete, false);
+    assert.throws(() => short.done(), /consumer: read 1 of the 2 events written/);
+    const extra = new AtLeastOnceCheck("consumer", 1);
+    extra.next("a:0");
+    assert.throws(() => extra.next("a:1"), /read more than the 1 events written \(event a:1\)/);
   });
 });
 
