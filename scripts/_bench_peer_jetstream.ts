@@ -45,6 +45,8 @@ export function jetstreamPeer(options: JetstreamPeerOptions): Peer {
   let nc: NatsConnection | undefined;
   let jsm: JetStreamManager | undefined;
   let version = "?";
+  /** The stream of a round under way (deleted by close if the round was cut short). */
+  let current: string | undefined;
   const system = { nats: { comm: ["nats-server"] } };
   const encoder = new TextEncoder();
   return {
@@ -66,6 +68,7 @@ export function jetstreamPeer(options: JetstreamPeerOptions): Peer {
     async round(events, round): Promise<PhaseResult[]> {
       const stream = `${options.prefix}-${round}`.replace(/[^A-Za-z0-9_-]/g, "_");
       const subject = `${stream}.events`;
+      current = stream;
       await jsm!.streams.add({ name: stream, subjects: [subject], storage: StorageType.File });
       try {
         const js = nc!.jetstream();
@@ -93,9 +96,11 @@ export function jetstreamPeer(options: JetstreamPeerOptions): Peer {
         return [write, read];
       } finally {
         await jsm!.streams.delete(stream);
+        current = undefined;
       }
     },
     async close() {
+      if (current) await jsm?.streams.delete(current).catch(() => {});
       await nc?.close().catch(() => {});
       nc = undefined;
     },

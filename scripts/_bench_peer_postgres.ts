@@ -98,6 +98,8 @@ export function postgresPeer(options: PostgresPeerOptions): Peer {
   const url = options.url ?? PG_URL;
   let client: pg.Client | undefined;
   let durability = "?";
+  /** The table of a round under way (dropped by close if the round was cut short). */
+  let current: string | undefined;
   const system = { postgres: { comm: ["postgres"] } };
   return {
     name: "PostgreSQL table",
@@ -117,6 +119,7 @@ export function postgresPeer(options: PostgresPeerOptions): Peer {
     async round(events, round): Promise<PhaseResult[]> {
       const table = `${options.prefix}_${round}`.replace(/[^A-Za-z0-9_]/g, "_").toLowerCase();
       const db = client!;
+      current = table;
       await db.query(`CREATE TABLE ${table} (position bigserial PRIMARY KEY, data jsonb NOT NULL)`);
       try {
         const write = await measurePhase({ phase: "write", kind: "write", events, system }, async () => {
@@ -145,9 +148,13 @@ export function postgresPeer(options: PostgresPeerOptions): Peer {
         return [write, read];
       } finally {
         await db.query(`DROP TABLE IF EXISTS ${table}`);
+        current = undefined;
       }
     },
     async close() {
+      if (current) {
+        await client?.query("ROLLBACK").then(() => client?.query(`DROP TABLE IF EXISTS ${current}`)).catch(() => {});
+      }
       await client?.end().catch(() => {});
       client = undefined;
     },

@@ -41,6 +41,8 @@ export interface RabbitmqStreamPeerOptions {
 export function rabbitmqStreamPeer(options: RabbitmqStreamPeerOptions): Peer {
   const url = options.amqpUrl ?? AMQP_URL;
   let client: AMQPClient | undefined;
+  /** The stream of a round under way (deleted by close if the round was cut short). */
+  let current: string | undefined;
   const system = { rabbitmq: { comm: ["beam.smp"] } };
   return {
     name: "RabbitMQ stream",
@@ -57,6 +59,7 @@ export function rabbitmqStreamPeer(options: RabbitmqStreamPeerOptions): Peer {
     },
     async round(events, round): Promise<PhaseResult[]> {
       const stream = `${options.prefix}-${round}`;
+      current = stream;
       const channel = await client!.channel();
       try {
         await channel.queueDeclare(stream, { durable: true }, { "x-queue-type": "stream" });
@@ -107,9 +110,14 @@ export function rabbitmqStreamPeer(options: RabbitmqStreamPeerOptions): Peer {
           await again.close();
         });
         await channel.close().catch(() => {});
+        current = undefined;
       }
     },
     async close() {
+      if (current && client) {
+        const channel = await client.channel().catch(() => undefined);
+        await channel?.queueDelete(current).catch(() => {});
+      }
       await client?.close().catch(() => {});
       client = undefined;
     },

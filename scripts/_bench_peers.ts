@@ -34,6 +34,20 @@ import { rabbitmqStreamPeer } from "./_bench_peer_rabbitmq_stream.ts";
 import { names } from "./_bench_server.ts";
 import { fmt, median, spread } from "./_bench_util.ts";
 
+/** The peers open now, so that an interrupted run can still remove what they created ({@link closePeers}). */
+const openPeers = new Set<Peer>();
+
+/**
+ * Close every peer still open (dropping Emmett's database, the round's stream, NATS stream or table where a
+ * round was cut short): for `bench.ts`'s SIGINT/SIGTERM handler.
+ */
+export async function closePeers(): Promise<void> {
+  for (const peer of [...openPeers]) {
+    openPeers.delete(peer);
+    await peer.close().catch(() => {});
+  }
+}
+
 /** Each system's phases, round by round. */
 type Rounds = Map<Peer, PhaseResult[][]>;
 
@@ -65,6 +79,7 @@ export async function recordPeers(dir: string, sizes: Sizes, notes: string[]): P
         continue;
       }
       systems.push(peer);
+      openPeers.add(peer);
       rounds.set(peer, []);
     }
     for (let round = 0; round < sizes.peersRounds; round++) {
@@ -87,7 +102,10 @@ export async function recordPeers(dir: string, sizes: Sizes, notes: string[]): P
       }
     }
   } finally {
-    for (const peer of systems) await peer.close().catch((error) => console.error(`  peers: ${peer.name}: ${error}`));
+    for (const peer of systems) {
+      openPeers.delete(peer);
+      await peer.close().catch((error) => console.error(`  peers: ${peer.name}: ${error}`));
+    }
   }
   report(ours, systems, rounds);
 }

@@ -57,7 +57,7 @@ import { type Group, parseOptions, type Sizes } from "./_bench_options.ts";
 import { fillStream, measureReplay } from "./_bench_replay.ts";
 import { cleanup, names, npmBuild, startServerChild } from "./_bench_server.ts";
 import { recordStartup } from "./_bench_startup.ts";
-import { recordPeers } from "./_bench_peers.ts";
+import { closePeers, recordPeers } from "./_bench_peers.ts";
 import { recordStreams } from "./_bench_streams_startup.ts";
 import { recordStreamsVsEmmett } from "./_bench_streams_vs_emmett.ts";
 import { recordTtfb } from "./_bench_ttfb.ts";
@@ -167,6 +167,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "rabbit-eventstore-bench-"));
   const onSignal = async () => {
     killChildren();
+    await closePeers();
     await cleanup(dir);
     process.exit(130);
   };
