@@ -40,6 +40,14 @@ export interface Sizes {
   streamsRounds: number;
   /** streams-vs-emmett: seconds of appends at `latencyRate` for the latency figure. */
   streamsRateSeconds: number;
+  /** peers: events each system writes and reads back per round (ours, RabbitMQ stream, JetStream, PostgreSQL). */
+  peersEvents: number;
+  /** peers: events of Emmett's batch, read-all and consumer phases per round (slower: fewer). */
+  peersEmmettEvents: number;
+  /** peers: events Emmett appends one per call per round. */
+  peersEmmettSingles: number;
+  /** peers: rounds (the order of the systems flips each round; median and range reported). */
+  peersRounds: number;
 }
 
 /** The issue's sizes, and the CI sizes. */
@@ -60,6 +68,10 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     // 5 pairs: the machine is shared, and single rounds of either system vary by 2x.
     streamsRounds: 5,
     streamsRateSeconds: 10,
+    peersEvents: 150_000,
+    peersEmmettEvents: 20_000,
+    peersEmmettSingles: 2_000,
+    peersRounds: 3,
   },
   ci: {
     ingest: 5_000,
@@ -76,6 +88,11 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     streamsContended: 50,
     streamsRounds: 3,
     streamsRateSeconds: 0.3,
+    // A few seconds in all: 3 rounds of 3,000 events per system (Emmett 1,000 and 200).
+    peersEvents: 3_000,
+    peersEmmettEvents: 1_000,
+    peersEmmettSingles: 200,
+    peersRounds: 3,
   },
 };
 
@@ -92,6 +109,7 @@ export const GROUPS = [
   "replay",
   "streams",
   "streams-vs-emmett",
+  "peers",
 ] as const;
 export type Group = typeof GROUPS[number];
 
@@ -127,9 +145,16 @@ export function parseOptions(argv: string[]) {
   number("streams-contended", "streamsContended");
   number("streams-rounds", "streamsRounds");
   number("streams-rate-seconds", "streamsRateSeconds");
+  number("peers-events", "peersEvents");
+  number("peers-emmett-events", "peersEmmettEvents");
+  number("peers-emmett-singles", "peersEmmettSingles");
+  number("peers-rounds", "peersRounds");
   const runtimes = (flags.get("runtimes") ?? "deno,node").split(",").filter((r) => r === "deno" || r === "node");
   const out = flags.get("out") ?? join(ROOT, ".bench", size === "ci" ? "results-ci.json" : "results.json");
-  const only = new Set((flags.get("only") ?? GROUPS.join(",")).split(",").filter(Boolean));
+  // --peers: the peers group alone (unless --only names groups). The default leaves peers out: 18.6-75 s at CI
+  // size on the loaded 2-core box, not reliably < 20 s; tests/bench_peers_int_test.ts runs each peer at a tiny size.
+  const defaults = GROUPS.filter((group) => group !== "peers").join(",");
+  const only = new Set((flags.get("only") ?? (flags.has("peers") ? "peers" : defaults)).split(",").filter(Boolean));
   for (const group of only) {
     if (!(GROUPS as readonly string[]).includes(group)) {
       throw new RangeError(

@@ -23,6 +23,10 @@ export const names = {
   stream: `${runId}-stream`,
   streamsQueue: `${runId}-streams-in`,
   streamsExchange: `${runId}-streams-x`,
+  peersQueue: `${runId}-peers-in`,
+  peersExchange: `${runId}-peers-x`,
+  /** Prefix of the peers bench's own streams, NATS streams and tables (each removed after its round). */
+  peers: `${runId}-peers`,
 };
 const queuesToDelete = [
   names.queue,
@@ -31,12 +35,17 @@ const queuesToDelete = [
   names.stream,
   names.streamsQueue,
   `${names.streamsQueue}.dead`,
+  names.peersQueue,
+  `${names.peersQueue}.dead`,
 ];
-const exchangesToDelete = [names.exchange, names.relayExchange, names.streamsExchange];
+const exchangesToDelete = [names.exchange, names.relayExchange, names.streamsExchange, names.peersExchange];
 
-/** The built npm package's server and listener, when `scripts/build_npm.ts` has run. */
+/**
+ * The built npm package's server and listener, when `scripts/build_npm.ts` has run (`.`: this script is itself
+ * the compiled one in npm/esm, as in the tests on Node).
+ */
 export function npmBuild(): { server: string; listener: string } | undefined {
-  for (const dir of ["npm/esm", "npm/script", "npm"]) {
+  for (const dir of ["npm/esm", "npm/script", "npm", "."]) {
     const server = join(ROOT, dir, "server.js");
     const listener = join(ROOT, dir, "listener.js");
     if (existsSync(server) && existsSync(listener)) return { server, listener };
@@ -101,7 +110,7 @@ export async function startServerChild(
 export async function healthMemory(server: BenchServer): Promise<Record<string, number> | undefined> {
   try {
     const response = await fetch(`${server.historyUrl}health`);
-    return (await response.json()).memory;
+    return ((await response.json()) as { memory?: Record<string, number> }).memory;
   } catch {
     return undefined;
   }

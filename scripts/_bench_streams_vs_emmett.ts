@@ -29,7 +29,6 @@
  *
  * @module
  */
-import process from "node:process";
 import {
   type EventStore,
   isExpectedVersionConflictError,
@@ -43,13 +42,11 @@ import { getRabbitEventStore } from "../emmett.ts";
 import { cpuSnapshot, cpuSpent } from "./_bench_cpu.ts";
 import { record } from "./_bench_figures.ts";
 import type { Sizes } from "./_bench_options.ts";
+import { freshDatabase } from "./_bench_peer_postgres.ts";
 import { type BenchServer, names } from "./_bench_server.ts";
-import { AMQP_URL, benchEvent, fmt, median, quantile, settle } from "./_bench_util.ts";
+import { AMQP_URL, benchEvent, fmt, median, quantile, settle, spread } from "./_bench_util.ts";
 
 type Store = EventStore<ReadEventMetadataWithGlobalPosition>;
-
-/** The PostgreSQL the Emmett side runs on (its database is only used to create and drop the run's own). */
-const PG_URL = process.env.BENCH_PG_URL ?? "postgres://postgres@127.0.0.1:5432/test";
 
 /** What one measured phase gives. */
 interface Phase {
@@ -198,36 +195,6 @@ async function fixedRate(store: Store, prefix: string, rate: number, total: numb
   return { ...figures, conflicts };
 }
 
-/** A fresh database on PostgreSQL for this run, or why there is none. */
-async function freshDatabase(): Promise<{ url: string; drop: () => Promise<void> } | { skipped: string }> {
-  const admin = new pg.Client({ connectionString: PG_URL, connectionTimeoutMillis: 3000 });
-  try {
-    await admin.connect();
-  } catch (error) {
-    await admin.end().catch(() => {});
-    return { skipped: `PostgreSQL at ${PG_URL} cannot be reached (${(error as Error).message || String(error)})` };
-  }
-  const name = `emmett_${names.queue.replace(/[^a-z0-9]/gi, "_").toLowerCase()}`;
-  await admin.query(`CREATE DATABASE ${name}`);
-  const url = new URL(PG_URL);
-  url.pathname = `/${name}`;
-  return {
-    url: url.toString(),
-    drop: async () => {
-      try {
-        await admin.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      } finally {
-        await admin.end();
-      }
-    },
-  };
-}
-
-/** Median and range of `values`, formatted. */
-function spread(values: number[], digits = 0): string {
-  return `${fmt(median(values), digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
-}
-
 /**
  * Measure and record the streams-vs-emmett figures on `server` (a Deno server
  * child on a fresh store, consuming `names.streamsQueue`).
@@ -239,7 +206,7 @@ export async function recordStreamsVsEmmett(server: BenchServer, sizes: Sizes, n
     queueName: names.streamsQueue,
     historyUrl: server.historyUrl,
   });
-  const database = await freshDatabase();
+  const database = await freshDatabase(names.queue);
   const stores: Partial<Record<System, Store & { close(): Promise<void> }>> = { rabbit };
   let pool: pg.Pool | undefined;
   if ("skipped" in database) {

@@ -194,6 +194,11 @@ export function median(values: number[]): number {
   return quantile(values, 0.5);
 }
 
+/** The median of `values` with their range, formatted with `digits` decimals: `1.02 (0.91–1.17)`. */
+export function spread(values: number[], digits = 0): string {
+  return `${fmt(median(values), digits)} (${fmt(Math.min(...values), digits)}–${fmt(Math.max(...values), digits)})`;
+}
+
 /** The JSON body of bench event number `i` (about 100 bytes, like a small domain event). */
 export function benchEvent(i: number, extra: Record<string, unknown> = {}): Record<string, unknown> {
   return {

@@ -12,6 +12,8 @@
  * deno task bench --only=streams --streams-full --runtimes=deno   # the issue's 10M events in 1M streams
  * deno task bench --only=streams-vs-emmett                 # appendToStream beside Emmett on PostgreSQL
  * deno task bench --only=replay --pairs=5 --listener-baseline=main  # replay, start to first event vs main's listener
+ * deno task bench --peers                                  # beside a RabbitMQ stream, JetStream, PostgreSQL, Emmett
+ * deno task bench --peers --ci                             # the same at CI size (3,000 events a round, seconds)
  * ```
  *
  * Replay, start-up, TTFB and latency run `--pairs` paired rounds (default 3)
@@ -19,13 +21,19 @@
  *
  * `--only` takes a comma-separated subset of the figure groups `ingest`,
  * `latency`, `memory`, `startup`, `ttfb`, `replay`, `streams`,
- * `streams-vs-emmett` (default: all).
+ * `streams-vs-emmett`, `peers` (default: all but `peers`; `--peers` is `--only=peers`).
  * `streams` (`_bench_streams_startup.ts`) writes its own stores: 1M events in
  * 100k streams, 200k in 20k with `--ci`, 10M in 1M with `--streams-full`.
  * `streams-vs-emmett` (`_bench_streams_vs_emmett.ts`) runs
  * on a Deno server of its own, beside Emmett on PostgreSQL when it can be
  * reached (else that side is skipped with a note);
- * `--streams-writers/-appends/-contended/-rounds/-rate-seconds` size it. `memory`
+ * `--streams-writers/-appends/-contended/-rounds/-rate-seconds` size it.
+ * `peers` (`_bench_peers.ts`) writes and reads back the same events through
+ * our server (end to end) and listener, a RabbitMQ stream, NATS JetStream
+ * (`BENCH_NATS_URL`, default 127.0.0.1:4222), a PostgreSQL table and Emmett on
+ * PostgreSQL (`BENCH_PG_URL`), rounds alternating, each with its durability
+ * at ack; a system that cannot be reached is skipped with a note;
+ * `--peers-events/-emmett-events/-emmett-singles/-rounds` size it. `memory`
  * runs the server-side ingest rounds and replays it needs (without their
  * baselines) so that the RSS figures are taken at the same points as in a
  * full run.
@@ -52,6 +60,7 @@ import { recordRssAfterIngest, recordRssAfterReplay } from "./_bench_memory.ts";
 import { type Group, parseOptions, type Sizes } from "./_bench_options.ts";
 import { fillStream, measureReplay } from "./_bench_replay.ts";
 import { cleanup, names, npmBuild, startServerChild } from "./_bench_server.ts";
+import { closePeers, recordPeers } from "./_bench_peers.ts";
 import { measureStartup } from "./_bench_startup.ts";
 import { recordStreams } from "./_bench_streams_startup.ts";
 import { recordStreamsVsEmmett } from "./_bench_streams_vs_emmett.ts";
@@ -163,6 +172,7 @@ async function main(): Promise<void> {
   const dir = await mkdtemp(join(tmpdir(), "rabbit-eventstore-bench-"));
   const onSignal = async () => {
     killChildren();
+    await closePeers();
     await cleanup(dir);
     process.exit(130);
   };
@@ -202,6 +212,10 @@ async function main(): Promise<void> {
       }
     }
     if (only.has("streams-vs-emmett")) await streamsVsEmmett(run);
+    if (only.has("peers")) {
+      console.log(`\n[deno] peers: ${fmt(sizes.peersEvents)} events a round, ${sizes.peersRounds} rounds`);
+      await recordPeers(dir, sizes, notes);
+    }
   } finally {
     await cleanup(dir);
   }
