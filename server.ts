@@ -28,6 +28,8 @@ import { FanoutPublisher } from "./lib/fanout_publisher.ts";
 import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import type { EventStorage, IdVisitor } from "./lib/storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
+import { followHandler } from "./lib/follow_handler.ts";
+import { LiveFeed } from "./lib/live_feed.ts";
 import { debugLog, warnLog } from "./lib/log.ts";
 import { PublishWatermark } from "./lib/publish_watermark.ts";
 import { type HttpServer, serve } from "./lib/runtime/serve.ts";
@@ -169,6 +171,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   const watermark = await PublishWatermark.open(storage);
   const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
   const deadLetters = new DeadLetterQueue(settings.queueName, { confirmTimeout: options.confirmTimeout });
+  const feed = new LiveFeed({ maxClients: settings.httpLiveClients, bufferBytes: settings.httpLiveBuffer });
 
   let resolveStopped!: () => void;
   let rejectStopped!: (error: Error) => void;
@@ -190,6 +193,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     log,
     warn,
     deadLetter: (session, delivery, reason) => deadLetters.send(session, delivery, reason),
+    onStored: (records) => feed.publish(records),
     onFatal: (error) => {
       warn(`Fatal: ${describe(error)}`);
       void shutdown(error);
@@ -203,6 +207,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       await publisher.idle();
       await watermark.flush();
       await link?.close();
+      await feed.close(error ? `the server stopped: ${describe(error)}` : "the server is closing");
       await http?.close();
       await storage.close();
       if (error) rejectStopped(error);
@@ -212,13 +217,14 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   };
 
   try {
+    const history = historyHandler(storage, () => ({
+      published: watermark.value,
+      broker: link?.session ? "up" : "down",
+      memory: memoryFigures(),
+      streams: index.size,
+    }), { streams: index });
     http = await serve(
-      historyHandler(storage, () => ({
-        published: watermark.value,
-        broker: link?.session ? "up" : "down",
-        memory: memoryFigures(),
-        streams: index.size,
-      }), { streams: index }),
+      followHandler(history, { feed, heartbeat: settings.httpHeartbeat }),
       {
         port: settings.port,
         hostname: settings.hostname,
@@ -256,6 +262,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     await link.start();
   } catch (error) {
     await link?.close();
+    await feed.close("the server did not start", 0);
     await http?.close();
     await storage.close();
     throw error;

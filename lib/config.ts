@@ -78,6 +78,15 @@ export interface ServerSettings extends BrokerSettings {
    * Env `HTTPWRITETIMEOUT`. @default {60000}
    */
   httpWriteTimeout: number;
+  /** Live HTTP clients (SSE and `?follow=1`) at once; one more is answered 503. Env `HTTPLIVECLIENTS`. @default {100} */
+  httpLiveClients: number;
+  /**
+   * Bytes of events one live client may let wait; a client further behind is closed with the reason and resumes
+   * from its last position. Env `HTTPLIVEBUFFER`. @default {1048576}
+   */
+  httpLiveBuffer: number;
+  /** Milliseconds of silence after which a live response sends a heartbeat. Env `HTTPHEARTBEAT`. @default {15000} */
+  httpHeartbeat: number;
 }
 
 /**
@@ -122,6 +131,9 @@ export const DEFAULTS = {
   httpHeaderTimeout: LIMITS.http.headerTimeout,
   httpMaxConnections: LIMITS.http.maxConnections,
   httpWriteTimeout: LIMITS.http.writeTimeout,
+  httpLiveClients: LIMITS.live.maxClients,
+  httpLiveBuffer: LIMITS.live.bufferBytes,
+  httpHeartbeat: LIMITS.live.heartbeat,
 } as const;
 
 /**
@@ -195,6 +207,12 @@ export function serverSettings(
       integer("HTTPMAXCONNECTIONS", vars.HTTPMAXCONNECTIONS, DEFAULTS.httpMaxConnections, 1, 1_000_000),
     httpWriteTimeout: options.httpWriteTimeout ??
       integer("HTTPWRITETIMEOUT", vars.HTTPWRITETIMEOUT, DEFAULTS.httpWriteTimeout, 1, 86_400_000),
+    httpLiveClients: options.httpLiveClients ??
+      integer("HTTPLIVECLIENTS", vars.HTTPLIVECLIENTS, DEFAULTS.httpLiveClients, 1, 1_000_000),
+    httpLiveBuffer: options.httpLiveBuffer ??
+      integer("HTTPLIVEBUFFER", vars.HTTPLIVEBUFFER, DEFAULTS.httpLiveBuffer, 1, 1024 * 1024 * 1024),
+    httpHeartbeat: options.httpHeartbeat ??
+      integer("HTTPHEARTBEAT", vars.HTTPHEARTBEAT, DEFAULTS.httpHeartbeat, 1, 15_000),
   };
 }
 

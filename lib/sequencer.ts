@@ -75,6 +75,8 @@ export interface SequencerOptions {
   newId?: () => string;
   /** Stop taking new batches while this many fanout publishes await a confirm. @default {20000} */
   maxUnconfirmed?: number;
+  /** Called with each batch once it is durable, before the fanout gets it (the live HTTP feed). @default {none} */
+  onStored?: (records: readonly StoredRecord[]) => void;
 }
 
 interface Pending {
@@ -113,7 +115,9 @@ interface Pending {
  * ```
  */
 export class Sequencer {
-  readonly #o: Required<Omit<SequencerOptions, "log">> & { log: (message: string) => void };
+  readonly #o: Required<Omit<SequencerOptions, "log" | "onStored">> & Pick<SequencerOptions, "onStored"> & {
+    log: (message: string) => void;
+  };
   #pending: Pending[] = [];
   #running: Promise<void> | undefined;
   #failed = false;
@@ -252,6 +256,7 @@ export class Sequencer {
         window.add(r.id, r.position);
         if (r.stream !== undefined) index.add(r.position, r.stream, r.streamVersion!);
       }
+      this.#o.onStored?.(records);
       await crashPoint("before-publish"); // test-only crash points: no-ops unless RABBIT_EVENTSTORE_CRASH_AT is set
       this.#o.publisher.publish(records);
       await crashPoint("before-ack", () => this.#o.publisher.idle());
