@@ -9,9 +9,12 @@
  * it ({@link LiveSubscription.after}), and the records at or below it are
  * dropped: no gap and no duplicate at the hand-over.
  *
- * A client that lets more than `bufferBytes` wait is closed (its buffer is
- * dropped, {@link LiveSubscription.closed} says why) and resumes from the
- * last position it got. At most `maxClients` subscribe at once.
+ * A client that still has more than `bufferBytes` waiting when the next
+ * batch arrives is closed (its buffer is dropped,
+ * {@link LiveSubscription.closed} says why) and resumes from the last
+ * position it got: a client holds at most `bufferBytes` plus one batch (whose
+ * records every client shares), so a burst alone closes no client that keeps
+ * up. At most `maxClients` subscribe at once.
  *
  * @module
  */
@@ -51,7 +54,10 @@ export interface LiveRecord {
 export interface LiveFeedOptions {
   /** Live clients at once; {@link LiveFeed.subscribe} refuses one more. @default {100} */
   maxClients?: number;
-  /** Bytes of record lines one client may let wait before it is closed as too slow. @default {1048576} */
+  /**
+   * Bytes of record lines (UTF-8) one client may still have waiting when the next batch arrives; beyond
+   * that it is closed as too slow. @default {1048576}
+   */
   bufferBytes?: number;
 }
 
@@ -200,22 +206,23 @@ class Subscriber implements LiveSubscription {
 
   push(records: readonly LiveRecord[], sizes: readonly number[]): void {
     if (this.#closed !== undefined) return;
+    // Still more than the bound waiting from earlier batches: too slow. A batch itself always fits (its
+    // records are the server's, shared by every client), so a burst does not close a client that keeps up.
+    if (this.#bytes > this.#limit) {
+      this.#empty();
+      this.#closed = `too slow: more than ${this.#limit} bytes of events waited for this client`;
+      return this.#notify();
+    }
     let added = false;
     for (let i = 0; i < records.length; i++) {
       const record = records[i];
       if (record.position <= this.#after || !matches(this.#filter, record.stream)) continue;
-      // One record always fits an empty buffer (an event may be bigger than the buffer); then the bound holds.
-      if (this.#buffer.length > 0 && this.#bytes + sizes[i] > this.#limit) {
-        this.#empty();
-        this.#closed = `too slow: more than ${this.#limit} bytes of events waited for this client`;
-        break;
-      }
       this.#buffer.push(record);
       this.#sizes.push(sizes[i]);
       this.#bytes += sizes[i];
       added = true;
     }
-    if (added || this.#closed !== undefined) this.#notify();
+    if (added) this.#notify();
   }
 
   after(position: number): void {

@@ -36,32 +36,35 @@ describe("LiveFeed", () => {
     assert.deepEqual(positions(every.take()), [1, 2, 3, 4, 5]);
   });
 
-  it("closes a client that lets more than bufferBytes wait, and drops its buffer", () => {
+  it("closes a client that still has more than bufferBytes waiting when a batch arrives, and drops its buffer", () => {
     const feed = new LiveFeed({ bufferBytes: 100 });
     const slow = feed.subscribe()!;
     const fast = feed.subscribe()!;
-    const line = "x".repeat(40); // 40 bytes: two fit, the third does not
-    feed.publish([rec(1, undefined, line), rec(2, undefined, line)]);
-    assert.deepEqual(positions(fast.take()), [1, 2]);
-    assert.equal(slow.closed, undefined);
-    feed.publish([rec(3, undefined, line)]);
+    const line = "x".repeat(40);
+    feed.publish([rec(1, undefined, line), rec(2, undefined, line), rec(3, undefined, line)]); // a burst: 120
+    assert.equal(slow.closed, undefined, "one batch always fits");
+    assert.deepEqual(positions(fast.take()), [1, 2, 3]);
+    feed.publish([rec(4, undefined, line)]); // 120 still waiting: too slow
     assert.match(slow.closed ?? "", /^too slow: more than 100 bytes of events waited for this client$/);
     assert.deepEqual(slow.take(), []);
-    feed.publish([rec(4, undefined, line)]);
+    feed.publish([rec(5, undefined, line)]);
     assert.deepEqual(slow.take(), [], "a closed client gets nothing more");
-    assert.deepEqual(positions(fast.take()), [3, 4], "the other client is not affected");
+    assert.deepEqual(positions(fast.take()), [4, 5], "the other client is not affected");
   });
 
-  it("counts bytes in UTF-8, and takes one record bigger than the buffer into an empty one", () => {
+  it("counts the bytes waiting in UTF-8", () => {
     const feed = new LiveFeed({ bufferBytes: 10 });
     const live = feed.subscribe()!;
-    feed.publish([rec(1, undefined, "é".repeat(20))]); // 40 bytes, alone
+    feed.publish([rec(1, undefined, "ééééé")]); // 10 bytes (5 UTF-16 units)
+    feed.publish([rec(2, undefined, "a")]); // 10 waiting: not more than the bound
     assert.equal(live.closed, undefined);
-    assert.deepEqual(positions(live.take()), [1]);
-    feed.publish([rec(2, undefined, "ééé"), rec(3, undefined, "éé")]); // 6 + 4 = 10 fits
-    assert.equal(live.closed, undefined);
-    feed.publish([rec(4, undefined, "a")]); // 11 does not
+    feed.publish([rec(3, undefined, "a")]); // 11 waiting
     assert.match(live.closed ?? "", /too slow/);
+    const reader = feed.subscribe()!;
+    feed.publish([rec(4, undefined, "ééééé")]);
+    reader.take(); // a client that reads is never closed
+    feed.publish([rec(5, undefined, "ééééé")]);
+    assert.equal(reader.closed, undefined);
   });
 
   it("refuses a client beyond maxClients, and takes one again once a client left", () => {
