@@ -65,6 +65,7 @@ export class FanoutPublisher {
   /** Settles, in order, the confirms of everything sent so far. */
   #chain: Promise<void> = Promise.resolve();
   #inFlight = 0;
+  #republished = 0;
   /** The epoch whose catch-up is running, or -1. */
   #catchingEpoch = -1;
   #catchUpDone: Promise<void> = Promise.resolve();
@@ -100,6 +101,11 @@ export class FanoutPublisher {
   /** Publishes sent but not yet confirmed. */
   get inFlight(): number {
     return this.#inFlight;
+  }
+
+  /** Records published again since start (read back from storage after a reconnect, a nack or a lost confirm). */
+  get republished(): number {
+    return this.#republished;
   }
 
   /** Use a new session: republish everything after the confirmed watermark. */
@@ -203,6 +209,7 @@ export class FanoutPublisher {
         if (batch.length === 0 || epoch !== this.#epoch) break;
         this.#log(`Republishing positions ${from}..${to} to the fanout`);
         this.#send(session, batch);
+        this.#republished += batch.length;
         await this.below(CATCH_UP_IN_FLIGHT);
       }
     } catch (error) {

@@ -109,7 +109,7 @@ export function followHandler(
     const category = url.searchParams.get("category");
     const filter: EventFilter | undefined = stream !== null ? { stream } : category !== null ? { category } : undefined;
     // Subscribe first: what is stored from now on reaches the subscription; history covers the rest.
-    const live = feed.subscribe(filter);
+    const live = feed.subscribe(filter, sse ? "sse" : "follow");
     if (!live) {
       return new Response(`Cannot serve more than ${feed.maxClients} live clients at once; retry later\n`, {
         status: 503,

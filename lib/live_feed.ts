@@ -89,6 +89,20 @@ export interface LiveSubscription {
   close(): void;
 }
 
+/**
+ * What a live client reads: Server-Sent Events, or NDJSON with `?follow=1`.
+ *
+ * @example Count the SSE clients
+ * ```ts
+ * import { LiveFeed, type LiveKind } from "./live_feed.ts";
+ * const kind: LiveKind = "follow";
+ * const feed = new LiveFeed();
+ * feed.subscribe(undefined, kind);
+ * console.log(feed.byKind()); // { sse: 0, follow: 1 }
+ * ```
+ */
+export type LiveKind = "sse" | "follow";
+
 /** The defaults of {@link LiveFeedOptions}. */
 const FEED_DEFAULTS = {
   maxClients: DEFAULTS.live.maxClients,
@@ -137,6 +151,13 @@ export class LiveFeed {
     return this.#subscribers.size;
   }
 
+  /** Live clients now, by kind (the metrics' `live_clients{kind}`). */
+  byKind(): Record<LiveKind, number> {
+    const counts = { sse: 0, follow: 0 };
+    for (const subscriber of this.#subscribers) counts[subscriber.kind]++;
+    return counts;
+  }
+
   /** The cap on live clients. */
   get maxClients(): number {
     return this.#maxClients;
@@ -146,11 +167,12 @@ export class LiveFeed {
    * Subscribe a client; records published from now on that pass `filter` are buffered for it.
    *
    * @param filter One stream or one category. @default {every record}
+   * @param kind What the client reads, for {@link LiveFeed.byKind}. @default {"sse"}
    * @returns The subscription, or undefined when `maxClients` are subscribed or the feed is closing.
    */
-  subscribe(filter?: EventFilter): LiveSubscription | undefined {
+  subscribe(filter?: EventFilter, kind: LiveKind = "sse"): LiveSubscription | undefined {
     if (this.#closing !== undefined || this.#subscribers.size >= this.#maxClients) return undefined;
-    const subscriber = new Subscriber(filter, this.#bufferBytes, (s) => this.#subscribers.delete(s));
+    const subscriber = new Subscriber(filter, kind, this.#bufferBytes, (s) => this.#subscribers.delete(s));
     this.#subscribers.add(subscriber);
     return subscriber;
   }
@@ -182,6 +204,7 @@ export class LiveFeed {
 }
 
 class Subscriber implements LiveSubscription {
+  readonly kind: LiveKind;
   readonly #filter: EventFilter | undefined;
   readonly #limit: number;
   readonly #leave: (s: Subscriber) => void;
@@ -194,7 +217,8 @@ class Subscriber implements LiveSubscription {
   #left = false;
   #onLeft: (() => void) | undefined;
 
-  constructor(filter: EventFilter | undefined, limit: number, leave: (s: Subscriber) => void) {
+  constructor(filter: EventFilter | undefined, kind: LiveKind, limit: number, leave: (s: Subscriber) => void) {
+    this.kind = kind;
     this.#filter = filter;
     this.#limit = limit;
     this.#leave = leave;

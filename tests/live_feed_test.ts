@@ -73,6 +73,7 @@ describe("LiveFeed", () => {
     assert.ok(feed.subscribe());
     assert.equal(feed.subscribe(), undefined);
     assert.equal(feed.clients, 2);
+    assert.deepEqual(feed.byKind(), { sse: 2, follow: 0 });
     a.close();
     assert.ok(feed.subscribe());
   });

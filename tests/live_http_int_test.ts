@@ -1,5 +1,6 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import parsePrometheus from "parse-prometheus-text-format";
 import { liveReader, positionOf } from "./_live_reader.ts";
 import { delay, setup, type TestContext, waitFor } from "./_helpers.ts";
 import type { EventStoreServer } from "../server.ts";
@@ -99,7 +100,17 @@ describe("live history over HTTP (real server, broker and sockets)", () => {
   it("answers 503 beyond HTTPLIVECLIENTS; plain history is not counted", async () => {
     const abort = new AbortController();
     const open = [];
-    for (let i = 0; i < 3; i++) open.push(await fetch(url(), { headers: SSE, signal: abort.signal }));
+    for (let i = 0; i < 2; i++) open.push(await fetch(url(), { headers: SSE, signal: abort.signal }));
+    open.push(await fetch(url("?follow=1"), { signal: abort.signal }));
+    // The metrics count them by kind (read with a real exposition-format parser).
+    const families = parsePrometheus(await (await fetch(url("metrics"))).text()) as Array<
+      { name: string; metrics: Array<{ value?: string; labels?: Record<string, string> }> }
+    >;
+    const live = families.find((family) => family.name === "rabbit_eventstore_live_clients")!.metrics;
+    assert.deepEqual(
+      Object.fromEntries(live.map((m) => [m.labels?.kind, Number(m.value)])),
+      { sse: 2, follow: 1 },
+    );
     const refused = await fetch(url(), { headers: SSE });
     assert.equal(refused.status, 503);
     assert.equal(await refused.text(), "Cannot serve more than 3 live clients at once; retry later\n");
