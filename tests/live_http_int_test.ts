@@ -1,5 +1,7 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Buffer } from "node:buffer";
+import { connect } from "node:net";
 import parsePrometheus from "parse-prometheus-text-format";
 import { liveReader, positionOf } from "./_live_reader.ts";
 import { delay, setup, type TestContext, waitFor } from "./_helpers.ts";
@@ -164,14 +166,30 @@ async function slowClient(ctx: TestContext, server: EventStoreServer): Promise<v
   };
   const from = 1;
   const abort = new AbortController();
-  const slow = await fetch(url(`?from=${from}`), { headers: SSE, signal: abort.signal });
+  // A raw socket that reads nothing until the events are stored: fetch would not do (Node's reads the body
+  // ahead into memory, so the server would never see a slow client). HTTP/1.0, so the body is not chunked.
+  const socket = connect(server.port, "127.0.0.1");
+  await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
+  socket.pause();
+  socket.write(`GET /?from=${from} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
   // 200 events of 64 KiB (13 MiB): more than the socket buffers and the 64 KiB live buffer hold unread.
   await publish(200, 64 * 1024);
-  const reader = liveReader(slow.body!, true);
+  const chunks: Uint8Array[] = [];
+  const ended = new Promise<void>((resolve) => socket.once("end", resolve).once("close", resolve));
+  socket.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+  socket.resume();
+  // Until the server ends the response (a client that was never closed would hang here: 30 s, then it fails).
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([ended, new Promise((resolve) => timer = setTimeout(resolve, 30_000))]);
+  clearTimeout(timer);
+  socket.destroy();
+  const text = new TextDecoder().decode(Buffer.concat(chunks));
+  const head = text.slice(0, text.indexOf("\r\n\r\n"));
+  assert.match(head, /^HTTP\/1\.[01] 200 /);
+  const reader = liveReader(new Response(text.slice(head.length + 4)).body!, true);
   const got: number[] = [];
   let reason: string | undefined;
-  // Until the reason (and the end of the response), or all 200 (a client that was never closed: it fails below).
-  for (let frame = await reader.next(); frame && got.length < 200; frame = await reader.next()) {
+  for (let frame = await reader.next(); frame; frame = await reader.next()) {
     if (frame.id) got.push(Number(frame.id));
     const closed = frame.comments.find((c) => c.startsWith("closed:"));
     if (closed) reason = closed;
