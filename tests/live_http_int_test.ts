@@ -34,7 +34,7 @@ describe("live history over HTTP (real server, broker and sockets)", () => {
     server = await ctx.startServer({
       // A write timeout far shorter than the first test's idle wait: a healthy live response outlives it. The
       // slow-client test needs a server of its own with the default, or the timeout would cut it off first.
-      httpWriteTimeout: 300,
+      httpWriteTimeout: 1_000,
       httpHeartbeat: 100,
       httpLiveClients: 3,
       httpLiveBuffer: 64 * 1024,
@@ -57,8 +57,8 @@ describe("live history over HTTP (real server, broker and sockets)", () => {
     assert.equal((await events.next())?.retry, "1000");
     for (const p of [2, 3]) assert.equal((await events.nextRecord())?.id, String(p));
     for (const p of [1, 2, 3]) assert.equal(positionOf((await lines.nextRecord())!.data!), p);
-    // Idle for longer than the write timeout (300 ms): the heartbeats keep going, the responses stay open.
-    await delay(700);
+    // Idle for longer than the write timeout (1 s): the heartbeats keep going, the responses stay open.
+    await delay(1_500);
     const heartbeat = await events.next();
     assert.deepEqual(heartbeat?.comments, ["heartbeat"]);
     await publish(2);
