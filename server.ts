@@ -180,7 +180,9 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   // window hit against the stored record, and those positions are gone (or hold other ids later).
   if (index.lastPosition > storage.head) index.truncate(storage.head);
   const watermark = await PublishWatermark.open(storage);
-  const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
+  const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout, {
+    republishRate: settings.republishRate,
+  });
   const deadLetters = new DeadLetterQueue(settings.queueName, { confirmTimeout: options.confirmTimeout });
   const feed = new LiveFeed({ maxClients: settings.httpLiveClients, bufferBytes: settings.httpLiveBuffer });
 
@@ -247,7 +249,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     closing ??= (async () => {
       await consumer?.cancel().catch(() => {});
       if (!error) await sequencer.drain();
-      await publisher.idle();
+      await publisher.close(); // a catch-up stops where it is; the next start goes on from the watermark
       await watermark.flush();
       await link?.close();
       await feed.close(error ? `the server stopped: ${describe(error)}` : "the server is closing");

@@ -96,12 +96,20 @@ export interface ServerSettings extends BrokerSettings {
   /** Live HTTP clients (SSE and `?follow=1`) at once; one more is answered 503. Env `HTTPLIVECLIENTS`. @default {100} */
   httpLiveClients: number;
   /**
-   * Bytes of events one live client may let wait; a client further behind is closed with the reason and resumes
-   * from its last position. Env `HTTPLIVEBUFFER`. @default {1048576}
+   * Bytes (UTF-8) of events one live client may still have waiting when the next batch is stored; a client
+   * further behind is closed with the reason and resumes from its last position. Env `HTTPLIVEBUFFER`.
+   * @default {1048576}
    */
   httpLiveBuffer: number;
   /** Milliseconds of silence after which a live response sends a heartbeat. Env `HTTPHEARTBEAT`. @default {15000} */
   httpHeartbeat: number;
+  /**
+   * Records per second at most that the server republishes to the fanout while catching up (after a
+   * restart, a reconnect, or a restored store whose watermark is unknown, which republishes its whole
+   * history); live events are published at once beside it. 0: as fast as the broker confirms.
+   * Env `REPUBLISHRATE`. @default {2000}
+   */
+  republishRate: number;
 }
 
 /**
@@ -154,6 +162,7 @@ export const DEFAULTS = {
   httpLiveClients: LIMITS.live.maxClients,
   httpLiveBuffer: LIMITS.live.bufferBytes,
   httpHeartbeat: LIMITS.live.heartbeat,
+  republishRate: LIMITS.fanout.republishRate,
 } as const;
 
 /**
@@ -244,6 +253,8 @@ export function serverSettings(
       integer("HTTPLIVEBUFFER", vars.HTTPLIVEBUFFER, DEFAULTS.httpLiveBuffer, 1, 1024 * 1024 * 1024),
     httpHeartbeat: options.httpHeartbeat ??
       integer("HTTPHEARTBEAT", vars.HTTPHEARTBEAT, DEFAULTS.httpHeartbeat, 1, 15_000),
+    republishRate: options.republishRate ??
+      integer("REPUBLISHRATE", vars.REPUBLISHRATE, DEFAULTS.republishRate, 0, 10_000_000),
   };
 }
 

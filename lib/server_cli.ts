@@ -84,10 +84,11 @@ export function serverHelp(): string {
     ["EXCHANGENAME", DEFAULTS.exchangeName, "fanout exchange stored events are published to"],
     ["PORT", DEFAULTS.port, "HTTP port of the history"],
     ["HTTPHOST", DEFAULTS.hostname, "address the HTTP server binds"],
-    ["STORAGEFILE", DEFAULTS.storageFile, "storage file (the server also keeps <STORAGEFILE>.published)"],
+    ["STORAGEFILE", DEFAULTS.storageFile, "storage file (it holds the published watermark too)"],
     ["MAXEVENTBYTES", DEFAULTS.maxEventBytes, "largest accepted event; larger ones go to <QUEUENAME>.dead"],
     ["PREFETCH", DEFAULTS.prefetch, "unacknowledged messages taken at once (the batch bound)"],
     ["DEDUPWINDOW", DEFAULTS.dedupWindow, "message ids remembered for idempotent append"],
+    ["REPUBLISHRATE", DEFAULTS.republishRate, "records/s at most republished to the fanout while catching up"],
     ["HTTPTOKEN", "", "bearer token for the history and /metrics (the /health probes stay open)"],
     ["DEBUG", "off", 'any value but "", 0, false, no, off prints debug messages'],
   ];
