@@ -22,8 +22,8 @@
  */
 export { deadLetterQueueName, startServer } from "./server.ts";
 export type { EventStoreServer, ServerOptions } from "./server.ts";
-export { listen, subscribe } from "./listener.ts";
-export type { Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
+export { listen, listenInBatches, subscribe } from "./listener.ts";
+export type { BatchHandler, BatchListenOptions, Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
 export {
   aggregateStream,
   appendToStream,
