@@ -13,10 +13,10 @@
  */
 import { createCommand } from "../command.ts";
 import { listen } from "../listener.ts";
-import { record } from "./_bench_figures.ts";
+import { recordPaired } from "./_bench_figures.ts";
 import type { Sizes } from "./_bench_options.ts";
 import { type BenchServer, names } from "./_bench_server.ts";
-import { AMQP_URL, benchEvent, fmt, median, quantile, settle } from "./_bench_util.ts";
+import { AMQP_URL, benchEvent, fmt, quantile, settle } from "./_bench_util.ts";
 
 /** One round's latencies in ms, for each client. */
 interface Round {
@@ -114,32 +114,21 @@ async function sseLatencyRounds(server: BenchServer, sizes: Sizes): Promise<Roun
   return rounds;
 }
 
-/** The median of `values` with their range, e.g. `1.02 (0.91–1.17)`. */
-function spread(values: number[], digits: number): string {
-  const sorted = [...values].sort((a, b) => a - b);
-  return `${median(sorted).toFixed(digits)} (${sorted[0].toFixed(digits)}–${sorted.at(-1)!.toFixed(digits)})`;
-}
-
 /** Measure and record publish → SSE client p50 and p99 beside the AMQP listener's, on `server`. */
 export async function recordSseLatency(server: BenchServer, runtime: string, sizes: Sizes): Promise<void> {
   const rounds = await sseLatencyRounds(server, sizes);
   const seconds = Math.max(1, sizes.latencySeconds / rounds.length);
   for (const q of [0.5, 0.99]) {
-    const sse = rounds.map((r) => quantile(r.sse, q));
-    const amqp = rounds.map((r) => quantile(r.amqp, q));
-    const ratios = sse.map((v, i) => v / amqp[i]);
-    const pairsText = `median of ${rounds.length} paired rounds ${spread(ratios, 2)}`;
-    record({
+    recordPaired({
       figure: `publish → SSE client p${q * 100}, ${fmt(sizes.latencyRate)} events/s, ${rounds.length} × ${
         fmt(seconds, 1)
       } s`,
       runtime,
-      value: median(sse),
       unit: "ms",
-      baseline: { name: "AMQP listener, same events", value: median(amqp), unit: "ms" },
-      ratio: median(ratios),
-      target: `printed; ${pairsText}; SSE ${spread(sse, 2)} ms, listener ${spread(amqp, 2)} ms`,
-      detail: { sse, amqp, ratios, samples: rounds.map((r) => r.sse.length) },
+      rounds: rounds.map((r) => quantile(r.sse, q)),
+      baseline: { name: "AMQP listener, same events", unit: "ms", rounds: rounds.map((r) => quantile(r.amqp, q)) },
+      target: "printed",
+      detail: { samples: rounds.map((r) => r.sse.length) },
     });
   }
 }
