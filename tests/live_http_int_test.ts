@@ -155,14 +155,18 @@ describe("a live client too slow for its buffer", () => {
 
 async function slowClient(ctx: TestContext, server: EventStoreServer): Promise<void> {
   const url = (query = "") => `http://127.0.0.1:${server.port}/${query}`;
-  const publish = async (count: number, bytes: number) => {
+  /** Publish `count` events of `bytes` in waves of `wave`, each stored before the next: separate batches. */
+  const publish = async (count: number, bytes: number, wave: number) => {
     const pad = "x".repeat(bytes);
-    const confirms = [];
-    for (let n = 1; n <= count; n++) {
-      confirms.push(ctx.broker.publish("", ctx.queueName, JSON.stringify({ n, pad }), { messageId: `s${n}` }));
+    for (let first = 1; first <= count; first += wave) {
+      const confirms = [];
+      for (let n = first; n < first + wave && n <= count; n++) {
+        confirms.push(ctx.broker.publish("", ctx.queueName, JSON.stringify({ n, pad }), { messageId: `s${n}` }));
+      }
+      await Promise.all(confirms);
+      const head = Math.min(count, first + wave - 1);
+      await waitFor(() => server.head >= head, `head ${head}`);
     }
-    await Promise.all(confirms);
-    await waitFor(() => server.head >= count, `head ${count}`);
   };
   const from = 1;
   const abort = new AbortController();
@@ -172,8 +176,9 @@ async function slowClient(ctx: TestContext, server: EventStoreServer): Promise<v
   await new Promise<void>((resolve, reject) => socket.once("connect", resolve).once("error", reject));
   socket.pause();
   socket.write(`GET /?from=${from} HTTP/1.0\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
-  // 200 events of 64 KiB (13 MiB): more than the socket buffers and the 64 KiB live buffer hold unread.
-  await publish(200, 64 * 1024);
+  // 200 events of 64 KiB (13 MiB) in 10 batches: more than the socket buffers and the 64 KiB live buffer hold
+  // unread. (A single batch always fits: a burst alone closes no client.)
+  await publish(200, 64 * 1024, 20);
   const chunks: Uint8Array[] = [];
   const ended = new Promise<void>((resolve) => socket.once("end", resolve).once("close", resolve));
   socket.on("data", (chunk: Uint8Array) => chunks.push(chunk));
