@@ -86,5 +86,5 @@ export type { FileStorageOptions } from "./lib/file_storage.ts";
 export { MemoryStorage } from "./lib/memory_storage.ts";
 export type { MemoryStorageOptions } from "./lib/memory_storage.ts";
 export { verifyStorageFile } from "./lib/verify.ts";
-export type { VerifyReport } from "./lib/verify.ts";
+export type { VerifyOptions, VerifyReport } from "./lib/verify.ts";
 export type { BrokerSettings, ListenerSettings, ServerSettings } from "./lib/config.ts";

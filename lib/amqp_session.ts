@@ -68,7 +68,9 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
       notify(error);
     };
     pub.onerror = (reason) => fail(new Error(`publish channel closed by the broker: ${reason}`));
+    const socket = internalsOf(client).socket;
     return new AmqpSession({
+      keepAlive: (on) => void (on ? socket?.ref?.() : socket?.unref?.()),
       client,
       ops,
       pub,
@@ -97,6 +99,8 @@ interface AmqpSessionParts {
   fail: (error: Error) => void;
   /** Whether the owner was already told the connection is lost. */
   lost: () => boolean;
+  /** Let the socket keep the process alive (true) or not (false). */
+  keepAlive: (on: boolean) => void;
 }
 
 class AmqpSession implements BrokerSession {
@@ -109,6 +113,9 @@ class AmqpSession implements BrokerSession {
   #consume: AMQPChannel | undefined;
   /** The channel for publishes without a confirm (`confirm: false`), opened on first use. */
   #unconfirmed: Promise<AMQPChannel> | undefined;
+  readonly #keepAlive: (on: boolean) => void;
+  /** Calls in flight and consumers not cancelled: while there are none, the socket does not keep the process alive. */
+  #busy = 0;
 
   constructor(parts: AmqpSessionParts) {
     this.#client = parts.client;
@@ -117,6 +124,30 @@ class AmqpSession implements BrokerSession {
     this.#markClosing = parts.markClosing;
     this.#fail = parts.fail;
     this.#lost = parts.lost;
+    this.#keepAlive = parts.keepAlive;
+    this.#keepAlive(false); // idle until the first call: a program that only published may end without close()
+  }
+
+  /**
+   * Keep the process alive while `work` is in flight (a confirm, a reply to a declaration); with
+   * nothing in flight and no consumer, an idle connection lets a Node or Deno program end by itself.
+   * Replies awaited on a reply channel keep it alive by their own timers (lib/stream_appender.ts).
+   */
+  async #held<T>(work: () => Promise<T>): Promise<T> {
+    this.#hold();
+    try {
+      return await work();
+    } finally {
+      this.#release();
+    }
+  }
+
+  #hold(): void {
+    if (this.#busy++ === 0) this.#keepAlive(true);
+  }
+
+  #release(): void {
+    if (--this.#busy === 0) this.#keepAlive(false);
   }
 
   get closed(): boolean {
@@ -126,21 +157,23 @@ class AmqpSession implements BrokerSession {
     return this.#client.closed || this.#lost();
   }
 
-  async declareQueue(name: string, options: QueueOptions = {}): Promise<string> {
-    const ok = await this.#ops.queueDeclare(name, {
-      durable: options.durable ?? true,
-      exclusive: options.exclusive ?? false,
-      autoDelete: options.autoDelete ?? false,
-    }, options.arguments ?? {});
-    return ok.name;
+  declareQueue(name: string, options: QueueOptions = {}): Promise<string> {
+    return this.#held(async () => {
+      const ok = await this.#ops.queueDeclare(name, {
+        durable: options.durable ?? true,
+        exclusive: options.exclusive ?? false,
+        autoDelete: options.autoDelete ?? false,
+      }, options.arguments ?? {});
+      return ok.name;
+    });
   }
 
-  async declareFanout(name: string): Promise<void> {
-    await this.#ops.exchangeDeclare(name, "fanout", { durable: true });
+  declareFanout(name: string): Promise<void> {
+    return this.#held(() => this.#ops.exchangeDeclare(name, "fanout", { durable: true }));
   }
 
-  async bind(queue: string, exchange: string): Promise<void> {
-    await this.#ops.queueBind(queue, exchange, "");
+  bind(queue: string, exchange: string): Promise<void> {
+    return this.#held(() => this.#ops.queueBind(queue, exchange, ""));
   }
 
   async consume(
@@ -150,6 +183,28 @@ class AmqpSession implements BrokerSession {
     options: ConsumeOptions = {},
   ): Promise<Consumer> {
     if (this.#consume) throw new Error("Cannot consume twice on one broker session");
+    // A consumer keeps the process alive until it is cancelled (a server, a listener).
+    this.#hold();
+    let held = true;
+    const release = () => {
+      if (held) this.#release();
+      held = false;
+    };
+    try {
+      return await this.#consumeHeld(queue, prefetch, onDelivery, options, release);
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  async #consumeHeld(
+    queue: string,
+    prefetch: number,
+    onDelivery: (delivery: Delivery) => void,
+    options: ConsumeOptions,
+    release: () => void,
+  ): Promise<Consumer> {
     const ch = await this.#client.channel();
     this.#consume = ch;
     await ch.basicQos(prefetch);
@@ -182,14 +237,17 @@ class AmqpSession implements BrokerSession {
     return {
       cancel: () => {
         cancelling = true;
-        return consumer.cancel().then(() => {});
+        return consumer.cancel().then(release, (error) => {
+          release();
+          throw error;
+        });
       },
     };
   }
 
   ack(tag: number, multiple = false): Promise<void> {
     if (!this.#consume) return Promise.reject(new Error("Cannot ack: not consuming"));
-    return this.#consume.basicAck(tag, multiple);
+    return this.#consume.basicAck(tag, multiple); // only while consuming, which keeps the process alive
   }
 
   reject(tag: number): Promise<void> {
@@ -202,6 +260,20 @@ class AmqpSession implements BrokerSession {
     routingKey: string,
     body: string | Uint8Array,
     properties: PublishProperties = {},
+  ): Promise<void> {
+    this.#hold();
+    try {
+      await this.#publish(exchange, routingKey, body, properties);
+    } finally {
+      this.#release();
+    }
+  }
+
+  async #publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    properties: PublishProperties,
   ): Promise<void> {
     if (properties.confirm === false) {
       // Fire and forget (a reply): its own channel, not in confirm mode, so the broker confirms nothing.
@@ -253,36 +325,39 @@ class AmqpSession implements BrokerSession {
   }
 
   async openReplyChannel(onReply: (reply: Reply) => void): Promise<ReplyChannel> {
-    const ch = await this.#client.channel();
+    const ch = await this.#held(() => this.#client.channel());
     // Direct reply-to: consume the pseudo-queue without acks, then publish requests on this same channel.
-    await ch.basicConsume(DIRECT_REPLY_TO, { noAck: true }, (msg: AMQPMessage) => {
-      onReply({ correlationId: msg.properties.correlationId, body: msg.body ?? new Uint8Array(0) });
-    });
+    await this.#held(() =>
+      ch.basicConsume(DIRECT_REPLY_TO, { noAck: true }, (msg: AMQPMessage) => {
+        onReply({ correlationId: msg.properties.correlationId, body: msg.body ?? new Uint8Array(0) });
+      })
+    );
     ch.onerror = (reason) => this.#fail(new Error(`reply channel closed by the broker: ${reason}`));
     const client = this.#client;
     return {
       get closed() {
         return ch.closed || client.closed;
       },
-      publish: async (exchange, routingKey, body, properties = {}) => {
-        await this.#unlessWriteFails(
-          ch.basicPublish(exchange, routingKey, body, amqpProperties({ ...properties, replyTo: DIRECT_REPLY_TO })),
-        );
-      },
+      publish: (exchange, routingKey, body, properties = {}) =>
+        this.#held(() =>
+          this.#unlessWriteFails(
+            ch.basicPublish(exchange, routingKey, body, amqpProperties({ ...properties, replyTo: DIRECT_REPLY_TO })),
+          )
+        ),
     };
   }
 
   async deleteQueue(name: string): Promise<void> {
-    await this.#ops.queueDelete(name);
+    await this.#held(() => this.#ops.queueDelete(name));
   }
 
   async deleteExchange(name: string): Promise<void> {
-    await this.#ops.exchangeDelete(name);
+    await this.#held(() => this.#ops.exchangeDelete(name));
   }
 
   async close(): Promise<void> {
     this.#markClosing();
-    if (!this.#client.closed) await this.#client.close().catch(() => {});
+    if (!this.#client.closed) await this.#held(() => this.#client.close().catch(() => {}));
   }
 }
 
@@ -339,7 +414,12 @@ export interface ClientInternalsLike {
   /** Publish buffers returned after their confirm, for reuse; never shrunk by the client. */
   bufferPool?: unknown;
   /** The connection's socket, destroyed here when a frame cannot be read. */
-  socket?: { destroy(error?: Error): void; setNoDelay?(noDelay?: boolean): unknown };
+  socket?: {
+    destroy(error?: Error): void;
+    setNoDelay?(noDelay?: boolean): unknown;
+    ref?(): unknown;
+    unref?(): unknown;
+  };
   /** Creates the socket (and sends the protocol header) when `connect()` runs. */
   connectSocket?: () => { setNoDelay?(noDelay?: boolean): unknown };
 }
