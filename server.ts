@@ -28,6 +28,8 @@ import { FanoutPublisher } from "./lib/fanout_publisher.ts";
 import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import type { EventStorage, IdVisitor } from "./lib/storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
+import { followHandler } from "./lib/follow_handler.ts";
+import { LiveFeed } from "./lib/live_feed.ts";
 import { debugLog, warnLog } from "./lib/log.ts";
 import { operationsHandler } from "./lib/operations_handler.ts";
 import { PublishWatermark } from "./lib/publish_watermark.ts";
@@ -182,6 +184,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     republishRate: settings.republishRate,
   });
   const deadLetters = new DeadLetterQueue(settings.queueName, { confirmTimeout: options.confirmTimeout });
+  const feed = new LiveFeed({ maxClients: settings.httpLiveClients, bufferBytes: settings.httpLiveBuffer });
 
   let resolveStopped!: () => void;
   let rejectStopped!: (error: Error) => void;
@@ -208,6 +211,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     httpConnections: () => http?.connections ?? 0,
     brokerConnected: () => link?.session !== undefined && (!separate || fanoutLink?.session !== undefined),
     consuming: () => consumer !== undefined,
+    liveClients: () => feed.byKind(),
   }, { version: VERSION, storeId: storage.storeId });
 
   const sequencer = new Sequencer({
@@ -223,6 +227,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       metrics.deadLettered(reason);
     },
     observer: metrics,
+    onStored: (records) => feed.publish(records),
     onFatal: (error) => {
       storageFailure = error;
       warn(`Fatal: ${describe(error)}`);
@@ -247,6 +252,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       await publisher.close(); // a catch-up stops where it is; the next start goes on from the watermark
       await watermark.flush();
       await link?.close();
+      await feed.close(error ? `the server stopped: ${describe(error)}` : "the server is closing");
       await fanoutLink?.close();
       await http?.close();
       await storage.close();
@@ -267,7 +273,11 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
       streams: index.size,
     }), { streams: index });
     http = await serve(
-      operationsHandler(history, { notReady, metrics, token: httpToken }),
+      operationsHandler(followHandler(history, { feed, heartbeat: settings.httpHeartbeat }), {
+        notReady,
+        metrics,
+        token: httpToken,
+      }),
       {
         port: settings.port,
         hostname: settings.hostname,
@@ -332,6 +342,7 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   } catch (error) {
     await link?.close();
     await fanoutLink?.close();
+    await feed.close("the server did not start", 0);
     await http?.close();
     await storage.close();
     throw error;

@@ -93,6 +93,16 @@ export interface ServerSettings extends BrokerSettings {
    * Env `HTTPWRITETIMEOUT`. @default {60000}
    */
   httpWriteTimeout: number;
+  /** Live HTTP clients (SSE and `?follow=1`) at once; one more is answered 503. Env `HTTPLIVECLIENTS`. @default {100} */
+  httpLiveClients: number;
+  /**
+   * Bytes (UTF-8) of events one live client may still have waiting when the next batch is stored; a client
+   * further behind is closed with the reason and resumes from its last position. Env `HTTPLIVEBUFFER`.
+   * @default {1048576}
+   */
+  httpLiveBuffer: number;
+  /** Milliseconds of silence after which a live response sends a heartbeat. Env `HTTPHEARTBEAT`. @default {15000} */
+  httpHeartbeat: number;
   /**
    * Records per second at most that the server republishes to the fanout while catching up (after a
    * restart, a reconnect, or a restored store whose watermark is unknown, which republishes its whole
@@ -149,6 +159,9 @@ export const DEFAULTS = {
   httpHeaderTimeout: LIMITS.http.headerTimeout,
   httpMaxConnections: LIMITS.http.maxConnections,
   httpWriteTimeout: LIMITS.http.writeTimeout,
+  httpLiveClients: LIMITS.live.maxClients,
+  httpLiveBuffer: LIMITS.live.bufferBytes,
+  httpHeartbeat: LIMITS.live.heartbeat,
   republishRate: LIMITS.fanout.republishRate,
 } as const;
 
@@ -234,6 +247,12 @@ export function serverSettings(
       integer("HTTPMAXCONNECTIONS", vars.HTTPMAXCONNECTIONS, DEFAULTS.httpMaxConnections, 1, 1_000_000),
     httpWriteTimeout: options.httpWriteTimeout ??
       integer("HTTPWRITETIMEOUT", vars.HTTPWRITETIMEOUT, DEFAULTS.httpWriteTimeout, 1, 86_400_000),
+    httpLiveClients: options.httpLiveClients ??
+      integer("HTTPLIVECLIENTS", vars.HTTPLIVECLIENTS, DEFAULTS.httpLiveClients, 1, 1_000_000),
+    httpLiveBuffer: options.httpLiveBuffer ??
+      integer("HTTPLIVEBUFFER", vars.HTTPLIVEBUFFER, DEFAULTS.httpLiveBuffer, 1, 1024 * 1024 * 1024),
+    httpHeartbeat: options.httpHeartbeat ??
+      integer("HTTPHEARTBEAT", vars.HTTPHEARTBEAT, DEFAULTS.httpHeartbeat, 1, 15_000),
     republishRate: options.republishRate ??
       integer("REPUBLISHRATE", vars.REPUBLISHRATE, DEFAULTS.republishRate, 0, 10_000_000),
   };

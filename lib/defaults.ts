@@ -130,6 +130,22 @@ export const DEFAULTS = {
     /** File descriptors kept free for the storage, the broker and the runtime when fitting the connection cap. */
     reservedFds: 128,
   },
+  /** Live HTTP clients: SSE and `?follow=1` (`lib/live_feed.ts`, `lib/follow_handler.ts`). */
+  live: {
+    /** Live clients at once; one more is answered 503 (env `HTTPLIVECLIENTS`). */
+    maxClients: 100,
+    /**
+     * Bytes of events one live client may let wait (env `HTTPLIVEBUFFER`); a client further behind is closed
+     * and resumes from its last position. 100 clients at the bound hold 100 MiB.
+     */
+    bufferBytes: 1024 * 1024,
+    /** A live response that sent nothing for this long sends a heartbeat (env `HTTPHEARTBEAT`). */
+    heartbeat: 15_000,
+    /** The SSE `retry:` hint: how long a browser's EventSource waits before it reconnects. */
+    retry: 1_000,
+    /** On close, how long the server waits for live clients to take their last line. */
+    closeGrace: 1_000,
+  },
   /** The command module (`command.ts`). */
   command: {
     /** Keep retrying one publish across reconnects and nacks for this long. */

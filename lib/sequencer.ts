@@ -76,6 +76,8 @@ export interface SequencerOptions {
   newId?: () => string;
   /** Stop taking new batches while this many fanout publishes await a confirm. @default {20000} */
   maxUnconfirmed?: number;
+  /** Called with each batch once it is durable, before the fanout gets it (the live HTTP feed). @default {none} */
+  onStored?: (records: readonly StoredRecord[]) => void;
   /** Told of every durable append, once per batch (the server's metrics). @default {undefined} */
   observer?: SequencerObserver;
 }
@@ -132,7 +134,12 @@ interface Pending {
  * ```
  */
 export class Sequencer {
-  readonly #o: Required<Omit<SequencerOptions, "log" | "observer">> & { log: (message: string) => void };
+  readonly #o:
+    & Required<Omit<SequencerOptions, "log" | "observer" | "onStored">>
+    & Pick<SequencerOptions, "onStored">
+    & {
+      log: (message: string) => void;
+    };
   readonly #observer: SequencerObserver | undefined;
   #pending: Pending[] = [];
   #running: Promise<void> | undefined;
@@ -280,6 +287,7 @@ export class Sequencer {
         if (observer) bytes += Buffer.byteLength(r.line, "utf8") + 1;
       }
       observer?.stored({ events: records.length, bytes, seconds });
+      this.#o.onStored?.(records);
       await crashPoint("before-publish"); // test-only crash points: no-ops unless RABBIT_EVENTSTORE_CRASH_AT is set
       this.#o.publisher.publish(records);
       await crashPoint("before-ack", () => this.#o.publisher.idle());

@@ -56,6 +56,7 @@ import process from "node:process";
 import { figures, table } from "./_bench_figures.ts";
 import { ingestRounds, recordIngest } from "./_bench_ingest.ts";
 import { recordLatency } from "./_bench_latency.ts";
+import { recordSseLatency } from "./_bench_sse_latency.ts";
 import { recordRssAfterIngest, recordRssAfterReplay } from "./_bench_memory.ts";
 import { type Group, parseOptions, type Sizes } from "./_bench_options.ts";
 import { fillStream, measureReplay } from "./_bench_replay.ts";
@@ -101,6 +102,7 @@ async function onFreshStore(run: Run, runtime: string): Promise<void> {
     }
     if (only.has("memory")) await recordRssAfterIngest(server, runtime, sizes, rssStart, ingestFile);
     if (only.has("latency")) await recordLatency(server, runtime, sizes);
+    if (only.has("latency")) await recordSseLatency(server, runtime, sizes);
   } finally {
     await server.child.stop();
   }

@@ -125,6 +125,25 @@ describe("config", () => {
     for (const v of ["", "0", "false", "no"]) assert.equal(serverSettings({}, { DEBUG: v }).debug, false, v);
   });
 
+  it("reads the live HTTP settings, and refuses values out of range", () => {
+    const defaults = serverSettings({}, {});
+    assert.deepEqual([defaults.httpLiveClients, defaults.httpLiveBuffer, defaults.httpHeartbeat], [
+      100,
+      1048576,
+      15000,
+    ]);
+    const set = serverSettings({}, { HTTPLIVECLIENTS: "5", HTTPLIVEBUFFER: "4096", HTTPHEARTBEAT: "250" });
+    assert.deepEqual([set.httpLiveClients, set.httpLiveBuffer, set.httpHeartbeat], [5, 4096, 250]);
+    assert.equal(serverSettings({ httpLiveClients: 7 }, { HTTPLIVECLIENTS: "5" }).httpLiveClients, 7);
+    assert.throws(() => serverSettings({}, { HTTPLIVECLIENTS: "0" }), {
+      message: 'HTTPLIVECLIENTS must be an integer from 1 to 1000000, got "0"',
+    });
+    assert.throws(() => serverSettings({}, { HTTPHEARTBEAT: "20000" }), {
+      message: 'HTTPHEARTBEAT must be an integer from 1 to 15000, got "20000"',
+    });
+    assert.throws(() => serverSettings({}, { HTTPLIVEBUFFER: "1k" }), /HTTPLIVEBUFFER must be an integer/);
+  });
+
   it("reads bearer tokens (HTTPTOKEN, HISTORYTOKEN) and never shows a bad one", () => {
     assert.equal(tokenSetting("HTTPTOKEN", undefined, {}), undefined);
     assert.equal(tokenSetting("HTTPTOKEN", undefined, { HTTPTOKEN: "" }), undefined);
