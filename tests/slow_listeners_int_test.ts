@@ -14,11 +14,11 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
-import { writeFile } from "node:fs/promises";
 import process from "node:process";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { createCommand } from "../command.ts";
+import { FileStorage } from "../lib/file_storage.ts";
 import { AMQP_URL, delay, setup, tapFanout, waitFor } from "./_helpers.ts";
 import { newPumpResult, pump } from "../scripts/_pump.ts";
 import { type RecordingListener, recordingListener } from "../scripts/_recording_listener.ts";
@@ -268,7 +268,10 @@ describe("slow and late listeners", () => {
       assert.ok(missed.length > 0, "no batch was stored without being published");
       // Take away the server's own repair (republishing the unconfirmed tail at start-up): those
       // fanout messages are lost for good, so only the listener's history repair can fill the gap.
-      await writeFile(`${ctx.storageFile}.published`, `${inFile}\n`);
+      // Saved through the storage, wherever the backend keeps it (the store's header for new stores).
+      const stopped = await FileStorage.open(ctx.storageFile);
+      await stopped.publishedMark.save(inFile);
+      await stopped.close();
 
       const second = new ServerChild({ ...ctx, port });
       servers.push(second);
