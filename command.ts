@@ -49,7 +49,7 @@
 import { Backoff } from "./lib/backoff.ts";
 import { BrokerLink } from "./lib/broker_link.ts";
 import type { BrokerSession } from "./lib/broker_session.ts";
-import { type BrokerSettings, brokerSettings, historyUrlSetting } from "./lib/config.ts";
+import { type BrokerSettings, brokerSettings, historyUrlSetting, tokenSetting } from "./lib/config.ts";
 import { DEFAULTS } from "./lib/defaults.ts";
 import { describe, PublishNackedError } from "./lib/errors.ts";
 import { debugLog } from "./lib/log.ts";
@@ -119,6 +119,11 @@ export interface CommandOptions extends Partial<BrokerSettings> {
    * listener's). Checked on the first read. @default {"http://localhost/"}
    */
   historyUrl?: string;
+  /**
+   * Bearer token sent with stream reads, for a server with `HTTPTOKEN` (env `HISTORYTOKEN`, as the
+   * listener's). @default {undefined} (none sent)
+   */
+  historyToken?: string;
 }
 
 /**
@@ -225,6 +230,7 @@ export function createCommand(options: CommandOptions = {}): Command {
     if (!link) {
       link = new BrokerLink(settings.amqpUrl, {
         name: "rabbit-eventstore command",
+        caFile: settings.amqpCaFile,
         log,
         setup: async (session) => {
           await session.declareQueue(settings.queueName);
@@ -262,15 +268,17 @@ export function createCommand(options: CommandOptions = {}): Command {
   });
 
   let historyUrl: string | undefined;
+  let historyToken: string | undefined;
   const command: Command = {
     appendToStream: (stream, events, appendOptions) => appender.append(stream, events, appendOptions),
     readStream(stream, readOptions = {}) {
       try {
+        historyToken ??= tokenSetting("HISTORYTOKEN", options.historyToken);
         historyUrl ??= historyUrlSetting(options.historyUrl);
       } catch (error) {
         return Promise.reject(error);
       }
-      return readStreamOver(stream, { ...readOptions, historyUrl });
+      return readStreamOver(stream, { ...readOptions, historyUrl, historyToken });
     },
     aggregateStream: (stream, aggregateOptions) =>
       aggregateStreamFrom(stream, { ...aggregateOptions, reader: command }),

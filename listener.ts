@@ -63,6 +63,11 @@ export interface ListenOptions extends Partial<ListenerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */
   amqpHost?: string;
   /**
+   * The fanout broker's host (env `FANOUTHOST`), used when no `fanoutUrl` is given; the listener binds
+   * there. @default {the `amqpUrl` broker}
+   */
+  fanoutHost?: string;
+  /**
    * Called when the listener stops with an error (a `HandlerError` or a `StoreChangedError`), so
    * that `closed` does not reject unobserved.
    * @default {undefined}

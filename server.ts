@@ -20,7 +20,7 @@
 import process from "node:process";
 import { BrokerLink } from "./lib/broker_link.ts";
 import type { Consumer } from "./lib/broker_session.ts";
-import { type ServerSettings, serverSettings } from "./lib/config.ts";
+import { FANOUT_BROKER, redact, type ServerSettings, serverSettings, tokenSetting } from "./lib/config.ts";
 import { DeadLetterQueue } from "./lib/dead_letter.ts";
 import { DedupWindow } from "./lib/dedup_window.ts";
 import { ConfigError, describe, NotAStoreError, StoreLockedError } from "./lib/errors.ts";
@@ -29,10 +29,12 @@ import { FileStorage, type FileStorageOptions } from "./lib/file_storage.ts";
 import type { EventStorage, IdVisitor } from "./lib/storage.ts";
 import { historyHandler } from "./lib/history_handler.ts";
 import { debugLog, warnLog } from "./lib/log.ts";
+import { operationsHandler } from "./lib/operations_handler.ts";
 import { PublishWatermark } from "./lib/publish_watermark.ts";
 import { type HttpServer, serve } from "./lib/runtime/serve.ts";
 import { exit, onShutdownSignal } from "./lib/runtime/signals.ts";
 import { Sequencer } from "./lib/sequencer.ts";
+import { ServerMetrics } from "./lib/server_metrics.ts";
 import { StreamIndex } from "./lib/stream_index.ts";
 import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
 import { VERSION } from "./lib/version.ts";
@@ -72,6 +74,8 @@ export { deadLetterQueueName } from "./lib/dead_letter.ts";
 export interface ServerOptions extends Partial<ServerSettings> {
   /** Broker host (env `AMQPHOST`), used when no `amqpUrl` is given. @default {"localhost"} */
   amqpHost?: string;
+  /** The fanout broker's host (env `FANOUTHOST`), used when no `fanoutUrl` is given. @default {the queue's broker} */
+  fanoutHost?: string;
   /** Give up connecting to the broker at start-up after this many ms. @default {10000} */
   brokerStartTimeout?: number;
   /** Publish to the fanout again when the broker has not confirmed a batch within this many ms. @default {15000} */
@@ -85,6 +89,12 @@ export interface ServerOptions extends Partial<ServerSettings> {
    * @default {the file store at `storageFile`}
    */
   storage?: EventStorage;
+  /**
+   * Bearer token HTTP clients must send (`Authorization: Bearer <token>`) for the history and `/metrics`;
+   * the probes `/health`, `/health/live` and `/health/ready` stay open. Env `HTTPTOKEN`; kept out of
+   * `settings` and never logged. @default {undefined} (no auth)
+   */
+  httpToken?: string;
 }
 
 /**
@@ -141,6 +151,7 @@ export interface EventStoreServer {
  */
 export async function startServer(options: ServerOptions = {}): Promise<EventStoreServer> {
   const settings = serverSettings(options);
+  const httpToken = tokenSetting("HTTPTOKEN", options.httpToken);
   const log = debugLog(settings.debug, "server");
   const warn = warnLog("server");
   const window = new DedupWindow(settings.dedupWindow);
@@ -167,7 +178,9 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   // window hit against the stored record, and those positions are gone (or hold other ids later).
   if (index.lastPosition > storage.head) index.truncate(storage.head);
   const watermark = await PublishWatermark.open(storage);
-  const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout);
+  const publisher = new FanoutPublisher(storage, watermark, settings.exchangeName, log, options.confirmTimeout, {
+    republishRate: settings.republishRate,
+  });
   const deadLetters = new DeadLetterQueue(settings.queueName, { confirmTimeout: options.confirmTimeout });
 
   let resolveStopped!: () => void;
@@ -180,6 +193,22 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   let consumer: Consumer | undefined;
   let http: HttpServer | undefined;
   let link: BrokerLink | undefined;
+  /** The fanout broker's own link, when it is not the queue's broker (`FANOUTURL`); else `link` does both. */
+  let fanoutLink: BrokerLink | undefined;
+  const separate = settings.fanoutUrl !== settings.amqpUrl || settings.fanoutCaFile !== settings.amqpCaFile;
+  /** Set once this server consumes the queue: a server that does not own it publishes nothing. */
+  let owner = false;
+  /** Why the storage took no more appends, once it failed. */
+  let storageFailure: Error | undefined;
+  const metrics = new ServerMetrics({
+    head: () => storage.head,
+    published: () => watermark.value,
+    unconfirmed: () => publisher.inFlight,
+    republished: () => publisher.republished,
+    httpConnections: () => http?.connections ?? 0,
+    brokerConnected: () => link?.session !== undefined && (!separate || fanoutLink?.session !== undefined),
+    consuming: () => consumer !== undefined,
+  }, { version: VERSION, storeId: storage.storeId });
 
   const sequencer = new Sequencer({
     storage,
@@ -189,20 +218,36 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
     maxEventBytes: settings.maxEventBytes,
     log,
     warn,
-    deadLetter: (session, delivery, reason) => deadLetters.send(session, delivery, reason),
+    deadLetter: async (session, delivery, reason) => {
+      await deadLetters.send(session, delivery, reason);
+      metrics.deadLettered(reason);
+    },
+    observer: metrics,
     onFatal: (error) => {
+      storageFailure = error;
       warn(`Fatal: ${describe(error)}`);
       void shutdown(error);
     },
   });
 
+  /** What keeps the server from being ready, for `/health/ready` (empty: ready). */
+  const notReady = (): string[] => {
+    const reasons: string[] = [];
+    if (storageFailure) reasons.push(`storage failed: ${describe(storageFailure)}`);
+    else if (closing) reasons.push("the server is stopping");
+    if (!link?.session) reasons.push("broker not connected");
+    if (!consumer) reasons.push(`not consuming queue "${settings.queueName}"`);
+    return reasons;
+  };
+
   const shutdown = (error?: Error): Promise<void> => {
     closing ??= (async () => {
       await consumer?.cancel().catch(() => {});
       if (!error) await sequencer.drain();
-      await publisher.idle();
+      await publisher.close(); // a catch-up stops where it is; the next start goes on from the watermark
       await watermark.flush();
       await link?.close();
+      await fanoutLink?.close();
       await http?.close();
       await storage.close();
       if (error) rejectStopped(error);
@@ -212,13 +257,17 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   };
 
   try {
+    const history = historyHandler(storage, () => ({
+      published: watermark.value,
+      broker: link?.session && (!separate || fanoutLink?.session) ? "up" : "down",
+      ...(separate
+        ? { brokers: { queue: link?.session ? "up" : "down", fanout: fanoutLink?.session ? "up" : "down" } }
+        : {}),
+      memory: memoryFigures(),
+      streams: index.size,
+    }), { streams: index });
     http = await serve(
-      historyHandler(storage, () => ({
-        published: watermark.value,
-        broker: link?.session ? "up" : "down",
-        memory: memoryFigures(),
-        streams: index.size,
-      }), { streams: index }),
+      operationsHandler(history, { notReady, metrics, token: httpToken }),
       {
         port: settings.port,
         hostname: settings.hostname,
@@ -227,22 +276,45 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
         writeTimeout: settings.httpWriteTimeout,
       },
     );
+    if (separate) {
+      // The fanout on a broker of its own: losing either broker leaves the other's work going. The
+      // publisher catches up from the published watermark on every fanout connection, whatever the
+      // queue's broker does, and stored events wait in storage while the fanout broker is away.
+      fanoutLink = new BrokerLink(settings.fanoutUrl, {
+        name: "rabbit-eventstore server fanout",
+        log,
+        warn,
+        caFile: settings.fanoutCaFile,
+        settings: FANOUT_BROKER,
+        startTimeout: options.brokerStartTimeout,
+        onDisconnect: () => {
+          publisher.detach();
+          warn("Fanout broker connection lost; reconnecting (events are still stored)");
+        },
+        setup: async (session) => {
+          await session.declareFanout(settings.exchangeName);
+          if (owner) void publisher.attach(session);
+        },
+      });
+      await fanoutLink.start();
+    }
     link = new BrokerLink(settings.amqpUrl, {
       name: "rabbit-eventstore server",
       log,
       warn,
+      caFile: settings.amqpCaFile,
       startTimeout: options.brokerStartTimeout,
       onDisconnect: () => {
         consumer = undefined;
-        publisher.detach();
-        warn("Broker connection lost; reconnecting");
+        if (!separate) publisher.detach();
+        warn(separate ? "Queue broker connection lost; reconnecting" : "Broker connection lost; reconnecting");
       },
       onFatal: (error) => {
         warn(`Fatal: ${describe(error)}`);
         void shutdown(error);
       },
       setup: async (session) => {
-        await session.declareFanout(settings.exchangeName);
+        if (!separate) await session.declareFanout(settings.exchangeName);
         await session.declareQueue(settings.queueName);
         await session.declareQueue(deadLetters.name);
         // Exclusive: two servers must never number one queue (QueueInUseError). Consume first, so a
@@ -250,12 +322,16 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
         consumer = await session.consume(settings.queueName, settings.prefetch, (d) => sequencer.accept(session, d), {
           exclusive: true,
         });
-        void publisher.attach(session);
+        if (!separate) void publisher.attach(session);
       },
     });
     await link.start();
+    owner = true;
+    const fanout = fanoutLink?.session;
+    if (fanout) void publisher.attach(fanout);
   } catch (error) {
     await link?.close();
+    await fanoutLink?.close();
     await http?.close();
     await storage.close();
     throw error;
@@ -345,7 +421,9 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<void
   }
   console.log(
     `rabbit-eventstore: storing ${server.settings.storageFile} (head ${server.head}), ` +
-      `consuming "${server.settings.queueName}", publishing to "${server.settings.exchangeName}", history on port ${server.port}`,
+      `consuming "${server.settings.queueName}", publishing to "${server.settings.exchangeName}"` +
+      (server.settings.fanoutUrl === server.settings.amqpUrl ? "" : ` at ${redact(server.settings.fanoutUrl)}`) +
+      `, history on port ${server.port}`,
   );
   onShutdownSignal((signal) => {
     console.log(`rabbit-eventstore: ${signal} received; finishing in-flight events`);

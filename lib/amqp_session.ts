@@ -43,7 +43,9 @@ import { utf8Length } from "./utf8_length.ts";
  * ```
  */
 export async function openSession(url: string, options: SessionOptions = {}): Promise<BrokerSession> {
-  const client = new AMQPClient(tuneUrl(url, options.name), undefined, null);
+  // amqp-client hands its TLS options to node:tls's connect (Deno's node:tls takes `ca` too).
+  const tls = options.ca === undefined ? undefined : { ca: options.ca };
+  const client = new AMQPClient(tuneUrl(url, options.name), tls, null);
   let closedByUs = false;
   let notified = false;
   const notify = (error?: Error) => {

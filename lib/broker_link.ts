@@ -13,12 +13,13 @@
  *
  * @module
  */
+import { readFile } from "node:fs/promises";
 import { openSession } from "./amqp_session.ts";
 import { Backoff } from "./backoff.ts";
 import type { BrokerSession, OpenSession } from "./broker_session.ts";
-import { redact } from "./config.ts";
+import { type BrokerSettingNames, isTls, QUEUE_BROKER, redact } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
-import { BrokerRefusedError, describe, QueueInUseError } from "./errors.ts";
+import { BrokerRefusedError, ConfigError, describe, QueueInUseError } from "./errors.ts";
 
 /**
  * Options for {@link BrokerLink}.
@@ -70,6 +71,16 @@ export interface BrokerLinkOptions {
   maxDelay?: number;
   /** Give up on the very first connection after this many ms. @default {10000} */
   startTimeout?: number;
+  /**
+   * PEM file of the CA certificates to trust for an `amqps://` URL, read on every connect (so a renewed
+   * file is picked up). @default {undefined} (the runtime's built-in CAs)
+   */
+  caFile?: string;
+  /**
+   * The settings this broker comes from, named in errors ("check FANOUTHOST or FANOUTURL").
+   * @default {QUEUE_BROKER} (`AMQPURL`, `AMQPHOST`, `AMQPCAFILE`)
+   */
+  settings?: BrokerSettingNames;
   /**
    * Opens each session; a fake in unit tests.
    * @default {openSession} (lib/amqp_session.ts: the real broker)
@@ -131,13 +142,13 @@ export class BrokerLink {
         await this.#connectOnce();
         return;
       } catch (error) {
-        if (this.#closed) throw error;
-        const refused = refusal(error, this.#url);
+        if (this.#closed || error instanceof ConfigError) throw error;
+        const refused = refusal(error, this.#url, this.#names, this.#options.caFile);
         if (refused) throw refused;
         if (Date.now() + backoff.delay > deadline || isFatal(error)) {
           throw new Error(
             `Cannot connect to RabbitMQ at ${redact(this.#url)}: ${describe(error)}; ` +
-              `check AMQPHOST or AMQPURL and that RabbitMQ is running`,
+              `check ${this.#names.host} or ${this.#names.url} and that RabbitMQ is running`,
             { cause: error },
           );
         }
@@ -150,8 +161,10 @@ export class BrokerLink {
   async #connectOnce(): Promise<void> {
     let current = false;
     const open = this.#options.open ?? openSession;
+    const caFile = this.#options.caFile;
     const session = await open(this.#url, {
       name: this.#options.name,
+      ca: caFile === undefined ? undefined : await readCaFile(caFile, this.#names.caFile),
       onClose: (error) => {
         if (current) this.#lost(error);
       },
@@ -190,7 +203,7 @@ export class BrokerLink {
         this.#options.log?.("Broker connection restored");
         return;
       } catch (caught) {
-        const error = refusal(caught, this.#url) ?? caught;
+        const error = refusal(caught, this.#url, this.#names, this.#options.caFile) ?? caught;
         if (error instanceof QueueInUseError) {
           // Never taken from a live consumer; but it may be this process's own lost connection.
           const grace = this.#options.inUseGrace ?? DEFAULTS.link.inUseGrace;
@@ -205,7 +218,7 @@ export class BrokerLink {
             this.#options.warn?.(`${error.message}; not consuming, retrying for up to ${grace} ms`);
           }
           warned.add(error.message);
-        } else if (error instanceof BrokerRefusedError) {
+        } else if (error instanceof BrokerRefusedError || error instanceof ConfigError) {
           if (!warned.has(error.message)) this.#options.warn?.(`${error.message}; still retrying`);
           warned.add(error.message);
         } else {
@@ -214,6 +227,10 @@ export class BrokerLink {
         this.#options.log?.(`Reconnect failed (${describe(error)}); retrying in ${backoff.delay} ms`);
       }
     }
+  }
+
+  get #names(): BrokerSettingNames {
+    return this.#options.settings ?? QUEUE_BROKER;
   }
 
   /** The reconnect delays: `minDelay` doubling up to `maxDelay`. */
@@ -232,6 +249,29 @@ export class BrokerLink {
   }
 }
 
+/**
+ * The CA certificates in `file`, checked to be PEM certificates.
+ *
+ * @throws {ConfigError} Naming `setting` when the file cannot be read or holds no certificate.
+ */
+async function readCaFile(file: string, setting: string): Promise<string> {
+  let text: string;
+  try {
+    text = await readFile(file, "utf8");
+  } catch (error) {
+    const code = (error as { code?: string })?.code;
+    const why = code === "ENOENT" ? "no such file" : code === "EACCES" ? "permission denied" : describe(error);
+    throw new ConfigError(`Cannot read ${setting} "${file}": ${why}; point ${setting} at the CA certificate (PEM)`);
+  }
+  if (!text.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ConfigError(
+      `${setting} "${file}" holds no PEM certificate (no "-----BEGIN CERTIFICATE-----" line); ` +
+        `point ${setting} at the CA certificate that signed the broker's certificate`,
+    );
+  }
+  return text;
+}
+
 /** Errors that retrying cannot fix but that are not the broker's refusal (a host name that does not resolve). */
 function isFatal(error: unknown): boolean {
   return /ENOTFOUND|EAI_AGAIN|Invalid URL/i.test(describe(error));
@@ -245,15 +285,28 @@ function isFatal(error: unknown): boolean {
  * `ACCESS_REFUSED - Login was refused …`, `ACCESS_REFUSED - access to queue 'q' in vhost 'v' refused for user 'u'`,
  * `PRECONDITION_FAILED - inequivalent arg …`.
  */
-function refusal(error: unknown, url: string): Error | undefined {
+function refusal(error: unknown, url: string, names: BrokerSettingNames, caFile?: string): Error | undefined {
   if (error instanceof QueueInUseError || error instanceof BrokerRefusedError) return error;
   const text = describe(error);
   const at = `RabbitMQ at ${redact(url)}`;
   const user = userOf(url);
+  // The TLS handshake's verdict on the broker's certificate (node:tls's texts, on Node and on Deno).
+  if (/certificate|altnames|CERT_|UnknownIssuer/i.test(text) && isTls(url)) {
+    const what = /altnames|Hostname/i.test(text)
+      ? `connect by a name the certificate is for (in ${names.url})`
+      : caFile === undefined
+      ? `set ${names.caFile} to the PEM file of the CA that signed it`
+      : `point ${names.caFile} (now "${caFile}") at the CA that signed it`;
+    return new BrokerRefusedError(
+      `${at} presented a TLS certificate that is not trusted (${text}); ${what}`,
+      "TLS",
+      error,
+    );
+  }
   let m = /NOT_ALLOWED - vhost (.*) not found/.exec(text);
   if (m) {
     return new BrokerRefusedError(
-      `${at} has no vhost "${m[1]}"; create it (rabbitmqctl add_vhost ${m[1]}) or correct the vhost in AMQPURL`,
+      `${at} has no vhost "${m[1]}"; create it (rabbitmqctl add_vhost ${m[1]}) or correct the vhost in ${names.url}`,
       "NOT_ALLOWED",
       error,
     );
@@ -262,7 +315,7 @@ function refusal(error: unknown, url: string): Error | undefined {
   if (m) {
     return new BrokerRefusedError(
       `${at} refused user "${m[2]}" access to vhost "${m[1]}"; grant it ` +
-        `(rabbitmqctl set_permissions -p ${m[1]} ${m[2]} ".*" ".*" ".*") or change the user or vhost in AMQPURL`,
+        `(rabbitmqctl set_permissions -p ${m[1]} ${m[2]} ".*" ".*" ".*") or change the user or vhost in ${names.url}`,
       "NOT_ALLOWED",
       error,
     );
@@ -270,7 +323,7 @@ function refusal(error: unknown, url: string): Error | undefined {
   if (/ACCESS_REFUSED - Login was refused/.test(text)) {
     return new BrokerRefusedError(
       `${at} refused the login of user "${user}": wrong user name or password ` +
-        `(user guest may log in from localhost only); set AMQPURL with credentials RabbitMQ accepts`,
+        `(user guest may log in from localhost only); set ${names.url} with credentials RabbitMQ accepts`,
       "ACCESS_REFUSED",
       error,
     );
@@ -279,7 +332,7 @@ function refusal(error: unknown, url: string): Error | undefined {
   if (m) {
     return new BrokerRefusedError(
       `${at} refused user "${m[4]}" access to ${m[1]} "${m[2]}" in vhost "${m[3]}"; grant the user configure, ` +
-        `write and read permissions on it (rabbitmqctl set_permissions) or change AMQPURL`,
+        `write and read permissions on it (rabbitmqctl set_permissions) or change ${names.url}`,
       "ACCESS_REFUSED",
       error,
     );
@@ -288,7 +341,7 @@ function refusal(error: unknown, url: string): Error | undefined {
   if (m) {
     const hint = m[1] === "PRECONDITION_FAILED"
       ? "it exists with other settings: delete it, or choose another QUEUENAME or EXCHANGENAME"
-      : "change AMQPURL, QUEUENAME or EXCHANGENAME, or the user's permissions";
+      : `change ${names.url}, QUEUENAME or EXCHANGENAME, or the user's permissions`;
     return new BrokerRefusedError(`${at} refused: ${m[1]} - ${m[2]}; ${hint}`, m[1], error);
   }
   return undefined;

@@ -294,6 +294,11 @@ export interface SessionOptions {
   name?: string;
   /** Called once when the connection drops unexpectedly. */
   onClose?: (error?: Error) => void;
+  /**
+   * The CA certificates (PEM) to trust for an `amqps://` URL, instead of the runtime's built-in ones.
+   * @default {undefined} (the built-in ones)
+   */
+  ca?: string;
 }
 
 /**

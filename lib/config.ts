@@ -27,6 +27,21 @@ export interface BrokerSettings {
    * Env `AMQPURL`. @default {"amqp://guest:guest@localhost"} (guest at `amqpHost`)
    */
   amqpUrl: string;
+  /**
+   * PEM file of the CA certificate(s) to trust for an `amqps://` `amqpUrl`, instead of the built-in ones
+   * (read again on every connect). Env `AMQPCAFILE`. @default {undefined} (the runtime's trusted CAs)
+   */
+  amqpCaFile?: string;
+  /**
+   * The broker the fanout exchange lives on: the server publishes stored events there and listeners bind
+   * to it. Env `FANOUTURL`, else `FANOUTHOST` (as `AMQPHOST`). @default {amqpUrl} (one broker)
+   */
+  fanoutUrl: string;
+  /**
+   * PEM file of the CA certificate(s) to trust for an `amqps://` `fanoutUrl`. Env `FANOUTCAFILE`.
+   * @default {amqpCaFile} (when `fanoutUrl` is amqps://)
+   */
+  fanoutCaFile?: string;
   /** Fanout exchange for stored events. Env `EXCHANGENAME`. @default {"events"} */
   exchangeName: string;
   /** Queue the server consumes new events from. Env `QUEUENAME`. @default {"events"} */
@@ -78,6 +93,13 @@ export interface ServerSettings extends BrokerSettings {
    * Env `HTTPWRITETIMEOUT`. @default {60000}
    */
   httpWriteTimeout: number;
+  /**
+   * Records per second at most that the server republishes to the fanout while catching up (after a
+   * restart, a reconnect, or a restored store whose watermark is unknown, which republishes its whole
+   * history); live events are published at once beside it. 0: as fast as the broker confirms.
+   * Env `REPUBLISHRATE`. @default {2000}
+   */
+  republishRate: number;
 }
 
 /**
@@ -96,6 +118,11 @@ export interface ListenerSettings extends BrokerSettings {
   historyUrl: string;
   /** Live events buffered by the broker for this listener at once. @default {256} */
   prefetch: number;
+  /**
+   * Bearer token sent with every history request, for a server with `HTTPTOKEN`. Env `HISTORYTOKEN`.
+   * @default {undefined} (none sent)
+   */
+  historyToken?: string;
 }
 
 /**
@@ -122,6 +149,7 @@ export const DEFAULTS = {
   httpHeaderTimeout: LIMITS.http.headerTimeout,
   httpMaxConnections: LIMITS.http.maxConnections,
   httpWriteTimeout: LIMITS.http.writeTimeout,
+  republishRate: LIMITS.fanout.republishRate,
 } as const;
 
 /**
@@ -150,11 +178,22 @@ export type Env = Record<string, string | undefined>;
  * ```
  */
 export function brokerSettings(
-  options: Partial<BrokerSettings & { amqpHost: string }> = {},
+  options: Partial<BrokerSettings & { amqpHost: string; fanoutHost: string }> = {},
   vars: Env = env(),
 ): BrokerSettings {
+  const queueUrl = options.amqpUrl ?? brokerUrl(QUEUE_BROKER, options.amqpHost, vars) ??
+    `amqp://guest:guest@${DEFAULTS.amqpHost}`;
+  const fanoutUrl = options.fanoutUrl ?? brokerUrl(FANOUT_BROKER, options.fanoutHost, vars) ?? queueUrl;
+  const amqpCaFile = caFile(QUEUE_BROKER, options.amqpCaFile ?? nonEmpty("AMQPCAFILE", vars.AMQPCAFILE), queueUrl);
+  const fanoutCa = options.fanoutCaFile ?? nonEmpty("FANOUTCAFILE", vars.FANOUTCAFILE);
   return {
-    amqpUrl: options.amqpUrl ?? amqpUrl(options.amqpHost, vars),
+    amqpUrl: queueUrl,
+    amqpCaFile,
+    fanoutUrl,
+    // The queue broker's CA by default, when the fanout broker is reached over TLS too.
+    fanoutCaFile: fanoutCa === undefined
+      ? (isTls(fanoutUrl) ? amqpCaFile : undefined)
+      : caFile(FANOUT_BROKER, fanoutCa, fanoutUrl),
     exchangeName: name("EXCHANGENAME", options.exchangeName ?? vars.EXCHANGENAME ?? DEFAULTS.exchangeName, 0),
     queueName: name("QUEUENAME", options.queueName ?? vars.QUEUENAME ?? DEFAULTS.queueName, DEAD_SUFFIX_BYTES),
     debug: options.debug ?? truthy(vars.DEBUG),
@@ -176,7 +215,7 @@ export function brokerSettings(
  * ```
  */
 export function serverSettings(
-  options: Partial<ServerSettings & { amqpHost: string }> = {},
+  options: Partial<ServerSettings & { amqpHost: string; fanoutHost: string }> = {},
   vars: Env = env(),
 ): ServerSettings {
   return {
@@ -195,6 +234,8 @@ export function serverSettings(
       integer("HTTPMAXCONNECTIONS", vars.HTTPMAXCONNECTIONS, DEFAULTS.httpMaxConnections, 1, 1_000_000),
     httpWriteTimeout: options.httpWriteTimeout ??
       integer("HTTPWRITETIMEOUT", vars.HTTPWRITETIMEOUT, DEFAULTS.httpWriteTimeout, 1, 86_400_000),
+    republishRate: options.republishRate ??
+      integer("REPUBLISHRATE", vars.REPUBLISHRATE, DEFAULTS.republishRate, 0, 10_000_000),
   };
 }
 
@@ -212,14 +253,49 @@ export function serverSettings(
  * ```
  */
 export function listenerSettings(
-  options: Partial<ListenerSettings & { amqpHost: string }> = {},
+  options: Partial<ListenerSettings & { amqpHost: string; fanoutHost: string }> = {},
   vars: Env = env(),
 ): ListenerSettings {
   return {
     ...brokerSettings(options, vars),
     historyUrl: historyUrlSetting(options.historyUrl, vars),
     prefetch: options.prefetch ?? DEFAULTS.listenerPrefetch,
+    historyToken: tokenSetting("HISTORYTOKEN", options.historyToken, vars),
   };
+}
+
+/**
+ * A bearer token setting: the server's `HTTPTOKEN`, or the token a client
+ * sends (`HISTORYTOKEN`). The option wins over the variable; empty means
+ * none. The value is never put in an error message.
+ *
+ * @param setting The variable's name, for the environment and for errors.
+ * @param value The programmatic setting, if any.
+ * @param vars The environment. @default {the process's environment}
+ * @returns The token, or undefined when none is set.
+ * @throws {ConfigError} When it holds a space or a character that is not printable ASCII, or is over 4096 characters.
+ * @example The server's token from the environment
+ * ```ts
+ * import { tokenSetting } from "./config.ts";
+ * console.log(tokenSetting("HTTPTOKEN", undefined, { HTTPTOKEN: "s3cret" })); // s3cret
+ * console.log(tokenSetting("HTTPTOKEN", undefined, {})); // undefined
+ * ```
+ */
+export function tokenSetting(
+  setting: "HTTPTOKEN" | "HISTORYTOKEN",
+  value: string | undefined,
+  vars: Env = env(),
+): string | undefined {
+  const token = value ?? vars[setting];
+  if (token === undefined || token === "") return undefined;
+  if (typeof token !== "string" || !/^[\x21-\x7e]{1,4096}$/.test(token)) {
+    const given = typeof token === "string" ? `${token.length} characters` : `a ${typeof token}`;
+    throw new ConfigError(
+      `${setting} must be 1 to 4096 printable ASCII characters without spaces (a bearer token); ` +
+        `the value given (${given}) is not one, and is not shown`,
+    );
+  }
+  return token;
 }
 
 /**
@@ -247,27 +323,95 @@ export function historyUrlSetting(historyUrl: string | undefined, vars: Env = en
   return value;
 }
 
-function amqpUrl(host: string | undefined, vars: Env): string {
-  const full = host === undefined ? nonEmpty("AMQPURL", vars.AMQPURL) : undefined;
+/**
+ * The environment variables that name one broker, for messages that say
+ * which setting to change.
+ *
+ * @example The fanout broker's settings
+ * ```ts
+ * import { FANOUT_BROKER } from "./config.ts";
+ * console.log(`check ${FANOUT_BROKER.host} or ${FANOUT_BROKER.url}`); // check FANOUTHOST or FANOUTURL
+ * ```
+ */
+export interface BrokerSettingNames {
+  /** The full URL's variable, e.g. `AMQPURL`. */
+  url: string;
+  /** The host's variable, e.g. `AMQPHOST`. */
+  host: string;
+  /** The CA file's variable, e.g. `AMQPCAFILE`. */
+  caFile: string;
+}
+
+/**
+ * The settings of the broker the server consumes `QUEUENAME` from (and the command publishes to).
+ *
+ * @example Name them in a message
+ * ```ts
+ * import { QUEUE_BROKER } from "./config.ts";
+ * console.log(QUEUE_BROKER.url); // AMQPURL
+ * ```
+ */
+export const QUEUE_BROKER: BrokerSettingNames = { url: "AMQPURL", host: "AMQPHOST", caFile: "AMQPCAFILE" };
+
+/**
+ * The settings of the broker the fanout exchange is on.
+ *
+ * @example Name them in a message
+ * ```ts
+ * import { FANOUT_BROKER } from "./config.ts";
+ * console.log(FANOUT_BROKER.url); // FANOUTURL
+ * ```
+ */
+export const FANOUT_BROKER: BrokerSettingNames = { url: "FANOUTURL", host: "FANOUTHOST", caFile: "FANOUTCAFILE" };
+
+/** A broker's URL from its host option, else its URL variable, else its host variable; undefined if none is set. */
+function brokerUrl(names: BrokerSettingNames, host: string | undefined, vars: Env): string | undefined {
+  const full = host === undefined ? nonEmpty(names.url, vars[names.url]) : undefined;
   if (full !== undefined) {
     let url: URL;
     try {
       url = new URL(full);
     } catch {
-      throw new ConfigError(`AMQPURL must be an amqp:// or amqps:// URL, got "${redact(full)}"`);
+      throw new ConfigError(`${names.url} must be an amqp:// or amqps:// URL, got "${redact(full)}"`);
     }
     if (url.protocol !== "amqp:" && url.protocol !== "amqps:") {
-      throw new ConfigError(`AMQPURL must start with amqp:// or amqps://, got "${redact(full)}"`);
+      throw new ConfigError(`${names.url} must start with amqp:// or amqps://, got "${redact(full)}"`);
     }
     return full;
   }
-  const h = host ?? nonEmpty("AMQPHOST", vars.AMQPHOST) ?? DEFAULTS.amqpHost;
+  const h = host ?? nonEmpty(names.host, vars[names.host]);
+  if (h === undefined) return undefined;
   if (/[\s/@]/.test(h)) {
     throw new ConfigError(
-      `AMQPHOST must be a host name or address (optionally host:port), got "${h}"; use AMQPURL for a full URL`,
+      `${names.host} must be a host name or address (optionally host:port), got "${h}"; use ${names.url} for a full URL`,
     );
   }
   return `amqp://guest:guest@${h}`;
+}
+
+/** A CA file is for TLS: given for an amqp:// broker it would silently do nothing, so it is refused. */
+function caFile(names: BrokerSettingNames, file: string | undefined, url: string): string | undefined {
+  if (file === undefined || file === "") return undefined;
+  if (!isTls(url)) {
+    throw new ConfigError(
+      `${names.caFile} is set ("${file}") but the broker is not reached over TLS ("${redact(url)}"); ` +
+        `use an amqps:// ${names.url}, or unset ${names.caFile}`,
+    );
+  }
+  return file;
+}
+
+/**
+ * Whether a broker URL is reached over TLS (`amqps://`, in any case).
+ *
+ * @example Tell a TLS URL
+ * ```ts
+ * import { isTls } from "./config.ts";
+ * console.log(isTls("AMQPS://rabbit"), isTls("amqp://rabbit")); // true false
+ * ```
+ */
+export function isTls(url: string): boolean {
+  return /^amqps:/i.test(url);
 }
 
 /** RabbitMQ's limit for queue and exchange names, in UTF-8 bytes (a short string). */

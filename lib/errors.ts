@@ -268,10 +268,12 @@ export class PublishNackedError extends Error {
  * RabbitMQ refused the connection or a declaration for a reason that
  * retrying cannot fix: a login it rejects, a vhost that does not exist or
  * that the user may not use, missing permissions on a queue or exchange, a
- * queue or exchange declared before with other settings.
+ * queue or exchange declared before with other settings; or, over `amqps://`, a broker
+ * certificate that the trusted CAs (`AMQPCAFILE`, `FANOUTCAFILE`) do not vouch for.
  *
  * Rule: not retried at start-up. The program stops at once with this
- * message, which names AMQPURL, the user or the vhost and what to change.
+ * message, which names the setting (AMQPURL, FANOUTURL, a CA file), the user
+ * or the vhost and what to change.
  *
  * @example Tell a refusal from an outage
  * ```ts
@@ -284,7 +286,7 @@ export class PublishNackedError extends Error {
  * ```
  */
 export class BrokerRefusedError extends Error {
-  /** RabbitMQ's reply code: `ACCESS_REFUSED`, `NOT_ALLOWED` or `PRECONDITION_FAILED`. */
+  /** RabbitMQ's reply code: `ACCESS_REFUSED`, `NOT_ALLOWED` or `PRECONDITION_FAILED`; `TLS` for an untrusted certificate. */
   readonly code: string;
   /**
    * Create the error.

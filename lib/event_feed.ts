@@ -51,7 +51,7 @@
 import { Backoff } from "./backoff.ts";
 import { BrokerLink } from "./broker_link.ts";
 import type { BrokerSession, Delivery, OpenSession } from "./broker_session.ts";
-import type { ListenerSettings } from "./config.ts";
+import { FANOUT_BROKER, type ListenerSettings } from "./config.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { describe, HandlerError, StoreChangedError } from "./errors.ts";
 import { type HistoryResponse, readHistoryChunks } from "./history_client.ts";
@@ -187,8 +187,11 @@ export class EventFeed {
     });
     this.#ready = new Promise<void>((resolve) => (this.#resolveReady = resolve));
     this.#readHistory = options.history ?? readHistoryChunks;
-    this.#link = new BrokerLink(settings.amqpUrl, {
+    // The fanout's broker (FANOUTURL, by default the queue's): the listener needs no other.
+    this.#link = new BrokerLink(settings.fanoutUrl, {
       name: "rabbit-eventstore listener",
+      caFile: settings.fanoutCaFile,
+      settings: FANOUT_BROKER,
       log,
       startTimeout: Infinity,
       setup: (session) => this.#setup(session),
@@ -357,6 +360,7 @@ export class EventFeed {
             stream: filtered ? filter.stream : undefined,
             category: filtered ? filter.category : undefined,
             signal: this.#abort.signal,
+            token: this.#settings.historyToken,
             onResponse: (response) => {
               this.#onHistoryResponse(response);
               head = response.head;
@@ -407,6 +411,7 @@ export class EventFeed {
         const chunks = this.#readHistory(this.#settings.historyUrl, 1, {
           limit: 0,
           signal: this.#abort.signal,
+          token: this.#settings.historyToken,
           onResponse: this.#onHistoryResponse,
         });
         for await (const _ of chunks) break; // a server that ignores limit=0

@@ -15,6 +15,7 @@ import { classifyStoreStart, newStoreHeader, storeHeaderBytes } from "./store_he
 import { parseRecord } from "./record.ts";
 import { idOffset, matchRecordId, type StreamSpan } from "./record_bytes.ts";
 import { FilePublishedMark } from "./file_published_mark.ts";
+import { HeaderPublishedMark } from "./header_published_mark.ts";
 import type {
   AppendRecord,
   EventStorage,
@@ -137,19 +138,21 @@ export class FileStorage implements EventStorage {
   /** offsets[k] is the byte offset of position k * INDEX_EVERY + 1. */
   readonly #offsets: number[];
   readonly #storeId: string;
-  readonly #publishedMark: FilePublishedMark;
+  readonly #publishedMark: FilePublishedMark | HeaderPublishedMark;
   readonly #lock: FileLock | undefined;
   #head: number;
   #size: number;
   #failed: StorageFailedError | undefined;
   #appending = false;
   #closed = false;
+  /** History reads (`read`, `readPositions`) open now; the catch-up's own scans are not counted. */
+  #reading = 0;
 
   private constructor(
     path: string,
     file: FileLike,
     open: (path: string, flags: string) => Promise<FileLike>,
-    opened: { offsets: number[]; head: number; size: number; storeId: string; lock?: FileLock },
+    opened: { offsets: number[]; head: number; size: number; storeId: string; slot?: number; lock?: FileLock },
   ) {
     this.#path = path;
     this.#file = file;
@@ -158,7 +161,10 @@ export class FileStorage implements EventStorage {
     this.#head = opened.head;
     this.#size = opened.size;
     this.#storeId = opened.storeId;
-    this.#publishedMark = new FilePublishedMark(`${path}.published`, opened.storeId);
+    // In the header's slot where it has one; a store from before the slot keeps its side file.
+    this.#publishedMark = opened.slot === undefined
+      ? new FilePublishedMark(`${path}.published`, opened.storeId)
+      : new HeaderPublishedMark(path, { offset: opened.slot, storeId: opened.storeId });
     this.#lock = opened.lock;
   }
 
@@ -189,6 +195,13 @@ export class FileStorage implements EventStorage {
       const kind = classifyStoreStart(start, fileSize);
       if (kind.kind === "foreign") throw new NotAStoreError(path, kind.reason);
       let storeId = kind.kind === "header" ? kind.header.storeId : kind.kind === "legacy" ? kind.storeId : "";
+      let slot = kind.kind === "header" ? kind.published?.offset : undefined;
+      if (kind.kind === "header" && kind.published && kind.published.value === undefined) {
+        warn(
+          `Storage file ${path}: its publish watermark does not check (a write cut short); ` +
+            `republishing its records to the fanout from position 1 (listeners drop what they already have)`,
+        );
+      }
       let scan: ScanResult;
       if (kind.kind === "torn") {
         warn(`Storage file ${path}: dropping ${fileSize} bytes of a store whose creation was cut short`);
@@ -216,13 +229,15 @@ export class FileStorage implements EventStorage {
         // A new store (or one whose very first write was cut short): its header comes first.
         const header = newStoreHeader();
         const bytes = storeHeaderBytes(header);
+        const made = classifyStoreStart(bytes, bytes.length);
+        slot = made.kind === "header" ? made.published?.offset : undefined;
         await writeAll(file, bytes, 0);
         await crashPoint("before-header-fsync"); // test-only
         await file.datasync();
         scan.validSize = bytes.length;
         storeId = header.storeId;
       }
-      const storage = new FileStorage(path, file, open, { ...scan, size: scan.validSize, storeId, lock });
+      const storage = new FileStorage(path, file, open, { ...scan, size: scan.validSize, storeId, slot, lock });
       await storage.#dropIncompleteGroup(warn, readOnly);
       return storage;
     } catch (error) {
@@ -246,9 +261,18 @@ export class FileStorage implements EventStorage {
     return this.#head;
   }
 
-  /** The publish watermark, in the side file `<path>.published` as `<position> <storeId>`. */
+  /**
+   * The publish watermark: in the header's slot, rewritten in place (a copy of the file carries it); for a
+   * store whose header has no slot (made by an older version) or that has no header, in the side file
+   * `<path>.published` as `<position> <storeId>`.
+   */
   get publishedMark(): PublishedMark {
     return this.#publishedMark;
+  }
+
+  /** History reads open now ({@link EventStorage.reading}): `read` and `readPositions` streams not yet ended. */
+  get reading(): number {
+    return this.#reading;
   }
 
   /** The storage file's path. */
@@ -305,6 +329,10 @@ export class FileStorage implements EventStorage {
    * up to READ_CHUNK bytes.
    */
   read(from: number, options: ReadOptions = {}): ReadableStream<Uint8Array> {
+    return this.#read(from, options, true);
+  }
+
+  #read(from: number, options: ReadOptions, counted: boolean): ReadableStream<Uint8Array> {
     const head = this.#head;
     const size = this.#size;
     const limit = options.limit ?? Infinity;
@@ -313,11 +341,17 @@ export class FileStorage implements EventStorage {
     let handle: FileLike | undefined;
     let position = 0;
     let end = 0;
+    let open = counted;
+    if (counted) this.#reading++;
+    const ended = () => {
+      if (open) this.#reading--;
+      open = false;
+    };
     return new ReadableStream({
       type: "bytes",
       autoAllocateChunkSize: READ_CHUNK,
       start: async () => {
-        if (first > last) return;
+        if (first > last) return ended();
         position = await this.#locate(first);
         end = last === head ? size : await this.#locate(last + 1);
         handle = await this.#open(this.#path, "r");
@@ -326,6 +360,7 @@ export class FileStorage implements EventStorage {
         // With autoAllocateChunkSize there is always a request: the reader's buffer or one allocated for it.
         const request = controller.byobRequest!;
         if (!handle || position >= end) {
+          ended();
           await handle?.close();
           handle = undefined;
           controller.close();
@@ -336,6 +371,7 @@ export class FileStorage implements EventStorage {
         const buffer = new Uint8Array(view.buffer, view.byteOffset, view.byteLength);
         const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - position), position);
         if (bytesRead === 0) {
+          ended();
           await handle.close();
           handle = undefined;
           controller.error(new StorageFailedError(`Storage file ${this.#path} ended early at byte ${position}`));
@@ -345,6 +381,7 @@ export class FileStorage implements EventStorage {
         request.respond(bytesRead);
       },
       cancel: async () => {
+        ended();
         await handle?.close();
         handle = undefined;
       },
@@ -356,7 +393,7 @@ export class FileStorage implements EventStorage {
     const first = Math.max(1, from);
     const last = Math.min(to, this.#head);
     if (first > last) return;
-    const lines = this.read(first, { limit: last - first + 1 })
+    const lines = this.#read(first, { limit: last - first + 1 }, false)
       .pipeThrough(new TextDecoderStream());
     let rest = "";
     for await (const chunk of lines) {
@@ -404,9 +441,16 @@ export class FileStorage implements EventStorage {
     const head = this.#head;
     const wanted = [...positions];
     let next = 0;
+    let open = true;
+    this.#reading++;
+    const ended = () => {
+      if (open) this.#reading--;
+      open = false;
+    };
     return new ReadableStream<Uint8Array>({
       pull: async (controller) => {
         if (next >= wanted.length) {
+          ended();
           controller.close();
           return;
         }
@@ -416,6 +460,7 @@ export class FileStorage implements EventStorage {
         while (next < wanted.length && spans.length < READ_RUNS) {
           const p = wanted[next++];
           if (!Number.isSafeInteger(p) || p < 1 || p > head) {
+            ended();
             controller.error(new RangeError(`Cannot read position ${p}: the store holds 1..${head}`));
             return;
           }
@@ -438,11 +483,13 @@ export class FileStorage implements EventStorage {
             return last - first + 1 === span.length ? bytes : keepLines(bytes, first, span);
           }));
         } catch (error) {
+          ended();
           controller.error(error);
           return;
         }
         for (const chunk of chunks) controller.enqueue(chunk);
       },
+      cancel: ended,
     }, { highWaterMark: 0 });
   }
 
@@ -451,6 +498,7 @@ export class FileStorage implements EventStorage {
     if (this.#closed) return;
     this.#closed = true;
     try {
+      if (this.#publishedMark instanceof HeaderPublishedMark) await this.#publishedMark.close();
       await this.#file.close();
     } finally {
       await this.#lock?.release();

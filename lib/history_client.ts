@@ -59,6 +59,8 @@ export interface ReadHistoryOptions {
   category?: string;
   /** Aborts the request, including a read that is waiting for bytes. @default {undefined} */
   signal?: AbortSignal;
+  /** Sent as `Authorization: Bearer <token>`, for a server with `HTTPTOKEN`. @default {undefined} (none) */
+  token?: string;
   /**
    * Fail with a {@link HistoryTimeoutError} when the server sends nothing (no
    * headers, no body bytes) for this many milliseconds while the reader waits
@@ -159,7 +161,10 @@ export async function* readHistoryChunks(
   if (Number.isFinite(idleTimeout)) timer = setTimeout(watch, idleTimeout);
   let finished = false; // the body reported its end
   try {
-    const response = await fetch(url, { signal });
+    const headers: Record<string, string> | undefined = options.token === undefined
+      ? undefined
+      : { authorization: `Bearer ${options.token}` };
+    const response = await fetch(url, { signal, headers });
     const type = response.headers.get("content-type") ?? "";
     if (!response.ok || /^\s*text\/html\b/i.test(type)) {
       const text = await response.text().catch(() => "");

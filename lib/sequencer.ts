@@ -14,6 +14,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 import type { BrokerSession, Delivery } from "./broker_session.ts";
 import { crashPoint } from "./crash_point.ts";
 import { DEFAULTS } from "./defaults.ts";
@@ -75,6 +76,24 @@ export interface SequencerOptions {
   newId?: () => string;
   /** Stop taking new batches while this many fanout publishes await a confirm. @default {20000} */
   maxUnconfirmed?: number;
+  /** Told of every durable append, once per batch (the server's metrics). @default {undefined} */
+  observer?: SequencerObserver;
+}
+
+/**
+ * What the sequencer reports after each durable append: one call per batch.
+ *
+ * @example Log each batch
+ * ```ts
+ * import type { SequencerObserver } from "./sequencer.ts";
+ * const observer: SequencerObserver = {
+ *   stored: ({ events, bytes, seconds }) => console.log(`${events} events, ${bytes} B in ${seconds} s`),
+ * };
+ * ```
+ */
+export interface SequencerObserver {
+  /** A batch is durable: its records, their bytes (UTF-8 lines with newlines), and the append's write + fsync time. */
+  stored(batch: { events: number; bytes: number; seconds: number }): void;
 }
 
 interface Pending {
@@ -113,7 +132,8 @@ interface Pending {
  * ```
  */
 export class Sequencer {
-  readonly #o: Required<Omit<SequencerOptions, "log">> & { log: (message: string) => void };
+  readonly #o: Required<Omit<SequencerOptions, "log" | "observer">> & { log: (message: string) => void };
+  readonly #observer: SequencerObserver | undefined;
   #pending: Pending[] = [];
   #running: Promise<void> | undefined;
   #failed = false;
@@ -133,6 +153,7 @@ export class Sequencer {
       index: new StreamIndex(),
       ...options,
     };
+    this.#observer = options.observer;
   }
 
   /** Take one delivery; it is stored (or rejected) in the next batch. */
@@ -257,11 +278,18 @@ export class Sequencer {
       settle(item, result);
     }
     if (records.length > 0) {
+      const observer = this.#observer;
+      const started = observer ? performance.now() : 0;
       await storage.append(records);
+      const seconds = observer ? (performance.now() - started) / 1000 : 0;
+      let bytes = 0;
       for (const r of records) {
         window.add(r.id, r.position);
         if (r.stream !== undefined) index.add(r.position, r.stream, r.streamVersion!);
+        // Native UTF-8 count: about a tenth of utf8Length's time per line on Deno, and this runs per record.
+        if (observer) bytes += Buffer.byteLength(r.line, "utf8") + 1;
       }
+      observer?.stored({ events: records.length, bytes, seconds });
       await crashPoint("before-publish"); // test-only crash points: no-ops unless RABBIT_EVENTSTORE_CRASH_AT is set
       this.#o.publisher.publish(records);
       await crashPoint("before-ack", () => this.#o.publisher.idle());

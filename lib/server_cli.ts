@@ -76,14 +76,20 @@ export function serverHelp(): string {
   const rows: Array<[string, string | number, string]> = [
     ["AMQPHOST", DEFAULTS.amqpHost, "RabbitMQ host (optionally host:port), user guest/guest"],
     ["AMQPURL", "", "full amqp:// or amqps:// URL with user, password and vhost; wins over AMQPHOST"],
+    ["AMQPCAFILE", "", "PEM file of the CA(s) to trust for an amqps:// AMQPURL"],
+    ["FANOUTHOST", "", "host of the fanout's own RabbitMQ (default: the AMQPURL broker)"],
+    ["FANOUTURL", "", "full URL of the fanout's own RabbitMQ; wins over FANOUTHOST"],
+    ["FANOUTCAFILE", "", "PEM file of the CA(s) to trust for an amqps:// FANOUTURL (default: AMQPCAFILE)"],
     ["QUEUENAME", DEFAULTS.queueName, "queue the server consumes, exclusively (one server per queue)"],
     ["EXCHANGENAME", DEFAULTS.exchangeName, "fanout exchange stored events are published to"],
     ["PORT", DEFAULTS.port, "HTTP port of the history"],
     ["HTTPHOST", DEFAULTS.hostname, "address the HTTP server binds"],
-    ["STORAGEFILE", DEFAULTS.storageFile, "storage file (the server also keeps <STORAGEFILE>.published)"],
+    ["STORAGEFILE", DEFAULTS.storageFile, "storage file (it holds the published watermark too)"],
     ["MAXEVENTBYTES", DEFAULTS.maxEventBytes, "largest accepted event; larger ones go to <QUEUENAME>.dead"],
     ["PREFETCH", DEFAULTS.prefetch, "unacknowledged messages taken at once (the batch bound)"],
     ["DEDUPWINDOW", DEFAULTS.dedupWindow, "message ids remembered for idempotent append"],
+    ["REPUBLISHRATE", DEFAULTS.republishRate, "records/s at most republished to the fanout while catching up"],
+    ["HTTPTOKEN", "", "bearer token for the history and /metrics (the /health probes stay open)"],
     ["DEBUG", "off", 'any value but "", 0, false, no, off prints debug messages'],
   ];
   return [

@@ -234,6 +234,12 @@ export interface EventStorage {
   /** Where this store's publish watermark is kept. */
   readonly publishedMark: PublishedMark;
   /**
+   * Optional: how many history reads ({@link EventStorage.read}, {@link EventStorage.readPositions}
+   * streams) are open now. A fanout catch-up republishes slower while there are any, so that a restored
+   * store's republish does not starve them; a backend without it (undefined) gets no such yielding.
+   */
+  readonly reading?: number;
+  /**
    * Append a batch and make it durable before resolving. Positions must
    * continue the head densely (else `OutOfOrderError`); a line must not
    * contain a newline (else `TypeError`). After a failed append the storage

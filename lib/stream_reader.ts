@@ -68,6 +68,8 @@ export interface ReadStreamOverOptions extends ReadStreamOptions {
   historyUrl: string;
   /** Fail when the read has not finished after this many ms. @default {30000} */
   timeout?: number;
+  /** Sent as `Authorization: Bearer <token>`, for a server with `HTTPTOKEN`. @default {undefined} (none) */
+  historyToken?: string;
 }
 
 /**
@@ -107,7 +109,10 @@ export async function readStreamOver(stream: string, options: ReadStreamOverOpti
   const timer = setTimeout(() => expiry.abort(new Error("read timeout")), timeout);
   const signal = options.signal ? AbortSignal.any([options.signal, expiry.signal]) : expiry.signal;
   try {
-    const response = await fetch(url, { signal });
+    const headers: Record<string, string> | undefined = options.historyToken === undefined
+      ? undefined
+      : { authorization: `Bearer ${options.historyToken}` };
+    const response = await fetch(url, { signal, headers });
     if (!response.ok) {
       const text = (await response.text().catch(() => "")).trim().slice(0, 200);
       throw new Error(`Cannot read stream ${stream} from ${url}: HTTP ${response.status}${text ? `: ${text}` : ""}`);

@@ -17,7 +17,7 @@
  *
  * @module
  */
-import { open, rm, writeFile } from "node:fs/promises";
+import { open, rm } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
 import { fileURLToPath } from "node:url";
@@ -61,8 +61,8 @@ function probePositions(events: number): number[] {
 }
 
 /**
- * Write a store of `events` records to `path` (header, records, `.published`
- * at the head): event p goes to stream `p % streams` (so every stream's
+ * Write a store of `events` records to `path` (header with its watermark slot
+ * at the head, records): event p goes to stream `p % streams` (so every stream's
  * events are spread over the whole file), except the probe stream's
  * positions. Without `inStreams`, the same records with no stream members,
  * their bytes made up in the data so both files are the same size.
@@ -83,7 +83,7 @@ export async function writeStreamStore(
   let probeVersion = 0;
   let bytes = 0;
   try {
-    const head = storeHeaderBytes(header);
+    const head = storeHeaderBytes(header, sizes.events); // every record counts as published: nothing republished
     await file.write(head);
     bytes += head.length;
     const perChunk = 20_000;
@@ -115,7 +115,6 @@ export async function writeStreamStore(
   } finally {
     await file.close();
   }
-  await writeFile(`${path}.published`, `${sizes.events} ${header.storeId}\n`);
   return bytes;
 }
 

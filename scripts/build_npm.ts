@@ -164,6 +164,7 @@ const pkg = {
   dependencies: {
     "@cloudamqp/amqp-client": rootPackage.dependencies["@cloudamqp/amqp-client"],
     koffi: rootPackage.dependencies.koffi,
+    "prom-client": rootPackage.dependencies["prom-client"],
   },
   peerDependencies: { "@event-driven-io/emmett": emmettRange },
   peerDependenciesMeta: rootPackage.peerDependenciesMeta,

@@ -264,13 +264,22 @@ export function storageContract(name: string, make: () => ContractSubject | Prom
       assert.equal(storage.head, 2);
     });
 
-    it("saves and loads the publish watermark", async () => {
-      const { storage } = await fresh();
+    it("saves and loads the publish watermark, which is no record: history, appends and a reopen are as before", async () => {
+      const subject = await fresh();
+      const { storage } = subject;
       await storage.append(range(1, 3));
+      const before = await new Response(storage.read(1)).text();
       await storage.publishedMark.save(2);
       assert.equal(await storage.publishedMark.load(), 2);
       await storage.publishedMark.save(3);
       assert.equal(await storage.publishedMark.load(), 3);
+      assert.equal(await new Response(storage.read(1)).text(), before, "saving the watermark changes no record");
+      await storage.append(range(4, 5));
+      await storage.publishedMark.save(5);
+      const again = await subject.reopen();
+      assert.equal(again.head, 5);
+      assert.deepEqual(await scanAll(again, 1), expected(range(1, 5)));
+      assert.equal(await again.publishedMark.load(), 5);
     });
 
     it("keeps stream, streamVersion, batchSize and type, and gives the streams to scanIds, across a reopen", async () => {

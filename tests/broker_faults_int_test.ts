@@ -1,3 +1,4 @@
+// test-runner: exclusive (it stops the shared RabbitMQ and closes all its connections; scripts/run_tests.mjs runs it alone)
 /**
  * Issue 3, item 3: broker faults during a 20,000-event run. RabbitMQ drops
  * every connection several times (`rabbitmqctl close_all_connections`), and

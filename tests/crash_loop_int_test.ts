@@ -1,3 +1,4 @@
+// test-runner: exclusive (its kill timing wants the machine to itself; scripts/run_tests.mjs runs it alone)
 /**
  * Issue 3, item 1: the crash loop. The server (a child process, as in
  * production) is SIGKILLed a random 50–500 ms after every start while events

@@ -212,6 +212,24 @@ function feedWith(
 }
 
 describe("EventFeed with a fake broker and history", () => {
+  it("binds on the fanout's broker (FANOUTURL), not the queue's", async () => {
+    const urls: string[] = [];
+    const session = new FakeSession([]);
+    const settings = listenerSettings({ historyUrl: "http://history.test/" }, {
+      AMQPURL: "amqp://queue.test",
+      FANOUTURL: "amqp://fanout.test",
+    });
+    const feed = new EventFeed(settings, () => {}, {
+      from: 1,
+      open: (url) => (urls.push(url), Promise.resolve(session)),
+      history: fakeHistory([], []),
+    });
+    feed.start();
+    await feed.ready;
+    assert.deepEqual(urls, ["amqp://fanout.test"]);
+    await feed.close();
+  });
+
   it("repairs a gap: a live event that skips ahead fetches the missing range from history first", async () => {
     const stored = records(1, 2);
     const { feed, session, log, delivered } = feedWith(stored);

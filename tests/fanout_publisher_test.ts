@@ -17,7 +17,7 @@ import { FanoutPublisher, type Publishable } from "../lib/fanout_publisher.ts";
 import { FileStorage } from "../lib/file_storage.ts";
 import { PublishWatermark } from "../lib/publish_watermark.ts";
 import { encodeRecord } from "../lib/record.ts";
-import { waitFor } from "./_helpers.ts";
+import { delay, waitFor } from "./_helpers.ts";
 
 type Answer = "confirm" | "nack" | "never";
 
@@ -129,6 +129,63 @@ describe("FanoutPublisher", () => {
     assert.equal(session.attempts.get(2), 2);
     assert.equal(publisher.inFlight, 0, "the unanswered publish no longer counts as in flight");
     publisher.detach();
+  });
+
+  it("publishes live records at once during a paced catch-up; the watermark waits for the catch-up below them", async () => {
+    const more: Publishable[] = [];
+    for (let p = 6; p <= 200; p++) {
+      const line = encodeRecord(p, `id${p}`, "2026-11-27T00:00:00.000Z", `{"p":${p}}`);
+      more.push({ position: p, id: `id${p}`, line });
+    }
+    await storage.append(more);
+    // 100 records a second: the catch-up of 1..200 waits at least 1.9 s by construction, in batches of 5.
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000, { republishRate: 100 });
+    const session = new FakeSession(() => "confirm");
+    const catchUp = publisher.attach(session);
+    const live = { position: 201, id: "id201", line: encodeRecord(201, "id201", "2026-11-27T00:00:00.000Z", "{}") };
+    await storage.append([live]);
+    publisher.publish([live]);
+    assert.ok(session.published.includes(201), "the live record went out at once");
+    assert.ok(Math.max(...session.published.filter((p) => p <= 200)) < 200, "while the catch-up was still going");
+    await waitFor(() => watermark.value >= 5, "the first catch-up batch confirmed");
+    assert.ok(watermark.value < 200, `the watermark (${watermark.value}) stays with the catch-up, not the live 201`);
+    // Shutdown stops the catch-up where it is; the watermark keeps what was confirmed.
+    await publisher.close();
+    await catchUp;
+    const reached = watermark.value;
+    assert.ok(reached >= 5 && reached < 200, `stopped at ${reached}`);
+    // The next start republishes from there (not from 1), unpaced here, and the watermark reaches the head.
+    const next = new FanoutPublisher(storage, watermark, "x", () => {}, 1000, { republishRate: 0 });
+    const again = new FakeSession(() => "confirm");
+    await next.attach(again);
+    await next.idle();
+    assert.equal(again.published[0], reached + 1);
+    assert.deepEqual(again.published, Array.from({ length: 201 - reached }, (_, i) => reached + 1 + i));
+    assert.equal(watermark.value, 201);
+  });
+
+  it("slows a paced catch-up to republishRateWhileReading while history reads are open", async () => {
+    const more: Publishable[] = [];
+    for (let p = 6; p <= 1000; p++) {
+      more.push({ position: p, id: `id${p}`, line: encodeRecord(p, `id${p}`, "2026-11-27T00:00:00.000Z", "{}") });
+    }
+    await storage.append(more);
+    const reader = storage.read(1); // a listener's history download, open
+    // 2,000/s alone would republish about 600 in 300 ms; while reading, 100/s: one batch of 100, then a pause of 1 s.
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000, { republishRate: 2000 });
+    const session = new FakeSession(() => "confirm");
+    const catchUp = publisher.attach(session);
+    await delay(300);
+    assert.ok(session.published.length <= 100, `${session.published.length} republished while the read was open`);
+    await reader.cancel();
+    await publisher.close();
+    await catchUp;
+  });
+
+  it("refuses a negative or non-finite republish rate with a RangeError", () => {
+    for (const republishRate of [-1, Infinity, NaN]) {
+      assert.throws(() => new FanoutPublisher(storage, watermark, "x", () => {}, 1000, { republishRate }), RangeError);
+    }
   });
 
   it("does not resend on a session that closed: the next attach does", async () => {

@@ -64,7 +64,8 @@ async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
   return await new Response(stream).text();
 }
 
-const HEADER_LINE = /^\{"rabbitEventstore":1,"storeId":"([0-9a-f-]{36})","created":"[^"]+"\}\n/;
+const HEADER_LINE =
+  /^\{"rabbitEventstore":1,"storeId":"([0-9a-f-]{36})","created":"[^"]+"(?:,"published":"[0-9]{16}:[0-9a-f]{8}")?\}\n/;
 
 /** A store file's text without its header line (which a new store begins with). */
 async function recordsText(file: string): Promise<string> {
@@ -282,6 +283,26 @@ describe("FileStorage basics", () => {
     }
     for (const bad of [[0], [total + 1], [5, total + 1], [Number.NaN]]) {
       await assert.rejects(text(storage.readPositions(bad)), RangeError, `readPositions(${bad})`);
+    }
+    await storage.close();
+  });
+
+  it("counts the history reads open (read, readPositions) until each ends, is cancelled or fails; scans are not counted", async () => {
+    const { storage } = await openQuiet(tempFile());
+    await storage.append(recs(1, 100));
+    assert.equal(storage.reading, 0);
+    const whole = storage.read(1);
+    const some = storage.readPositions([3, 50]);
+    assert.equal(storage.reading, 2, "two open");
+    await text(whole);
+    assert.equal(storage.reading, 1, "one read to its end");
+    await some.cancel();
+    assert.equal(storage.reading, 0, "one cancelled");
+    await assert.rejects(text(storage.readPositions([500])), RangeError);
+    await text(storage.read(500));
+    assert.equal(storage.reading, 0, "a failed read and an empty one are not left open");
+    for await (const _ of storage.scan(1)) {
+      assert.equal(storage.reading, 0, "a scan (the catch-up's read) is not counted");
     }
     await storage.close();
   });

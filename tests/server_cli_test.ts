@@ -54,10 +54,13 @@ describe("server command line", () => {
   it("lists every environment variable of the server in the help, with its default", () => {
     const help = serverHelp();
     assert.match(help, /^Usage: rabbit-eventstore \[--help\] \[--version\]\n/);
-    for (const name of ["AMQPHOST", "AMQPURL", "QUEUENAME", "EXCHANGENAME", "PORT", "HTTPHOST", "STORAGEFILE"]) {
+    const names = ["AMQPHOST", "AMQPURL", "AMQPCAFILE", "FANOUTHOST", "FANOUTURL", "FANOUTCAFILE"];
+    for (const name of [...names, "QUEUENAME", "EXCHANGENAME", "PORT", "HTTPHOST", "STORAGEFILE"]) {
       assert.match(help, new RegExp(`\\n  ${name} `), name);
     }
-    for (const name of ["MAXEVENTBYTES", "PREFETCH", "DEDUPWINDOW", "DEBUG"]) assert.match(help, new RegExp(name));
+    for (const name of ["MAXEVENTBYTES", "PREFETCH", "DEDUPWINDOW", "HTTPTOKEN", "DEBUG"]) {
+      assert.match(help, new RegExp(name));
+    }
     assert.match(help, /\n {2}PORT {10}80 /);
     assert.match(help, /\n {2}STORAGEFILE {3}\.\/storage /);
   });
