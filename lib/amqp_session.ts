@@ -4,7 +4,7 @@
  * (`lib/broker_session.ts`), so unit tests use fakes while production and the
  * integration tests use the real RabbitMQ.
  *
- * Four patches on amqp-client 4.1's private fields sit in one labelled block
+ * Five patches on amqp-client 4.1's private fields sit in one labelled block
  * below ("Patches on amqp-client's private fields"); {@link clientInternalsProblems}
  * checks that the fields they need are still there, and
  * `tests/amqp_session_test.ts` fails when they are not. The dependency is
@@ -511,6 +511,9 @@ function tuneUrl(url: string, name?: string): string {
 //    frames only, so header frames bigger than the frame size are read (readWholeFrames).
 // 4. `AMQPClient.socket`: TCP_NODELAY is set on it after connect (openSession);
 //    the client never sets it, and Nagle held small frames up to 40 ms.
+// 5. `AMQPChannel.unconfirmedPublishes` and `confirmId`, the queue and the next
+//    delivery tag: publishBatch queues its messages' confirms there itself
+//    (PublishFrames writes their frames with the client's AMQPView).
 //
 // clientInternalsProblems() names what is missing; tests/amqp_session_test.ts
 // fails on any problem, so an upgrade that moves these fields cannot pass CI.
@@ -724,6 +727,8 @@ export async function clientInternalsProblems(): Promise<string[]> {
   ) {
     problems.push("AMQPChannel.unconfirmedPublishes entries are not [tag, resolve, reject]");
   }
+  const tag = channelInternalsOf(channel).confirmId;
+  if (tag !== 2) problems.push(`AMQPChannel.confirmId is ${tag} after one publish from 1, not 2`);
   await sent.catch(() => {}); // "Socket not connected": nothing was written
   const pool = internals.bufferPool;
   if (Array.isArray(pool) && pool.length !== 1) {
