@@ -23,6 +23,15 @@
  * }
  * ```
  *
+ * @example In groups: one call per history chunk, then live events as they come together
+ * ```ts
+ * import { listenInBatches } from "rabbit-eventstore/listener";
+ * const listener = listenInBatches(0, async (events) => {
+ *   console.log(`${events.length} events, ${events[0].position}..${events.at(-1)!.position}`);
+ * });
+ * await listener.close();
+ * ```
+ *
  * @example Only the events of one stream, or of one category
  * ```ts
  * import { listen } from "rabbit-eventstore/listener";
@@ -34,12 +43,12 @@
  * @module
  */
 import { type ListenerSettings, listenerSettings } from "./lib/config.ts";
-import { EventFeed, type Handler } from "./lib/event_feed.ts";
+import { type BatchHandler, EventFeed, type Handler } from "./lib/event_feed.ts";
 import { eventFilter } from "./lib/event_filter.ts";
 import { debugLog } from "./lib/log.ts";
 import type { EventRecord } from "./lib/record.ts";
 
-export type { EventRecord, Handler };
+export type { BatchHandler, EventRecord, Handler };
 export type { BrokerSettings, ListenerSettings } from "./lib/config.ts";
 export { HandlerError, StoreChangedError } from "./lib/errors.ts";
 
@@ -220,11 +229,90 @@ export function listen<T = unknown>(
     handler = handlerOrOptions;
     options = maybeOptions ?? {};
   }
+  return startFeed(from, handler as Handler, options);
+}
+
+/**
+ * Options for {@link listenInBatches}: those of {@link listen}, and the largest group of live events.
+ *
+ * @example Groups of at most 100 live events
+ * ```ts
+ * import { type BatchListenOptions, listenInBatches } from "rabbit-eventstore/listener";
+ * const options: BatchListenOptions = { maxBatch: 100, historyUrl: "http://localhost:8080/" };
+ * const listener = listenInBatches(1, (events) => console.log(events.length), options);
+ * await listener.close();
+ * ```
+ */
+export interface BatchListenOptions extends ListenOptions {
+  /**
+   * The most live events in one call: live events that arrived together are handed over as one
+   * group of at most this many (a history chunk is one group whatever its size, a few hundred).
+   * @default {256} (the listener's prefetch)
+   */
+  maxBatch?: number;
+}
+
+/**
+ * Like {@link listen}, but hands events over in groups, for a consumer that takes them in groups (one
+ * database transaction or one multi-row insert per call): the matching records of each history chunk
+ * in one call, then live events in groups of those that arrived together (one or more). Same
+ * guarantees, per group: strict order, no gap and no repeat across the history→live hand-over; the
+ * next group waits for the handler's promise, and a live group is acknowledged only after it.
+ * `Listener.position` moves past a group once its promise resolved; when the handler fails the
+ * listener stops with a `HandlerError` at the group's first position, so a restart from `position`
+ * gets the whole group again (at least once).
+ *
+ * @param from The first position to deliver (0 or 1: from the beginning); undefined: new events only.
+ * @param handler Called with each group (never empty); the next group waits for its promise.
+ * @param options As for {@link listen}, and `maxBatch`.
+ * @returns The running listener.
+ * @throws {RangeError} When `from` is not a non-negative integer, or `maxBatch` not a positive integer.
+ * @throws {TypeError} When `handler` is not a function, or for both `stream` and `category`, or a bad
+ *   stream or category name.
+ * @example Project history and live events with one write per group
+ * ```ts
+ * import { listenInBatches } from "rabbit-eventstore/listener";
+ * const totals = new Map<string, number>();
+ * const listener = listenInBatches<{ customer: string; amount: number }>(0, async (events) => {
+ *   for (const { data } of events) totals.set(data.customer, (totals.get(data.customer) ?? 0) + data.amount);
+ *   await Promise.resolve(); // e.g. one UPSERT of every changed total
+ * }, { historyUrl: "http://localhost:8080/", maxBatch: 500 });
+ * await listener.ready;
+ * await listener.close();
+ * ```
+ */
+export function listenInBatches<T = unknown>(
+  from: number | undefined,
+  handler: BatchHandler<T>,
+  options: BatchListenOptions = {},
+): Listener {
+  if (from !== undefined && (!Number.isSafeInteger(from) || from < 0)) {
+    throw new RangeError(`Cannot listen from position ${from}: expected a non-negative integer`);
+  }
+  if (typeof handler !== "function") {
+    throw new TypeError(`Cannot listen: expected a handler function, got ${typeof handler}`);
+  }
+  const settings = listenerSettings(options);
+  const maxEvents = options.maxBatch ?? settings.prefetch;
+  if (!Number.isSafeInteger(maxEvents) || maxEvents < 1) {
+    throw new RangeError(`Cannot listen in batches of ${options.maxBatch} events: expected a positive integer`);
+  }
+  return startFeed(from, handler as BatchHandler, options, { maxEvents });
+}
+
+/** Start the feed behind {@link listen} and {@link listenInBatches}. */
+function startFeed(
+  from: number | undefined,
+  handler: Handler | BatchHandler,
+  options: ListenOptions,
+  batch?: { maxEvents: number },
+): Listener {
   const filter = eventFilter(options);
   const settings = listenerSettings(options);
-  const feed = new EventFeed(settings, handler as Handler, {
+  const feed = new EventFeed(settings, handler, {
     from,
     filter,
+    batch,
     log: debugLog(settings.debug, "listener"),
     storeId: options.storeId,
     warnInterval: options.warnInterval,

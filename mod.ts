@@ -22,8 +22,8 @@
  */
 export { deadLetterQueueName, startServer } from "./server.ts";
 export type { EventStoreServer, ServerOptions } from "./server.ts";
-export { listen, subscribe } from "./listener.ts";
-export type { Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
+export { listen, listenInBatches, subscribe } from "./listener.ts";
+export type { BatchHandler, BatchListenOptions, Handler, Listener, ListenOptions, Subscription } from "./listener.ts";
 export {
   aggregateStream,
   appendToStream,
@@ -86,5 +86,5 @@ export type { FileStorageOptions } from "./lib/file_storage.ts";
 export { MemoryStorage } from "./lib/memory_storage.ts";
 export type { MemoryStorageOptions } from "./lib/memory_storage.ts";
 export { verifyStorageFile } from "./lib/verify.ts";
-export type { VerifyReport } from "./lib/verify.ts";
+export type { VerifyOptions, VerifyReport } from "./lib/verify.ts";
 export type { BrokerSettings, ListenerSettings, ServerSettings } from "./lib/config.ts";

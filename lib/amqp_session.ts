@@ -58,10 +58,8 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
     if (client.closed) notify(error);
   };
   readWholeFrames(internalsOf(client));
+  noDelayFromTheStart(internalsOf(client));
   await client.connect();
-  // Small frames (a request, a reply, an ack) go out at once instead of waiting for the peer's ACK of
-  // the last one (Nagle), which met the peer's delayed ACK as 40 ms stalls in the streams bench.
-  internalsOf(client).socket?.setNoDelay?.(true);
   try {
     const ops = await client.channel();
     const pub = await client.channel();
@@ -73,7 +71,9 @@ export async function openSession(url: string, options: SessionOptions = {}): Pr
       notify(error);
     };
     pub.onerror = (reason) => fail(new Error(`publish channel closed by the broker: ${reason}`));
+    const socket = internalsOf(client).socket;
     return new AmqpSession({
+      keepAlive: (on) => void (on ? socket?.ref?.() : socket?.unref?.()),
       client,
       ops,
       pub,
@@ -102,6 +102,8 @@ interface AmqpSessionParts {
   fail: (error: Error) => void;
   /** Whether the owner was already told the connection is lost. */
   lost: () => boolean;
+  /** Let the socket keep the process alive (true) or not (false). */
+  keepAlive: (on: boolean) => void;
 }
 
 class AmqpSession implements BrokerSession {
@@ -116,6 +118,9 @@ class AmqpSession implements BrokerSession {
   readonly #frames = new PublishFrames(DEFAULTS.amqp.frameMax);
   /** The channel for publishes without a confirm (`confirm: false`), opened on first use. */
   #unconfirmed: Promise<AMQPChannel> | undefined;
+  readonly #keepAlive: (on: boolean) => void;
+  /** Calls in flight and consumers not cancelled: while there are none, the socket does not keep the process alive. */
+  #busy = 0;
 
   constructor(parts: AmqpSessionParts) {
     this.#client = parts.client;
@@ -124,6 +129,30 @@ class AmqpSession implements BrokerSession {
     this.#markClosing = parts.markClosing;
     this.#fail = parts.fail;
     this.#lost = parts.lost;
+    this.#keepAlive = parts.keepAlive;
+    this.#keepAlive(false); // idle until the first call: a program that only published may end without close()
+  }
+
+  /**
+   * Keep the process alive while `work` is in flight (a confirm, a reply to a declaration); with
+   * nothing in flight and no consumer, an idle connection lets a Node or Deno program end by itself.
+   * Replies awaited on a reply channel keep it alive by their own timers (lib/stream_appender.ts).
+   */
+  async #held<T>(work: () => Promise<T>): Promise<T> {
+    this.#hold();
+    try {
+      return await work();
+    } finally {
+      this.#release();
+    }
+  }
+
+  #hold(): void {
+    if (this.#busy++ === 0) this.#keepAlive(true);
+  }
+
+  #release(): void {
+    if (--this.#busy === 0) this.#keepAlive(false);
   }
 
   get closed(): boolean {
@@ -133,21 +162,23 @@ class AmqpSession implements BrokerSession {
     return this.#client.closed || this.#lost();
   }
 
-  async declareQueue(name: string, options: QueueOptions = {}): Promise<string> {
-    const ok = await this.#ops.queueDeclare(name, {
-      durable: options.durable ?? true,
-      exclusive: options.exclusive ?? false,
-      autoDelete: options.autoDelete ?? false,
-    }, options.arguments ?? {});
-    return ok.name;
+  declareQueue(name: string, options: QueueOptions = {}): Promise<string> {
+    return this.#held(async () => {
+      const ok = await this.#ops.queueDeclare(name, {
+        durable: options.durable ?? true,
+        exclusive: options.exclusive ?? false,
+        autoDelete: options.autoDelete ?? false,
+      }, options.arguments ?? {});
+      return ok.name;
+    });
   }
 
-  async declareFanout(name: string): Promise<void> {
-    await this.#ops.exchangeDeclare(name, "fanout", { durable: true });
+  declareFanout(name: string): Promise<void> {
+    return this.#held(() => this.#ops.exchangeDeclare(name, "fanout", { durable: true }));
   }
 
-  async bind(queue: string, exchange: string): Promise<void> {
-    await this.#ops.queueBind(queue, exchange, "");
+  bind(queue: string, exchange: string): Promise<void> {
+    return this.#held(() => this.#ops.queueBind(queue, exchange, ""));
   }
 
   async consume(
@@ -157,6 +188,28 @@ class AmqpSession implements BrokerSession {
     options: ConsumeOptions = {},
   ): Promise<Consumer> {
     if (this.#consume) throw new Error("Cannot consume twice on one broker session");
+    // A consumer keeps the process alive until it is cancelled (a server, a listener).
+    this.#hold();
+    let held = true;
+    const release = () => {
+      if (held) this.#release();
+      held = false;
+    };
+    try {
+      return await this.#consumeHeld(queue, prefetch, onDelivery, options, release);
+    } catch (error) {
+      release();
+      throw error;
+    }
+  }
+
+  async #consumeHeld(
+    queue: string,
+    prefetch: number,
+    onDelivery: (delivery: Delivery) => void,
+    options: ConsumeOptions,
+    release: () => void,
+  ): Promise<Consumer> {
     const ch = await this.#client.channel();
     this.#consume = ch;
     await ch.basicQos(prefetch);
@@ -189,14 +242,17 @@ class AmqpSession implements BrokerSession {
     return {
       cancel: () => {
         cancelling = true;
-        return consumer.cancel().then(() => {});
+        return consumer.cancel().then(release, (error) => {
+          release();
+          throw error;
+        });
       },
     };
   }
 
   ack(tag: number, multiple = false): Promise<void> {
     if (!this.#consume) return Promise.reject(new Error("Cannot ack: not consuming"));
-    return this.#consume.basicAck(tag, multiple);
+    return this.#consume.basicAck(tag, multiple); // only while consuming, which keeps the process alive
   }
 
   reject(tag: number): Promise<void> {
@@ -209,6 +265,20 @@ class AmqpSession implements BrokerSession {
     routingKey: string,
     body: string | Uint8Array,
     properties: PublishProperties = {},
+  ): Promise<void> {
+    this.#hold();
+    try {
+      await this.#publish(exchange, routingKey, body, properties);
+    } finally {
+      this.#release();
+    }
+  }
+
+  async #publish(
+    exchange: string,
+    routingKey: string,
+    body: string | Uint8Array,
+    properties: PublishProperties,
   ): Promise<void> {
     if (properties.confirm === false) {
       // Fire and forget (a reply): its own channel, not in confirm mode, so the broker confirms nothing.
@@ -240,7 +310,11 @@ class AmqpSession implements BrokerSession {
    * per message), and one promise for all their confirms: the confirm queue gets an entry per
    * message, as basicPublish would queue, but they share one resolve and one reject.
    */
-  async publishBatch(exchange: string, routingKey: string, messages: readonly OutgoingMessage[]): Promise<void> {
+  publishBatch(exchange: string, routingKey: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    return this.#held(() => this.#publishBatch(exchange, routingKey, messages));
+  }
+
+  async #publishBatch(exchange: string, routingKey: string, messages: readonly OutgoingMessage[]): Promise<void> {
     if (messages.length === 0) return;
     const channel = this.#pub;
     const pending = unconfirmedPublishes(channel);
@@ -301,36 +375,39 @@ class AmqpSession implements BrokerSession {
   }
 
   async openReplyChannel(onReply: (reply: Reply) => void): Promise<ReplyChannel> {
-    const ch = await this.#client.channel();
+    const ch = await this.#held(() => this.#client.channel());
     // Direct reply-to: consume the pseudo-queue without acks, then publish requests on this same channel.
-    await ch.basicConsume(DIRECT_REPLY_TO, { noAck: true }, (msg: AMQPMessage) => {
-      onReply({ correlationId: msg.properties.correlationId, body: msg.body ?? new Uint8Array(0) });
-    });
+    await this.#held(() =>
+      ch.basicConsume(DIRECT_REPLY_TO, { noAck: true }, (msg: AMQPMessage) => {
+        onReply({ correlationId: msg.properties.correlationId, body: msg.body ?? new Uint8Array(0) });
+      })
+    );
     ch.onerror = (reason) => this.#fail(new Error(`reply channel closed by the broker: ${reason}`));
     const client = this.#client;
     return {
       get closed() {
         return ch.closed || client.closed;
       },
-      publish: async (exchange, routingKey, body, properties = {}) => {
-        await this.#unlessWriteFails(
-          ch.basicPublish(exchange, routingKey, body, amqpProperties({ ...properties, replyTo: DIRECT_REPLY_TO })),
-        );
-      },
+      publish: (exchange, routingKey, body, properties = {}) =>
+        this.#held(() =>
+          this.#unlessWriteFails(
+            ch.basicPublish(exchange, routingKey, body, amqpProperties({ ...properties, replyTo: DIRECT_REPLY_TO })),
+          )
+        ),
     };
   }
 
   async deleteQueue(name: string): Promise<void> {
-    await this.#ops.queueDelete(name);
+    await this.#held(() => this.#ops.queueDelete(name));
   }
 
   async deleteExchange(name: string): Promise<void> {
-    await this.#ops.exchangeDelete(name);
+    await this.#held(() => this.#ops.exchangeDelete(name));
   }
 
   async close(): Promise<void> {
     this.#markClosing();
-    if (!this.#client.closed) await this.#client.close().catch(() => {});
+    if (!this.#client.closed) await this.#held(() => this.#client.close().catch(() => {}));
   }
 }
 
@@ -509,8 +586,10 @@ function tuneUrl(url: string, name?: string): string {
 // 2. `AMQPBaseClient.bufferPool`: capped after each confirm (trimBufferPool).
 // 3. `AMQPClient.onRead` and `frameBuffer`: the socket reader is given whole
 //    frames only, so header frames bigger than the frame size are read (readWholeFrames).
-// 4. `AMQPClient.socket`: TCP_NODELAY is set on it after connect (openSession);
-//    the client never sets it, and Nagle held small frames up to 40 ms.
+// 4. `AMQPClient.connectSocket`: wrapped so that TCP_NODELAY is set on the socket
+//    it creates, before the handshake (noDelayFromTheStart); the client never sets
+//    it, and Nagle held small frames up to 40 ms: in the streams bench, and in
+//    every connection's handshake (tune-ok and open wait for the ACK of start-ok).
 // 5. `AMQPChannel.unconfirmedPublishes` and `confirmId`, the queue and the next
 //    delivery tag: publishBatch queues its messages' confirms there itself
 //    (PublishFrames writes their frames with the client's AMQPView).
@@ -531,7 +610,14 @@ export interface ClientInternalsLike {
   /** Publish buffers returned after their confirm, for reuse; never shrunk by the client. */
   bufferPool?: unknown;
   /** The connection's socket, destroyed here when a frame cannot be read. */
-  socket?: { destroy(error?: Error): void; setNoDelay?(noDelay?: boolean): unknown };
+  socket?: {
+    destroy(error?: Error): void;
+    setNoDelay?(noDelay?: boolean): unknown;
+    ref?(): unknown;
+    unref?(): unknown;
+  };
+  /** Creates the socket (and sends the protocol header) when `connect()` runs. */
+  connectSocket?: () => { setNoDelay?(noDelay?: boolean): unknown };
 }
 
 /** The one place the client's private fields are reached. */
@@ -687,6 +773,29 @@ export function readWholeFrames(client: ClientInternalsLike): void {
 }
 
 /**
+ * Set TCP_NODELAY on the client's socket as soon as it exists, so that no frame waits for the
+ * peer's ACK of the last (Nagle), the handshake's included: connect took 50-60 ms here with Nagle
+ * (tune-ok and connection.open held back until the broker's delayed ACK of start-ok, 40 ms) and
+ * 20-25 ms without, on a loaded 2-core box.
+ *
+ * @param client The client, before `connect()`.
+ * @example Before connecting
+ * ```ts ignore
+ * noDelayFromTheStart(internalsOf(client));
+ * await client.connect();
+ * ```
+ */
+function noDelayFromTheStart(client: ClientInternalsLike): void {
+  const connectSocket = client.connectSocket;
+  if (typeof connectSocket !== "function") throw new Error("amqp-client has no connectSocket: cannot set TCP_NODELAY");
+  client.connectSocket = () => {
+    const socket = connectSocket.call(client);
+    socket.setNoDelay?.(true);
+    return socket;
+  };
+}
+
+/**
  * What is missing, in the installed amqp-client, of the private fields the
  * patches above rely on: one line per problem, none when all is as expected.
  * Builds a client and a channel without connecting, and publishes once into
@@ -704,6 +813,7 @@ export async function clientInternalsProblems(): Promise<string[]> {
   const client = new AMQPClient(tuneUrl("amqp://guest:guest@127.0.0.1"), undefined, null);
   const internals = internalsOf(client);
   if (typeof internals.onRead !== "function") problems.push("AMQPClient has no onRead method");
+  if (typeof internals.connectSocket !== "function") problems.push("AMQPClient has no connectSocket method");
   if (!(internals.frameBuffer instanceof Buffer)) {
     problems.push("AMQPClient.frameBuffer is not a Buffer");
   } else if (internals.frameBuffer.length !== DEFAULTS.amqp.frameMax) {

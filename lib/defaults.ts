@@ -160,4 +160,19 @@ export const DEFAULTS = {
     /** A history body streams from a file; this long without a byte means the connection is dead. */
     historyIdleTimeout: 30_000,
   },
+  /** The command line (`cli.ts`, `lib/cli/`). */
+  cli: {
+    /** A progress bar on a terminal is redrawn at most this often. */
+    progressRedraw: 100,
+    /** Without a terminal, one plain progress line this often. */
+    progressInterval: 5_000,
+    /** `publish`: events awaiting their broker confirm at once (pipelined, in file order). */
+    publishWindow: 256,
+    /** `publish --stream`: consecutive lines appended as one message (stored whole, in order), at most. */
+    streamBatch: 100,
+    /** `publish --stream`: bytes of events in one such message, at most (below MAXEVENTBYTES' default). */
+    streamBatchBytes: 256 * 1024,
+    /** `import`: records appended (and fsync'd) together. */
+    importBatch: 1_000,
+  },
 } as const;

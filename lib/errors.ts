@@ -510,6 +510,30 @@ export class StreamVersionError extends Error {
 }
 
 /**
+ * A command line that cannot be run: an unknown command or option, a missing
+ * or extra argument, a bad option value.
+ *
+ * Rule: nothing was done; the program prints the message and exits 2.
+ *
+ * @example Refuse a bad option value
+ * ```ts
+ * import { UsageError } from "./errors.ts";
+ * const error = new UsageError('option --from expects a non-negative integer, got "abc"');
+ * console.log(error.name); // UsageError
+ * ```
+ */
+export class UsageError extends Error {
+  /**
+   * Create the error.
+   * @param message What is wrong with the command line, and the value.
+   */
+  constructor(message: string) {
+    super(message);
+    this.name = "UsageError";
+  }
+}
+
+/**
  * One-line description of any thrown value: an error's message, else the value as a string.
  *
  * @example Describe what a `catch` caught

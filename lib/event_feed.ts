@@ -3,8 +3,15 @@
  * delivered in strict position order with no gaps and no duplicates.
  *
  * How order is kept:
- * 1. On every connection, bind a fresh exclusive queue to the fanout first,
- *    then read history from the next position: nothing can fall between.
+ * 1. At start the history read and the AMQP set-up (connection, channels, a
+ *    fresh exclusive queue bound to the fanout, consume) run at once: the
+ *    first event does not wait for the 5–10 broker round trips of set-up.
+ *    Live events that arrive meanwhile wait in memory (at most the prefetch).
+ *    When the queue was bound after a history read was sent (always, at
+ *    start), one more read from the next position follows it, so what was
+ *    stored between that read's answer and the bind is read too (usually
+ *    nothing: one round trip). On a reconnect the queue is bound first, then
+ *    history is read from the next position. Nothing can fall between.
  * 2. Live events below the next position were delivered already: ack, skip.
  * 3. A live event above it means some were missed (a reconnect, or a server
  *    that died between fsync and publish): fetch the missing range over HTTP
@@ -58,6 +65,7 @@ import { type HistoryResponse, readHistoryChunks } from "./history_client.ts";
 import { type Log, rateLimited, warnLog } from "./log.ts";
 import { type EventFilter, matches } from "./event_filter.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
+import { utf8Text } from "./runtime/utf8_text.ts";
 
 /**
  * Called for each event in order. A returned promise (any thenable) is awaited
@@ -75,6 +83,23 @@ import { type EventRecord, parseRecord } from "./record.ts";
  */
 export type Handler<T = unknown> = (event: EventRecord<T>) => void | PromiseLike<void>;
 
+/**
+ * Called with events in groups, in order: the matching records of one history chunk (hundreds), or
+ * the live events that arrived together (one or more). A returned promise is awaited before the next
+ * group; a live group is acknowledged only after it. Never called with an empty array.
+ *
+ * @example Insert each group with one statement
+ * ```ts
+ * import type { BatchHandler } from "rabbit-eventstore/listener";
+ * const rows: unknown[][] = [];
+ * const handler: BatchHandler<{ amount: number }> = async (events) => {
+ *   rows.push(events.map((event) => [event.position, event.data.amount]));
+ *   await Promise.resolve(); // e.g. one INSERT … VALUES for the whole group
+ * };
+ * ```
+ */
+export type BatchHandler<T = unknown> = (events: EventRecord<T>[]) => void | PromiseLike<void>;
+
 interface Live {
   session: BrokerSession;
   delivery: Delivery;
@@ -84,6 +109,12 @@ interface Live {
 export interface EventFeedOptions {
   /** First position to deliver (0 or 1: everything); undefined: new events only. */
   from?: number;
+  /**
+   * Call the handler with groups of events (it is then a {@link BatchHandler}): one per history
+   * chunk, and live events that are waiting together, at most `maxEvents` of them.
+   * @default {undefined} (one event per call)
+   */
+  batch?: { maxEvents: number };
   /** Debug log. @default {no output} */
   log?: Log;
   /** Where warnings go. @default {stderr} */
@@ -114,8 +145,6 @@ export interface EventFeedOptions {
 /** AMQP header on fanout messages that names the store a record belongs to. */
 export const STORE_ID_HEADER = "store-id";
 
-const decoder = new TextDecoder();
-
 /**
  * The listener's engine: binds a live queue to the fanout, catches up over
  * HTTP, hands over to live events without a gap or a repeat, and acks each
@@ -131,6 +160,8 @@ const decoder = new TextDecoder();
 export class EventFeed {
   readonly #settings: ListenerSettings;
   readonly #handler: Handler;
+  /** The batch handler and its largest live group, when the feed delivers in groups. */
+  readonly #batch: { handler: BatchHandler; maxEvents: number } | undefined;
   readonly #log: Log;
   readonly #warn: Log;
   /** Rate-limited warnings, one limit per kind. */
@@ -151,7 +182,12 @@ export class EventFeed {
   #live: Live[] = [];
   /** Live messages handled but not yet acknowledged (acks go out in batches). */
   #unacked = 0;
-  #catchUp = false;
+  /** Whether history must be read from `next` (set at start, and by every bind). */
+  #catchUp = true;
+  /** The error that stopped the first connection for good (a refused login), thrown by the run loop. */
+  #linkError: Error | undefined;
+  /** When start() was called, for the set-up timings in the debug log. */
+  #startedAt = 0;
   #wake: (() => void) | undefined;
   #closed = false;
   #abort = new AbortController();
@@ -165,13 +201,20 @@ export class EventFeed {
    * Create a feed; nothing connects until {@link EventFeed.start}.
    *
    * @param settings Broker and history settings.
-   * @param handler Called once per event, in order.
+   * @param handler Called once per event, in order (with `options.batch`: a {@link BatchHandler}).
    * @param options Start position, logs, store id, and the broker opener and history reader (fakes in tests).
    */
-  constructor(settings: ListenerSettings, handler: Handler, options: EventFeedOptions = {}) {
+  constructor(settings: ListenerSettings, handler: Handler | BatchHandler, options: EventFeedOptions = {}) {
     const log = options.log ?? (() => {});
     this.#settings = settings;
-    this.#handler = handler;
+    this.#handler = handler as Handler;
+    if (options.batch !== undefined) {
+      const maxEvents = options.batch.maxEvents;
+      if (!Number.isSafeInteger(maxEvents) || maxEvents < 1) {
+        throw new RangeError(`Cannot deliver in batches of ${maxEvents} events: expected a positive integer`);
+      }
+      this.#batch = { handler: handler as BatchHandler, maxEvents };
+    }
     this.#log = log;
     this.#warn = options.warn ?? warnLog("listener");
     const interval = options.warnInterval ?? DEFAULTS.listener.warnInterval;
@@ -224,6 +267,7 @@ export class EventFeed {
 
   /** Connect and start delivering. */
   start(): void {
+    this.#startedAt = performance.now();
     this.#run().then(() => this.#resolveDone(), (error) => this.#rejectDone(error)).finally(() => this.#resolveReady());
   }
 
@@ -241,32 +285,51 @@ export class EventFeed {
   }
 
   async #setup(session: BrokerSession): Promise<void> {
+    // Each step's time since start() in the debug log (DEBUG=1): where a slow start spends it.
+    const steps: string[] = [`connected ${this.#since()}`];
     await session.declareFanout(this.#settings.exchangeName);
+    steps.push(`exchange ${this.#since()}`);
     const queue = await session.declareQueue("", { durable: false, exclusive: true, autoDelete: true });
+    steps.push(`queue ${this.#since()}`);
     await session.bind(queue, this.#settings.exchangeName);
+    steps.push(`bind ${this.#since()}`);
     this.#catchUp = true;
     await session.consume(queue, this.#settings.prefetch, (delivery) => {
       this.#live.push({ session, delivery });
       this.#wake?.();
     });
+    steps.push(`consume ${this.#since()}`);
     this.#wake?.();
     this.#bound = true;
     if (this.#reached) this.#resolveReady();
-    this.#log(`Bound live queue ${queue} to exchange ${this.#settings.exchangeName}`);
+    this.#log(
+      `Bound live queue ${queue} to exchange ${this.#settings.exchangeName} (ms since start: ${steps.join(", ")})`,
+    );
+  }
+
+  /** Milliseconds since start(), for the debug log. */
+  #since(): string {
+    return (performance.now() - this.#startedAt).toFixed(1);
   }
 
   async #run(): Promise<void> {
+    // The broker set-up runs beside the first history read (see the module doc, rule 1).
+    const linking = this.#link.start().catch((error: Error) => {
+      if (this.#closed) return; // closed while connecting: not a failure
+      this.#linkError = error;
+      this.#stop();
+    });
     try {
-      await this.#link.start();
       while (!this.#closed) {
         if (this.#catchUp && this.#next !== undefined) {
           this.#catchUp = false;
           await this.#history(this.#next, Infinity);
           continue;
         }
-        if (this.#catchUp && !this.#reached) {
+        if (this.#catchUp && this.#next === undefined) {
+          // New events only: the bind is where they start; nothing to catch up, but history must answer.
           this.#catchUp = false;
-          await this.#probe();
+          if (!this.#reached) await this.#probe();
           continue;
         }
         const item = this.#live.shift();
@@ -275,14 +338,22 @@ export class EventFeed {
           this.#wake = undefined;
           continue;
         }
-        await this.#onLive(item);
+        if (this.#batch !== undefined) await this.#onLiveGroup(item, this.#batch);
+        else await this.#onLive(item);
       }
     } finally {
       await this.#link.close();
+      await linking;
     }
+    if (this.#linkError) throw this.#linkError;
   }
 
-  async #onLive({ session, delivery }: Live): Promise<void> {
+  /**
+   * What a live message is: `undefined` for a stray (warned about; to be acked in turn), else its
+   * position and its record (undefined when it is outside the filter). Throws a
+   * {@link StoreChangedError} for another store's message.
+   */
+  #classify({ delivery }: Live): { position: number; record: EventRecord | undefined } | undefined {
     const storeId = headerString(delivery.headers?.[STORE_ID_HEADER]);
     if (storeId !== undefined) this.#checkStore(storeId, "live message");
     const header = Number(delivery.headers?.position);
@@ -296,7 +367,7 @@ export class EventFeed {
       // The server's record of another stream (its headers say so): no need to parse it.
       position = headerPosition;
     } else {
-      const line = decoder.decode(delivery.body);
+      const line = utf8Text(delivery.body);
       try {
         record = parseRecord(line);
       } catch (error) {
@@ -304,15 +375,75 @@ export class EventFeed {
           `Skipped a message on exchange ${this.#settings.exchangeName} that is not a record of this store ` +
             `(${describe(error)}): ${line.length > 80 ? line.slice(0, 80) + "…" : line}`,
         );
-        // A stray: nothing to deliver; acked in turn, like a duplicate.
-        const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
-        if (acking) await acking;
-        return;
+        return undefined;
       }
       position = headerPosition ?? record.position;
       if (!matches(this.#filter, record.stream)) record = undefined;
     }
     if (storeId !== undefined) this.#storeId ??= storeId;
+    return { position, record };
+  }
+
+  /**
+   * Batch mode: deliver `first` and the live messages waiting behind it on the same session as one
+   * group (at most `maxEvents` records), then ack them with one multiple-ack. The group ends before
+   * a message that skips ahead (a gap), which then goes through {@link EventFeed.#onLive} and its
+   * gap repair; duplicates, strays and events outside the filter inside the group are acked with it.
+   */
+  async #onLiveGroup(first: Live, batch: { handler: BatchHandler; maxEvents: number }): Promise<void> {
+    const group: EventRecord[] = [];
+    let item: Live | undefined = first;
+    let last: Live | undefined; // the last message taken into the group
+    let expected = this.#next;
+    while (item !== undefined) {
+      const seen = this.#classify(item);
+      if (seen !== undefined) {
+        expected ??= seen.position;
+        if (seen.position > expected) break; // a gap: delivered after the group, with its repair
+        if (seen.position === expected) {
+          if (seen.record !== undefined) group.push(seen.record);
+          expected = seen.position + 1;
+        }
+      }
+      last = item;
+      item = undefined;
+      const next = this.#live[0];
+      if (group.length < batch.maxEvents && next !== undefined && next.session === first.session) {
+        item = this.#live.shift();
+      }
+    }
+    // Handled (its promise resolved), so next moves past it even if close() came meanwhile.
+    if (group.length > 0) await this.#deliverGroup(batch.handler, group);
+    this.#next = expected;
+    if (last !== undefined && !last.session.closed) {
+      this.#unacked = 0;
+      await last.session.ack(last.delivery.tag, true).catch(() => {});
+    }
+    // The message that skipped ahead: its gap is repaired and it is delivered on its own.
+    if (item !== undefined) await this.#onLive(item);
+  }
+
+  /** Call the batch handler with `group` and await it; a failure stops the feed at the group's first record. */
+  async #deliverGroup(handler: BatchHandler, group: EventRecord[]): Promise<void> {
+    let result: unknown;
+    try {
+      result = handler(group);
+      if (isThenable(result)) await result;
+    } catch (error) {
+      throw this.#failed(group[0], error);
+    }
+  }
+
+  async #onLive(item: Live): Promise<void> {
+    const { session, delivery } = item;
+    const seen = this.#classify(item);
+    if (seen === undefined) {
+      // A stray: nothing to deliver; acked in turn, like a duplicate.
+      const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
+      if (acking) await acking;
+      return;
+    }
+    const { position, record } = seen;
     this.#next ??= position;
     if (position > this.#next) {
       this.#log(`Live event ${position} skips ahead of ${this.#next}; fetching the gap from history`);
@@ -320,8 +451,11 @@ export class EventFeed {
       if (this.#closed) return;
     }
     if (position === this.#next) {
-      if (record !== undefined) await this.#deliver(record);
-      else this.#next = position + 1; // outside the filter: handled by passing over it
+      if (record !== undefined) {
+        if (this.#batch !== undefined) await this.#deliverGroup(this.#batch.handler, [record]);
+        else await this.#deliver(record);
+      }
+      this.#next = position + 1;
     }
     const acking = session.closed ? undefined : this.#ack(session, delivery.tag);
     if (acking) await acking;
@@ -371,6 +505,10 @@ export class EventFeed {
             first = false;
             this.#historyAnswered();
           }
+          if (this.#batch !== undefined) {
+            await this.#historyGroup(records, filtered, this.#batch.handler);
+            continue;
+          }
           for (let i = 0; i < records.length; i++) {
             if (this.#closed) return;
             const record = records[i];
@@ -380,9 +518,14 @@ export class EventFeed {
               throw new Error(`history skipped from ${this.#next} to ${position}`);
             }
             if (filter === undefined || matches(filter, record.stream)) {
-              // Inline delivery: await only a thenable, and no extra async frame per record.
-              const result = this.#call(record);
-              if (result !== undefined) await this.#settle(result, record);
+              // Inline delivery: await only a thenable, in this frame (no async helper per record).
+              let result: unknown;
+              try {
+                result = this.#handler(record);
+                if (isThenable(result)) await result;
+              } catch (error) {
+                throw this.#failed(record, error);
+              }
             }
             this.#next = position + 1;
           }
@@ -398,6 +541,33 @@ export class EventFeed {
       }
       await backoff.sleep(this.#abort.signal);
     }
+  }
+
+  /**
+   * Batch mode: deliver one history chunk's records from `next` on (the matching ones) as one group,
+   * then move `next` past the chunk. Same checks as one by one: no skip in an unfiltered read.
+   */
+  async #historyGroup(records: EventRecord[], filtered: boolean, handler: BatchHandler): Promise<void> {
+    if (this.#closed || this.#next === undefined) return;
+    const filter = this.#filter;
+    const group: EventRecord[] = [];
+    let next = this.#next;
+    let failure: Error | undefined;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i];
+      const position = record.position;
+      if (position < next) continue;
+      if (position > next && !filtered) {
+        // Deliver what came before the skip first, as one by one would.
+        failure = new Error(`history skipped from ${next} to ${position}`);
+        break;
+      }
+      if (filter === undefined || matches(filter, record.stream)) group.push(record);
+      next = position + 1;
+    }
+    if (group.length > 0) await this.#deliverGroup(handler, group);
+    this.#next = next;
+    if (failure) throw failure;
   }
 
   /**
@@ -459,36 +629,16 @@ export class EventFeed {
     throw new StoreChangedError(this.#storeId, id, where);
   }
 
+  /** Deliver one record and await the handler's thenable; a failure stops the feed at its position. */
   async #deliver(record: EventRecord): Promise<void> {
-    const result = this.#call(record);
-    if (result !== undefined) await this.#settle(result, record);
-    this.#next = record.position + 1;
-  }
-
-  /** Await the handler's thenable; a rejection stops the feed with the record's position. */
-  async #settle(result: PromiseLike<void>, record: EventRecord): Promise<void> {
-    try {
-      await result;
-    } catch (error) {
-      throw this.#failed(record, error);
-    }
-  }
-
-  /** Call the handler; returns its result only when it is a thenable (which must be awaited). */
-  #call(record: EventRecord): PromiseLike<void> | undefined {
     let result: unknown;
     try {
       result = this.#handler(record);
+      if (isThenable(result)) await result;
     } catch (error) {
       throw this.#failed(record, error);
     }
-    if (
-      result !== null && (typeof result === "object" || typeof result === "function") &&
-      typeof (result as PromiseLike<void>).then === "function"
-    ) {
-      return result as PromiseLike<void>;
-    }
-    return undefined;
+    this.#next = record.position + 1;
   }
 
   /** Stop the feed because the handler failed at `record`. */
@@ -498,10 +648,16 @@ export class EventFeed {
   }
 }
 
+/** Whether a handler's result is a thenable, which must be awaited (anything else costs no await). */
+function isThenable(result: unknown): result is PromiseLike<void> {
+  return result !== null && (typeof result === "object" || typeof result === "function") &&
+    typeof (result as PromiseLike<void>).then === "function";
+}
+
 /** An AMQP header value as a non-empty string, else undefined (absent: a server that sends none). */
 function headerString(value: unknown): string | undefined {
   if (value === undefined || value === null) return undefined;
-  const text = value instanceof Uint8Array ? decoder.decode(value) : String(value);
+  const text = value instanceof Uint8Array ? utf8Text(value) : String(value);
   return text.length > 0 ? text : undefined;
 }
 

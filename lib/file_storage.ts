@@ -76,6 +76,11 @@ export interface FileStorageOptions extends StorageOpenOptions {
    * it. @default {false}
    */
   readOnly?: boolean;
+  /**
+   * Called as the open's scan reads the file, with the bytes read so far (for a progress bar:
+   * `verifyStorageFile` shows one). @default {undefined}
+   */
+  onProgress?: (bytes: number) => void;
 }
 
 /**
@@ -213,6 +218,7 @@ export class FileStorage implements EventStorage {
           options.ids,
           options.fullParse ?? false,
           kind.kind === "header" ? kind.length : 0,
+          options.onProgress,
         );
         if (scan.validSize < scan.fileSize) {
           warn(
@@ -674,6 +680,7 @@ async function scanFile(
   ids: IdVisitor | undefined,
   fullParse: boolean,
   dataStart: number,
+  onProgress?: (bytes: number) => void,
 ): Promise<ScanResult> {
   const visit = ids && ((position: number, id: string) => ids.id(position, id));
   const streams = ids?.stream ? ids.stream.bind(ids) : undefined;
@@ -707,6 +714,7 @@ async function scanFile(
     if (readOffset >= fileSize) return 0;
     const { bytesRead } = await file.read(raw, 0, Math.min(raw.length, fileSize - readOffset), readOffset);
     readOffset += bytesRead;
+    onProgress?.(readOffset);
     return bytesRead;
   };
   let pending = readNext();

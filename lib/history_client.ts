@@ -28,6 +28,7 @@
 import { DEFAULTS } from "./defaults.ts";
 import { HistoryTimeoutError } from "./errors.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
+import { utf8Text } from "./runtime/utf8_text.ts";
 
 export type { EventRecord };
 
@@ -188,9 +189,9 @@ export async function* readHistoryChunks(
     if (signal.aborted) throw signal.reason;
     if (last < Math.max(1, from)) return; // nothing to read; finally drops the body
     // Split lines by hand rather than through TextDecoderStream and a line-splitting
-    // TransformStream, which costs a promise round trip per line.
-    const decoder = new TextDecoder();
-    let rest = "";
+    // TransformStream, which costs a promise round trip per line. Bytes are cut at `\n` (never
+    // inside a UTF-8 character) and decoded by the runtime's fastest decoder (lib/runtime/).
+    let rest: Uint8Array | undefined; // the bytes of a line not ended yet
     while (true) {
       waitingSince = Date.now();
       waiting = true;
@@ -199,31 +200,48 @@ export async function* readHistoryChunks(
       // A read ended by our cancel() reports done: that is an abort, not the end of the body.
       if (signal.aborted) throw signal.reason;
       if (done) break;
-      const text = rest.length > 0
-        ? rest + decoder.decode(value, { stream: true })
-        : decoder.decode(value, { stream: true });
+      if (value.length === 0) continue;
+      const firstEnd = value.indexOf(NEWLINE);
+      if (firstEnd === -1) {
+        rest = rest === undefined ? value.slice() : concat(rest, value, value.length);
+        continue;
+      }
       const records: EventRecord[] = [];
-      let start = 0;
-      let end: number;
       try {
-        while ((end = text.indexOf("\n", start)) !== -1) {
-          if (end > start) records.push(parseRecord(text.slice(start, end)));
-          start = end + 1;
+        let start = 0;
+        if (rest !== undefined) {
+          // The line that began in an earlier chunk: decode it on its own, not the whole chunk twice.
+          const line = utf8Text(concat(rest, value, firstEnd));
+          rest = undefined;
+          if (line.length > 0) records.push(parseRecord(line));
+          start = firstEnd + 1;
         }
+        const lastEnd = value.lastIndexOf(NEWLINE);
+        if (lastEnd > start) {
+          const text = utf8Text(value, start, lastEnd);
+          let from = 0;
+          let end: number;
+          while ((end = text.indexOf("\n", from)) !== -1) {
+            if (end > from) records.push(parseRecord(text.slice(from, end)));
+            from = end + 1;
+          }
+          if (from < text.length) records.push(parseRecord(from === 0 ? text : text.slice(from)));
+        }
+        if (lastEnd + 1 < value.length) rest = value.slice(lastEnd + 1);
       } catch (error) {
         if (records.length > 0) yield records;
         throw error;
       }
-      rest = start === 0 ? text : text.slice(start);
       if (records.length > 0) {
         yield records;
         // Complete: do not wait for the end of the body (finally drops it).
-        if (records[records.length - 1].position >= last && rest.length === 0) return;
+        if (records[records.length - 1].position >= last && rest === undefined) return;
       }
     }
     finished = true;
-    rest += decoder.decode();
-    if (rest.length > 0) throw new SyntaxError(`Cannot parse stream: last line has no newline: ${rest.slice(0, 80)}`);
+    if (rest !== undefined) {
+      throw new SyntaxError(`Cannot parse stream: last line has no newline: ${utf8Text(rest).slice(0, 80)}`);
+    }
   } catch (error) {
     // Whatever the runtime rejected with, an abort reports its reason (the caller's, or the timeout).
     throw signal.aborted ? signal.reason : error;
@@ -233,6 +251,17 @@ export async function* readHistoryChunks(
     if (!finished) controller.abort(new DOMException("History read stopped", "AbortError"));
     else signal.removeEventListener("abort", onAbort);
   }
+}
+
+/** The byte that ends each record line. */
+const NEWLINE = 0x0a;
+
+/** `head` followed by the first `length` bytes of `tail`, in a new array. */
+function concat(head: Uint8Array, tail: Uint8Array, length: number): Uint8Array {
+  const joined = new Uint8Array(head.length + length);
+  joined.set(head);
+  joined.set(tail.subarray(0, length), head.length);
+  return joined;
 }
 
 /** A header holding a non-negative integer; undefined when absent or not one. */

@@ -27,12 +27,28 @@ export interface VerifyReport {
 }
 
 /**
+ * Options for {@link verifyStorageFile}.
+ *
+ * @example Print how far the check is
+ * ```ts
+ * import { type VerifyOptions, verifyStorageFile } from "rabbit-eventstore";
+ * const options: VerifyOptions = { onProgress: (bytes) => console.error(`${bytes} bytes checked`) };
+ * await verifyStorageFile("./storage", options);
+ * ```
+ */
+export interface VerifyOptions {
+  /** Called as the file is read, with the bytes read so far. @default {undefined} */
+  onProgress?: (bytes: number) => void;
+}
+
+/**
  * Verify a storage file read-only: every line must be a complete record at
  * the next position, and each stream's versions must run 1, 2, 3 … in global
  * order. Reports the first problem (a torn tail or an incomplete batch that
  * the server would truncate, or damage it would refuse).
  *
  * @param path The storage file.
+ * @param options `onProgress`, called with the bytes read so far as the check goes.
  * @returns The report; a missing or unreadable file rejects instead.
  * @example Check a store before starting a server on it
  * ```ts
@@ -41,7 +57,7 @@ export interface VerifyReport {
  * if (!report.ok) console.error(report.problem);
  * ```
  */
-export async function verifyStorageFile(path: string): Promise<VerifyReport> {
+export async function verifyStorageFile(path: string, options: VerifyOptions = {}): Promise<VerifyReport> {
   let torn: string | undefined;
   let records = 0;
   const index = new StreamIndex();
@@ -59,6 +75,7 @@ export async function verifyStorageFile(path: string): Promise<VerifyReport> {
       fullParse: true,
       // Read-only: no lock, and a torn tail is reported, never truncated.
       readOnly: true,
+      onProgress: options.onProgress,
     });
     records = storage.head;
     await storage.close();

@@ -23,6 +23,11 @@ export interface Sizes {
   ttfbRepeats: number;
   /** Ingest rounds (baseline and product alternate; best of each kept). */
   rounds: number;
+  /**
+   * Paired rounds of the replay, start-up, TTFB and latency figures (at least 3: each ratio is the
+   * median of the pairs, printed with its range).
+   */
+  pairs: number;
   /** Publishes in flight at once (pipelined confirms). */
   window: number;
   /** streams-vs-emmett: concurrent writers. */
@@ -47,6 +52,7 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     ttfbRepeats: 9,
     // At least 3 pairs: every ratio is the median of paired rounds.
     rounds: 3,
+    pairs: 3,
     window: 2000,
     streamsWriters: 50,
     streamsAppends: 40,
@@ -62,6 +68,7 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     latencyRate: 1000,
     ttfbRepeats: 5,
     rounds: 1,
+    pairs: 3,
     window: 2000,
     // A few hundred appends per system: 3 rounds of 100 + 50, then 300 at the fixed rate.
     streamsWriters: 50,
@@ -71,6 +78,9 @@ export const SIZES: Record<"full" | "ci", Sizes> = {
     streamsRateSeconds: 0.3,
   },
 };
+
+/** The commit whose listener the start-to-first-event figure is measured against (main before issue 10). */
+export const LISTENER_BASELINE = "0b334422ebbb19e8190cbb18f218bda85f7c6213";
 
 /** Figure groups that `--only` can select. */
 export const GROUPS = [
@@ -110,6 +120,7 @@ export function parseOptions(argv: string[]) {
   number("latency-rate", "latencyRate");
   number("ttfb-repeats", "ttfbRepeats");
   number("rounds", "rounds");
+  number("pairs", "pairs");
   number("window", "window");
   number("streams-writers", "streamsWriters");
   number("streams-appends", "streamsAppends");
@@ -128,5 +139,7 @@ export function parseOptions(argv: string[]) {
   }
   // Streams: the issue's 10M events in 1M streams only when asked for (it writes ~3 GB and takes minutes).
   const streamSizes = flags.has("streams-full") ? STREAM_SIZES.full : STREAM_SIZES[size === "ci" ? "ci" : "default"];
-  return { size, sizes, runtimes, out, only: only as Set<Group>, streamSizes };
+  // The listener that start-to-first-event is compared with: the commit before issue 10's listener work.
+  const listenerBaseline = flags.get("listener-baseline") ?? LISTENER_BASELINE;
+  return { size, sizes, runtimes, out, only: only as Set<Group>, streamSizes, listenerBaseline };
 }

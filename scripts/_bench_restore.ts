@@ -38,7 +38,7 @@ async function round(file: string, variant: Variant): Promise<number> {
   process.env.REPUBLISHRATE = variant === "unpaced" ? "0" : String(rate);
   const server = await startServerChild("deno", file);
   try {
-    return await replayProduct(server.historyUrl, records);
+    return (await replayProduct(server, records)).rate;
   } finally {
     await server.child.stop();
   }

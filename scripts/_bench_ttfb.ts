@@ -1,50 +1,48 @@
 /**
- * The TTFB figures: time to the first body byte of `?from=N` at the start,
- * middle and end of the replay file.
+ * The TTFB figures: time to the first body byte of `?from=N` at the middle
+ * and end of the replay file beside `?from=1`, in paired rounds (one request
+ * each per round, the order rotating); each ratio is the median of the pairs,
+ * with its range.
  *
  * @module
  */
-import { record } from "./_bench_figures.ts";
+import { recordPaired } from "./_bench_figures.ts";
 import type { Sizes } from "./_bench_options.ts";
 import type { BenchServer } from "./_bench_server.ts";
-import { fmt, median } from "./_bench_util.ts";
+import { fmt } from "./_bench_util.ts";
 
-/** Time to the first body byte of `?from=N` (median of `repeats`). */
-export async function ttfb(
-  historyUrl: string,
-  from: number,
-  repeats: number,
-): Promise<{ median: number; all: number[] }> {
-  const all: number[] = [];
-  for (let i = 0; i < repeats; i++) {
-    const started = performance.now();
-    const response = await fetch(`${historyUrl}?from=${from}`);
-    const reader = response.body!.getReader();
-    const { value } = await reader.read();
-    const elapsed = performance.now() - started;
-    if (!value || value.length === 0) throw new Error(`?from=${from} returned no bytes`);
-    await reader.cancel();
-    all.push(elapsed);
-  }
-  return { median: median(all), all: all.map((v) => Math.round(v * 100) / 100) };
+/** Milliseconds to the first body byte of `?from=from`. */
+export async function ttfb(historyUrl: string, from: number): Promise<number> {
+  const started = performance.now();
+  const response = await fetch(`${historyUrl}?from=${from}`);
+  const reader = response.body!.getReader();
+  const { value } = await reader.read();
+  const elapsed = performance.now() - started;
+  if (!value || value.length === 0) throw new Error(`?from=${from} returned no bytes`);
+  await reader.cancel();
+  return elapsed;
 }
 
-/** Measure and record TTFB for `?from=1`, the middle and the last record of `big`. */
+/** Measure and record TTFB for the middle and the last record of `big`, each beside `?from=1`. */
 export async function recordTtfb(big: BenchServer, runtime: string, sizes: Sizes): Promise<void> {
   const froms = [1, Math.floor(sizes.replay / 2), sizes.replay];
-  const ttfbs = [];
-  for (const from of froms) ttfbs.push(await ttfb(big.historyUrl, from, sizes.ttfbRepeats));
-  const first = ttfbs[0].median;
-  for (let i = 0; i < froms.length; i++) {
-    record({
+  const times: number[][] = froms.map(() => []);
+  const rounds = Math.max(sizes.ttfbRepeats, sizes.pairs);
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < froms.length; k++) {
+      const i = (k + round) % froms.length; // rotate: each position goes first in turn
+      times[i].push(await ttfb(big.historyUrl, froms[i]));
+    }
+  }
+  for (let i = 1; i < froms.length; i++) {
+    recordPaired({
       figure: `TTFB ?from=${fmt(froms[i])} of ${fmt(sizes.replay)}`,
       runtime,
-      value: ttfbs[i].median,
+      rounds: times[i],
       unit: "ms",
-      baseline: i === 0 ? undefined : { name: "TTFB ?from=1", value: first, unit: "ms" },
-      target: "same within noise for every N",
-      met: i === 0 ? undefined : ttfbs[i].median <= first * 1.5 + 1,
-      detail: { all: ttfbs[i].all },
+      baseline: { name: "TTFB ?from=1", unit: "ms", rounds: times[0] },
+      target: "same within noise for every N (≤ 1.5×)",
+      meets: (_value, ratio) => ratio <= 1.5,
     });
   }
 }

@@ -11,7 +11,11 @@
  * deno task bench --only=startup,memory --runtimes=deno   # only some figure groups
  * deno task bench --only=streams --streams-full --runtimes=deno   # the issue's 10M events in 1M streams
  * deno task bench --only=streams-vs-emmett                 # appendToStream beside Emmett on PostgreSQL
+ * deno task bench --only=replay --pairs=5 --listener-baseline=main  # replay, start to first event vs main's listener
  * ```
+ *
+ * Replay, start-up, TTFB and latency run `--pairs` paired rounds (default 3)
+ * and report each ratio as the median of the pairs with its range.
  *
  * `--only` takes a comma-separated subset of the figure groups `ingest`,
  * `latency`, `memory`, `startup`, `ttfb`, `replay`, `streams`,
@@ -48,7 +52,7 @@ import { recordRssAfterIngest, recordRssAfterReplay } from "./_bench_memory.ts";
 import { type Group, parseOptions, type Sizes } from "./_bench_options.ts";
 import { fillStream, measureReplay } from "./_bench_replay.ts";
 import { cleanup, names, npmBuild, startServerChild } from "./_bench_server.ts";
-import { recordStartup } from "./_bench_startup.ts";
+import { measureStartup } from "./_bench_startup.ts";
 import { recordStreams } from "./_bench_streams_startup.ts";
 import { recordStreamsVsEmmett } from "./_bench_streams_vs_emmett.ts";
 import { recordTtfb } from "./_bench_ttfb.ts";
@@ -68,19 +72,16 @@ interface Run {
   nodeListener: boolean;
   /** Notes printed under the table. */
   notes: string[];
+  /** The git ref of the listener that start-to-first-event is compared with. */
+  listenerBaseline: string;
 }
 
-/**
- * Ingest, latency and memory on a server on a fresh store, then a second
- * start on an empty file; returns the best empty-file start-up (the baseline
- * of the start-up figure).
- */
-async function onFreshStore(run: Run, runtime: string): Promise<number> {
+/** Ingest, latency and memory on a server on a fresh store. */
+async function onFreshStore(run: Run, runtime: string): Promise<void> {
   const { sizes, only } = run;
   console.log(`\n[${runtime}] ingest, latency, memory`);
   const ingestFile = join(run.dir, `ingest-storage-${runtime}`);
   const server = await startServerChild(runtime, ingestFile);
-  let emptyStartupMs = server.startupMs;
   try {
     await settle(300);
     const rssStart = await memoryOf(server.child.pid);
@@ -96,25 +97,27 @@ async function onFreshStore(run: Run, runtime: string): Promise<number> {
   } finally {
     await server.child.stop();
   }
-  // A second start on an empty file for the start-up baseline (the first paid for cold caches).
-  const empty = await startServerChild(runtime, join(run.dir, `empty-storage-${runtime}`));
-  emptyStartupMs = Math.min(emptyStartupMs, empty.startupMs);
-  await empty.child.stop();
-  return emptyStartupMs;
 }
 
 /** Start-up, TTFB, replay and memory on a server on the replay file. */
-async function onReplayFile(run: Run, runtime: string, emptyStartupMs: number): Promise<void> {
+async function onReplayFile(run: Run, runtime: string): Promise<void> {
   const { sizes, only } = run;
   console.log(`\n[${runtime}] start-up, TTFB, replay on ${fmt(sizes.replay)} records`);
+  // Start-up: paired starts on the replay file and on empty files, before the figures below.
+  if (only.has("startup")) {
+    await measureStartup(runtime, sizes, run.replayFile, join(run.dir, `empty-storage-${runtime}`));
+  }
   const big = await startServerChild(runtime, run.replayFile);
   try {
-    if (only.has("startup")) recordStartup(big, runtime, sizes, emptyStartupMs);
     await settle(300);
     const rssStart = await memoryOf(big.child.pid);
     if (only.has("ttfb")) await recordTtfb(big, runtime, sizes);
     if (only.has("replay") || only.has("memory")) {
-      await measureReplay(big, runtime, sizes, { figures: only.has("replay"), nodeListener: run.nodeListener });
+      await measureReplay(big, runtime, sizes, {
+        figures: only.has("replay"),
+        nodeListener: run.nodeListener,
+        baselineRef: run.listenerBaseline,
+      }, run.notes);
       if (!run.nodeListener && runtime === run.runtimes[0]) {
         run.notes.push("Replay with the listener on Node not measured yet: npm/ is not built (deno task build)");
       }
@@ -139,9 +142,11 @@ async function streamsVsEmmett(run: Run): Promise<void> {
 }
 
 async function main(): Promise<void> {
-  const { size, sizes, runtimes: wanted, out, only, streamSizes } = parseOptions(process.argv.slice(2));
+  const { size, sizes, runtimes: wanted, out, only, streamSizes, listenerBaseline } = parseOptions(
+    process.argv.slice(2),
+  );
   const bigFile = only.has("startup") || only.has("ttfb") || only.has("replay") || only.has("memory");
-  const freshStore = only.has("ingest") || only.has("latency") || only.has("memory") || only.has("startup");
+  const freshStore = only.has("ingest") || only.has("latency") || only.has("memory");
   const nodeVersion = await output("node", ["--version"]);
   const build = npmBuild();
   const runtimes = wanted.filter((r) => r === "deno" || (r === "node" && build && nodeVersion));
@@ -173,6 +178,7 @@ async function main(): Promise<void> {
     runtimes,
     nodeListener: Boolean(build && nodeVersion),
     notes,
+    listenerBaseline,
   };
   try {
     // Replay file, written directly in the storage format.
@@ -190,8 +196,8 @@ async function main(): Promise<void> {
       console.log(`filled stream queue in ${fmt(performance.now() - t)} ms`);
     }
     for (const runtime of runtimes) {
-      const emptyStartupMs = freshStore ? await onFreshStore(run, runtime) : Infinity;
-      if (bigFile) await onReplayFile(run, runtime, emptyStartupMs);
+      if (freshStore) await onFreshStore(run, runtime);
+      if (bigFile) await onReplayFile(run, runtime);
       if (only.has("streams")) {
         console.log(`\n[${runtime}] streams: ${fmt(streamSizes.events)} events in ${fmt(streamSizes.streams)} streams`);
         await recordStreams(dir, runtime, streamSizes);

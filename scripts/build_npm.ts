@@ -8,7 +8,7 @@
  *                own `.d.ts`: under `cjs/package.json` (`"type": "commonjs"`) TypeScript reads them as
  *                CommonJS, so `require` consumers type-check (one ESM `.d.ts` for both would not)
  * - `npm/types/` declarations for `import`
- * - `npm/bin/rabbit-eventstore.cjs` runs the server on Node
+ * - `npm/bin/rabbit-eventstore.cjs` runs the command line (cli.ts) on Node: with no command, the server
  *
  * Run: `deno task build` (or `npx deno run -A scripts/build_npm.ts`).
  *
@@ -47,7 +47,7 @@ async function sources(dir: string): Promise<string[]> {
 }
 
 const library = [
-  ...["mod.ts", "server.ts", "listener.ts", "command.ts", "emmett.ts"].map((f) => join(root, f)),
+  ...["mod.ts", "server.ts", "listener.ts", "command.ts", "emmett.ts", "cli.ts"].map((f) => join(root, f)),
   ...await sources("lib"),
 ];
 const tests = await sources("tests");
@@ -121,7 +121,7 @@ await mkdir(join(out, "bin"));
 const bin = join(out, "bin", "rabbit-eventstore.cjs");
 await writeFile(
   bin,
-  `#!/usr/bin/env node\n// Runs the rabbit-eventstore server on Node, configured by the environment (see README).\n"use strict";\nrequire("../cjs/server.js").main();\n`,
+  `#!/usr/bin/env node\n// The rabbit-eventstore command line on Node; with no command it runs the server, configured by the environment (see README).\n"use strict";\nrequire("../cjs/cli.js").main();\n`,
 );
 await chmod(bin, 0o755);
 

@@ -5,9 +5,9 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 
-entries=(mod.ts server.ts listener.ts command.ts emmett.ts)
+entries=(mod.ts server.ts listener.ts command.ts emmett.ts cli.ts)
 # emmett.ts has its own doc-lint step below: its signatures use Emmett's types.
-documented=(mod.ts server.ts listener.ts command.ts)
+documented=(mod.ts server.ts listener.ts command.ts cli.ts)
 mapfile -t lib < <(find lib -name '*.ts' | sort)
 failed=()
 

@@ -17,6 +17,7 @@
 import process from "node:process";
 import { describe } from "../lib/errors.ts";
 import { verifyStorageFile } from "../lib/verify.ts";
+import { verdictLine } from "../lib/cli/verify.ts";
 
 /**
  * Verify the file named in `args`; returns the exit code (0 intact, 1 a problem, 2 a usage error).
@@ -40,20 +41,12 @@ export async function run(args: readonly string[], out = console.log, err = cons
   const [path] = args;
   try {
     const report = await verifyStorageFile(path);
-    if (report.ok) {
-      out(`ok: ${path}: ${records(report.records)}`);
-      return 0;
-    }
-    out(`problem: ${report.problem}; ${records(report.records, "good ")}before it`);
-    return 1;
+    out(verdictLine(path, report));
+    return report.ok ? 0 : 1;
   } catch (error) {
     err(`problem: Cannot verify storage file ${path}: ${describe(error)}`);
     return 1;
   }
-}
-
-function records(n: number, adjective = ""): string {
-  return `${n} ${adjective}record${n === 1 ? "" : "s"}${adjective ? " " : ""}`;
 }
 
 if (import.meta.main) process.exit(await run(process.argv.slice(2)));

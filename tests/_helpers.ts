@@ -4,9 +4,13 @@
  *
  * @module
  */
+import { execFile } from "node:child_process";
+import { existsSync, readdirSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import process from "node:process";
+import { fileURLToPath } from "node:url";
 import { openSession } from "../lib/amqp_session.ts";
 import type { BrokerSession } from "../lib/broker_session.ts";
 import { type EventStoreServer, type ServerOptions, startServer } from "../server.ts";
@@ -144,4 +148,49 @@ export async function tapFanout(session: BrokerSession, exchangeName: string): P
     void session.ack(d.tag).catch(() => {});
   });
   return positions;
+}
+
+const root = fileURLToPath(new URL("..", import.meta.url));
+
+/** Newest modification time of the npm package's inputs (library source, build script, manifests). */
+function newestInput(): number {
+  const files = [
+    "mod.ts",
+    "server.ts",
+    "listener.ts",
+    "command.ts",
+    "cli.ts",
+    "deno.json",
+    "package.json",
+    "scripts/build_npm.ts",
+  ];
+  const walk = (dir: string): void => {
+    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
+      const path = join(dir, entry.name);
+      if (entry.isDirectory()) walk(path);
+      else if (entry.name.endsWith(".ts")) files.push(path);
+    }
+  };
+  walk("lib");
+  return Math.max(...files.map((f) => statSync(join(root, f)).mtimeMs));
+}
+
+/**
+ * Build the npm package in npm/ (scripts/build_npm.ts) when it is missing or older than its inputs
+ * (`npm test` builds first; a lone `deno test` may not have). Deno only: it runs `deno run`.
+ */
+export async function ensureNpmBuild(): Promise<void> {
+  const built = join(root, "npm", "package.json");
+  if (existsSync(built) && statSync(built).mtimeMs >= newestInput()) return;
+  await new Promise<void>((resolve, reject) => {
+    execFile(
+      process.execPath,
+      ["run", "-A", join(root, "scripts", "build_npm.ts")],
+      { cwd: root },
+      (error, _o, err) => {
+        if (error) reject(new Error(`npm build failed: ${error.message}\n${err}`));
+        else resolve();
+      },
+    );
+  });
 }

@@ -5,6 +5,7 @@
  */
 import { after, afterEach, before, beforeEach, describe, it } from "node:test";
 import assert from "node:assert/strict";
+import { Socket } from "node:net";
 import { openSession } from "../lib/amqp_session.ts";
 import { BrokerLink } from "../lib/broker_link.ts";
 import type { BrokerSession, Delivery } from "../lib/broker_session.ts";
@@ -59,6 +60,24 @@ describe("broker session against RabbitMQ", () => {
     } finally {
       await session.close();
     }
+  });
+
+  it("sets TCP_NODELAY on its socket before the handshake, not after it (Nagle held the handshake 40 ms)", async () => {
+    const calls: Array<{ noDelay: unknown; connecting: boolean }> = [];
+    const original = Socket.prototype.setNoDelay;
+    Socket.prototype.setNoDelay = function (this: Socket, noDelay?: boolean) {
+      calls.push({ noDelay, connecting: this.connecting });
+      return original.call(this, noDelay);
+    };
+    let session: BrokerSession | undefined;
+    try {
+      session = await openSession(AMQP_URL, { name: "nodelay test" });
+    } finally {
+      Socket.prototype.setNoDelay = original;
+    }
+    await session.close();
+    assert.ok(calls.length >= 1, "setNoDelay was called");
+    assert.deepEqual(calls[0], { noDelay: true, connecting: true }, "on, while the TCP connection was still opening");
   });
 
   it("refuses to publish headers that do not fit in one frame with a RangeError, and stays open", async () => {

@@ -9,10 +9,10 @@
  */
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
-import { EventFeed, type EventFeedOptions, type Handler } from "../lib/event_feed.ts";
+import { type BatchHandler, EventFeed, type EventFeedOptions, type Handler } from "../lib/event_feed.ts";
 import type { BrokerSession, Consumer, Delivery, OpenSession } from "../lib/broker_session.ts";
 import { listenerSettings } from "../lib/config.ts";
-import { HandlerError, StoreChangedError } from "../lib/errors.ts";
+import { BrokerRefusedError, HandlerError, StoreChangedError } from "../lib/errors.ts";
 import { type EventFilter, matches } from "../lib/event_filter.ts";
 import type { readHistoryChunks } from "../lib/history_client.ts";
 import type { EventRecord } from "../lib/record.ts";
@@ -185,6 +185,8 @@ function feedWith(
   stored: EventRecord[],
   options: EventFeedOptions & {
     handler?: Handler;
+    /** With `batch`: the handler of groups. */
+    batchHandler?: BatchHandler;
     prefetch?: number;
     historyOptions?: Parameters<typeof fakeHistory>[2];
   } = {},
@@ -201,10 +203,10 @@ function feedWith(
     { historyUrl: "http://history.test/", exchangeName: "events", prefetch: options.prefetch ?? 256 },
     {},
   );
-  const feed = new EventFeed(settings, handler, {
+  const feed = new EventFeed(settings, options.batchHandler ?? handler, {
     from: 1,
     ...options,
-    open,
+    open: options.open ?? open,
     history: fakeHistory(stored, log, options.historyOptions),
   });
   feed.start();
@@ -235,6 +237,7 @@ describe("EventFeed with a fake broker and history", () => {
     const { feed, session, log, delivered } = feedWith(stored);
     await feed.ready;
     await waitFor(() => delivered.length === 2, "history 1..2");
+    await settle(); // the read after the bind (it finished during the first read): nothing new yet
     // The server stored 3..5 but only 5 reached this queue (3 and 4 were published before a reconnect).
     stored.push(...records(3, 5));
     const tag = session.live(record(5));
@@ -243,6 +246,7 @@ describe("EventFeed with a fake broker and history", () => {
       "history 1 Infinity",
       "deliver 1",
       "deliver 2",
+      "history 3 Infinity",
       "history 3 2",
       "deliver 3",
       "deliver 4",
@@ -251,6 +255,64 @@ describe("EventFeed with a fake broker and history", () => {
     ]);
     assert.equal(feed.next, 6);
     await feed.close();
+  });
+
+  it("reads history before the broker set-up ends, and reads again after the bind: no gap", async () => {
+    const setUp = gate();
+    const stored = records(1, 3);
+    let session: FakeSession | undefined;
+    const log: string[] = [];
+    const open: OpenSession = async () => {
+      await setUp.promise; // the broker is slow to answer (connection, channels, declare, bind)
+      return (session = new FakeSession(log));
+    };
+    const fake = feedWith(stored, { open });
+    await waitFor(() => fake.delivered.length === 3, "history while the set-up is still running");
+    assert.equal(session, undefined, "delivered before the queue was bound");
+    // Stored after the history answer but published before the bind: on no queue, only in history.
+    stored.push(...records(4, 5));
+    setUp.open();
+    await waitFor(() => fake.delivered.length === 5, "what the read after the bind found");
+    await fake.feed.ready;
+    assert.deepEqual(fake.log, [
+      "history 1 Infinity",
+      "deliver 1",
+      "deliver 2",
+      "deliver 3",
+      "history 4 Infinity",
+      "deliver 4",
+      "deliver 5",
+    ]);
+    const tag = session!.live(record(6));
+    await waitFor(() => log.includes(`ack ${tag} multiple`), "the live event's ack");
+    assert.deepEqual(fake.delivered, [1, 2, 3, 4, 5, 6]);
+    await fake.feed.close();
+  });
+
+  it("delivers history while the broker is down, and close() then ends it without an error", async () => {
+    let attempts = 0;
+    const open: OpenSession = () => {
+      attempts++;
+      return Promise.reject(new Error("connect ECONNREFUSED 127.0.0.1:5672"));
+    };
+    const { feed, delivered } = feedWith(records(1, 2), { open });
+    await waitFor(() => delivered.length === 2, "history without a broker");
+    await waitFor(() => attempts >= 2, "a retried connection");
+    assert.equal(await stopped(feed, 300), "still running", "an unreachable broker is retried, not fatal");
+    assert.equal(await feed.closed.then(() => "resolved", (error) => error), "resolved");
+  });
+
+  it("stops with the broker's refusal of the first connection, even while history is being read", async () => {
+    const hold = gate();
+    const open: OpenSession = () =>
+      Promise.reject(new BrokerRefusedError("RabbitMQ refused the login", "ACCESS_REFUSED"));
+    const { feed } = feedWith(records(1, 4), {
+      open,
+      historyOptions: { pause: (_read, chunk) => (chunk === 1 ? hold.promise : undefined) },
+    });
+    const error = await stopped(feed);
+    hold.open();
+    assert.ok(error instanceof BrokerRefusedError, `got ${error}`);
   });
 
   it("repeats nothing when a history answer starts before the position it asked for", async () => {
@@ -267,6 +329,8 @@ describe("EventFeed with a fake broker and history", () => {
   it("acks and drops a live event at or below the delivered position", async () => {
     const { feed, session, log, delivered } = feedWith(records(1, 3));
     await waitFor(() => delivered.length === 3, "history 1..3");
+    await settle();
+    assert.equal(log[4], "history 4 Infinity", "the read after the bind");
     const last = session.live(record(3)); // the last one delivered
     await waitFor(() => log.includes(`ack ${last} multiple`), "the duplicate's ack");
     const older = session.live(record(1));
@@ -274,7 +338,7 @@ describe("EventFeed with a fake broker and history", () => {
     const next = session.live(record(4));
     await waitFor(() => log.includes(`ack ${next} multiple`), "the next event's ack");
     assert.deepEqual(delivered, [1, 2, 3, 4]);
-    assert.deepEqual(log.slice(4), [
+    assert.deepEqual(log.slice(5), [
       `ack ${last} multiple`,
       `ack ${older} multiple`,
       "deliver 4",
@@ -300,12 +364,15 @@ describe("EventFeed with a fake broker and history", () => {
     hold.open();
     await waitFor(() => log.includes(`ack ${tags[2]} multiple`), "the live events' ack");
     assert.deepEqual(delivered, [1, 2, 3, 4, 5, 6]);
+    // The queue was bound during the first read, so a second read follows it: 5 and 6 come from it,
+    // and their live copies are dropped as duplicates.
     assert.deepEqual(log, [
       "history 1 Infinity",
       "deliver 1",
       "deliver 2",
       "deliver 3",
       "deliver 4",
+      "history 5 Infinity",
       "deliver 5",
       "deliver 6",
       `ack ${tags[2]} multiple`,
@@ -469,6 +536,7 @@ describe("EventFeed with a stream or category filter", () => {
       "deliver 1",
       "deliver 5",
       "deliver 9",
+      "history 11 Infinity stream=order-1",
       "deliver 13",
       `ack ${tags[2]} multiple`,
     ]);
@@ -509,6 +577,7 @@ describe("EventFeed with a stream or category filter", () => {
     const stored = mixed(1, 4);
     const { feed, session, log, delivered } = feedWith(stored, { filter });
     await waitFor(() => delivered.length === 2, "history 1..4");
+    await settle();
     // 5..10 stored, only 10 reached this queue.
     stored.push(...mixed(5, 10));
     const tag = session.live(mixed(10, 10)[0]);
@@ -516,6 +585,7 @@ describe("EventFeed with a stream or category filter", () => {
     assert.deepEqual(delivered, matching(filter, 1, 10));
     assert.deepEqual(log.filter((line) => line.startsWith("history")), [
       "history 1 Infinity category=order",
+      "history 5 Infinity category=order",
       "history 5 5",
     ]);
     assert.equal(feed.next, 11);
@@ -574,7 +644,10 @@ describe("EventFeed with a stream or category filter", () => {
     hold.open();
     await waitFor(() => log.includes(`ack ${tags.at(-1)} multiple`), "the live events' ack");
     assert.deepEqual(delivered, matching(filter, 1, 12));
-    assert.deepEqual(log.filter((line) => line.startsWith("history")), ["history 1 Infinity category=order"]);
+    assert.deepEqual(log.filter((line) => line.startsWith("history")), [
+      "history 1 Infinity category=order",
+      "history 9 Infinity category=order",
+    ]);
     assert.equal(feed.next, 13);
     await feed.close();
   });
@@ -606,5 +679,89 @@ describe("EventFeed with a stream or category filter", () => {
     assert.deepEqual(delivered, [3, 7, 11]);
     assert.equal(feed.next, 13);
     await feed.close();
+  });
+});
+
+describe("EventFeed with a batch handler", () => {
+  it("delivers each history chunk as one group, then live events in groups, in order, once", async () => {
+    const hold = gate();
+    const busy = gate();
+    const stored = records(1, 6);
+    const groups: number[][] = [];
+    const handler: BatchHandler = (events) => {
+      const positions = events.map((event) => event.position);
+      groups.push(positions);
+      feedLog.push(`group ${positions.join(",")}`);
+      if (positions.includes(8)) return busy.promise; // a slow group: live events queue up behind it
+    };
+    const { feed, session, log: feedLog } = feedWith(stored, {
+      batchHandler: handler,
+      batch: { maxEvents: 3 },
+      historyOptions: { chunk: 3, pause: (read, chunk) => (read === 1 && chunk === 1 ? hold.promise : undefined) },
+    });
+    await waitFor(() => groups.length === 1, "the first chunk");
+    // The hand-over: 5 and 6 are in the history answer and on the queue; 7 was stored after the
+    // answer (the read after the bind finds it) and is on the queue too.
+    stored.push(record(7));
+    session.liveAll(records(5, 7));
+    await settle();
+    assert.deepEqual(groups, [[1, 2, 3]], "live events wait for history");
+    hold.open();
+    await waitFor(() => groups.flat().includes(7), "history to its end");
+    // Live only: 8 (its group is slow), then 9..12 arrive together behind it.
+    stored.push(...records(8, 12));
+    session.live(record(8));
+    await waitFor(() => groups.flat().includes(8), "the slow group");
+    const tags = session.liveAll(records(9, 12));
+    await settle();
+    busy.open();
+    await waitFor(() => feedLog.includes(`ack ${tags.at(-1)} multiple`), "the live groups' acks");
+    assert.deepEqual(groups.flat(), records(1, 12).map((r) => r.position), "strict order, no gap, no repeat");
+    assert.deepEqual(groups, [[1, 2, 3], [4, 5, 6], [7], [8], [9, 10, 11], [12]]);
+    // Each live group is acked with one multiple-ack (tag t carried position t + 4), only after its
+    // handler returned: the ack comes after the group in the shared log.
+    const acks = feedLog.filter((line) => line.startsWith("ack"));
+    assert.deepEqual(acks, ["ack 3 multiple", "ack 4 multiple", "ack 7 multiple", "ack 8 multiple"]);
+    for (const ack of acks.slice(1)) {
+      const position = String(Number(ack.split(" ")[1]) + 4);
+      const handled = feedLog.findIndex((line) =>
+        line.startsWith("group") && line.slice(6).split(",").includes(position)
+      );
+      assert.ok(handled !== -1 && handled < feedLog.indexOf(ack), `${ack} after the group of ${position}: ${feedLog}`);
+    }
+    assert.equal(feed.next, 13);
+    await feed.close();
+  });
+
+  it("a failed group stops the feed at its first event, acks none of it, and a restart delivers it again", async () => {
+    const stored = records(1, 2);
+    let fail = true;
+    const groups: number[][] = [];
+    const handler: BatchHandler = async (events) => {
+      await Promise.resolve();
+      if (fail && events.some((event) => event.position === 4)) throw new Error("projection failed");
+      groups.push(events.map((event) => event.position));
+    };
+    const first = feedWith(stored, { batchHandler: handler, batch: { maxEvents: 10 } });
+    await waitFor(() => groups.length === 1, "history");
+    await settle();
+    stored.push(...records(3, 5));
+    const tags = first.session.liveAll(records(3, 5));
+    const error = await stopped(first.feed);
+    assert.ok(error instanceof HandlerError, `got ${error}`);
+    assert.equal(error.position, 3, "the group's first event");
+    assert.equal(first.feed.next, 3, "resume before the failed group");
+    assert.ok(!first.log.some((line) => line.startsWith("ack")), `nothing of ${tags} acked`);
+    // At least once: a restart from the saved position gets the failed group's events again.
+    fail = false;
+    const second = feedWith(stored, { batchHandler: handler, batch: { maxEvents: 10 }, from: first.feed.next });
+    await waitFor(() => groups.flat().includes(5), "the group again");
+    assert.deepEqual(groups, [[1, 2], [3, 4], [5]], "history chunks of two, from the failed group's first event");
+    await second.feed.close();
+  });
+
+  it("refuses a group size that is not a positive integer", () => {
+    const settings = listenerSettings({ historyUrl: "http://history.test/" }, {});
+    assert.throws(() => new EventFeed(settings, () => {}, { batch: { maxEvents: 0 } }), RangeError);
   });
 });

@@ -8,6 +8,7 @@ import {
   HandlerError,
   listen,
   type Listener,
+  listenInBatches,
   type ListenOptions,
   StoreChangedError,
   subscribe,
@@ -93,6 +94,56 @@ describe("listener against a real server and RabbitMQ", () => {
     await listener.close();
     assert.equal(got.length, 4000);
     assert.ok(got.every((p, i) => p === i + 1), "dense and in order");
+  });
+
+  it("in batches: history chunks then live groups, strict order, once, across the hand-over", async () => {
+    await publishMany(3000, "old");
+    await waitFor(() => server.head === 3000, "3000 stored");
+    const groups: number[][] = [];
+    let running = 0;
+    let overlapped = false;
+    const listener = listenInBatches(0, async (events) => {
+      overlapped ||= running++ > 0;
+      groups.push(events.map((e) => e.position));
+      if (groups.length % 3 === 0) await delay(5); // slow now and then: live events pile up into groups
+      running--;
+    }, { ...options, maxBatch: 50 });
+    await publishMany(1000, "during");
+    await waitFor(() => groups.flat().length >= 4000, "4000 delivered");
+    await delay(100);
+    await listener.close();
+    const got = groups.flat();
+    assert.equal(got.length, 4000, "no repeat");
+    assert.ok(got.every((p, i) => p === i + 1), "dense and in order");
+    assert.ok(!overlapped, "one group at a time");
+    assert.ok(groups.every((group) => group.length > 0), "no empty group");
+    assert.ok(groups.length < 4000, `grouped: ${groups.length} calls for 4000 events`);
+    assert.equal(listener.position, 4001);
+  });
+
+  it("in batches: a failed group stops it at the group's first event; a restart gets the group again", async () => {
+    await publishMany(10);
+    await waitFor(() => server.head === 10, "10 stored");
+    const first: number[][] = [];
+    const failing = listenInBatches(1, (events) => {
+      if (events.some((e) => e.position === 14)) throw new Error("boom");
+      first.push(events.map((e) => e.position));
+    }, options);
+    await failing.ready;
+    await waitFor(() => first.flat().length === 10, "history");
+    await publishMany(10); // 11..20 live: the group holding 14 fails
+    await assert.rejects(failing.closed, (error: Error) => {
+      assert.ok(error instanceof HandlerError, `got ${error}`);
+      return true;
+    });
+    const saved = failing.position!;
+    assert.ok(saved >= 11 && saved <= 14, `stopped at the failed group's first event, not after it: ${saved}`);
+    assert.deepEqual(first.flat(), Array.from({ length: saved - 1 }, (_, i) => i + 1), "everything before it once");
+    const second: number[] = [];
+    const resumed = listenInBatches(saved, (events) => void second.push(...events.map((e) => e.position)), options);
+    await waitFor(() => second.length === 21 - saved, "the failed group and the rest");
+    await resumed.close();
+    assert.deepEqual([...first.flat(), ...second], Array.from({ length: 20 }, (_, i) => i + 1), "at least once");
   });
 
   it("awaits the handler's promise before the next event", async () => {
@@ -472,6 +523,7 @@ describe("listener hardening against RabbitMQ: store ids, stray messages, unreac
     fake = await fakeHistory({ records: 2 });
     const got: number[] = [];
     const listener = start(0, got);
+    await listener.ready; // bound: history is read while the live queue is set up, so wait for both
     await waitFor(() => got.length === 2, "history delivered");
     assert.equal(listener.storeId, undefined);
     await publishRecord(3, {});

@@ -6,43 +6,15 @@
 import { after, before, describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { type ChildProcess, execFile, spawn } from "node:child_process";
-import { existsSync, readdirSync, statSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { openSession } from "../lib/amqp_session.ts";
-import { AMQP_URL, freePort, uniqueName, waitFor } from "./_helpers.ts";
+import { AMQP_URL, ensureNpmBuild, freePort, uniqueName, waitFor } from "./_helpers.ts";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
-
-/** Newest modification time of the package's inputs (library source, build script, manifests). */
-function newestInput(): number {
-  const files = [
-    "mod.ts",
-    "server.ts",
-    "listener.ts",
-    "command.ts",
-    "deno.json",
-    "package.json",
-    "scripts/build_npm.ts",
-  ];
-  const walk = (dir: string): void => {
-    for (const entry of readdirSync(join(root, dir), { withFileTypes: true })) {
-      const path = join(dir, entry.name);
-      if (entry.isDirectory()) walk(path);
-      else if (entry.name.endsWith(".ts")) files.push(path);
-    }
-  };
-  walk("lib");
-  return Math.max(...files.map((f) => statSync(join(root, f)).mtimeMs));
-}
-
-/** npm/ is missing or older than its inputs (`npm test` builds first; a lone `deno test` may not have). */
-function buildIsStale(): boolean {
-  const built = join(root, "npm", "package.json");
-  return !existsSync(built) || statSync(built).mtimeMs < newestInput();
-}
 
 function run(cmd: string, args: string[], cwd: string, env: Record<string, string> = {}): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -60,9 +32,7 @@ describe("npm package on Node", () => {
   const exchangeName = uniqueName("npm-x");
 
   before(async () => {
-    if (buildIsStale()) {
-      await run(process.execPath, ["run", "-A", join(root, "scripts", "build_npm.ts")], root);
-    }
+    await ensureNpmBuild();
     project = await mkdtemp(join(tmpdir(), "res-npm-"));
     const packed = await run("npm", ["pack", "--silent", "--pack-destination", project], join(root, "npm"));
     const tarball = join(project, packed.trim().split("\n").pop()!);
@@ -181,7 +151,11 @@ describe("npm package on Node", () => {
     const env = { PORT: "1", HTTPHOST: "127.0.0.1" };
     assert.match(
       await run("node", [bin, "--help"], project, env),
-      /^Usage: rabbit-eventstore \[--help\] \[--version\]\n/,
+      /^Usage: rabbit-eventstore \[COMMAND\] \[OPTIONS\]\n/,
+    );
+    assert.match(
+      await run("node", [bin, "tail", "--help"], project, env),
+      /^Usage: rabbit-eventstore tail \[--from N\] \[--follow\] \[--stream S\]\n/,
     );
     const version = JSON.parse(await readFile(join(root, "deno.json"), "utf8")).version;
     assert.equal(await run("node", [bin, "--version"], project, env), `rabbit-eventstore ${version}\n`);
