@@ -4,7 +4,7 @@
  * (`lib/broker_session.ts`), so unit tests use fakes while production and the
  * integration tests use the real RabbitMQ.
  *
- * Four patches on amqp-client 4.1's private fields sit in one labelled block
+ * Five patches on amqp-client 4.1's private fields sit in one labelled block
  * below ("Patches on amqp-client's private fields"); {@link clientInternalsProblems}
  * checks that the fields they need are still there, and
  * `tests/amqp_session_test.ts` fails when they are not. The dependency is
@@ -14,11 +14,13 @@
  */
 import { Buffer } from "node:buffer";
 import { AMQPChannel, AMQPClient, type AMQPMessage, type AMQPProperties } from "@cloudamqp/amqp-client";
+import { AMQPView } from "@cloudamqp/amqp-client/amqp-view";
 import type {
   BrokerSession,
   ConsumeOptions,
   Consumer,
   Delivery,
+  OutgoingMessage,
   PublishProperties,
   QueueOptions,
   Reply,
@@ -27,6 +29,7 @@ import type {
 } from "./broker_session.ts";
 import { DEFAULTS } from "./defaults.ts";
 import { describe, PublishNackedError, QueueInUseError } from "./errors.ts";
+import { utf8Length } from "./utf8_length.ts";
 
 /**
  * Open one connection with a consume channel and a confirm-mode publish channel.
@@ -111,6 +114,8 @@ class AmqpSession implements BrokerSession {
   readonly #fail: (error: Error) => void;
   readonly #lost: () => boolean;
   #consume: AMQPChannel | undefined;
+  /** Encodes publishBatch's frames. */
+  readonly #frames = new PublishFrames(DEFAULTS.amqp.frameMax);
   /** The channel for publishes without a confirm (`confirm: false`), opened on first use. */
   #unconfirmed: Promise<AMQPChannel> | undefined;
   readonly #keepAlive: (on: boolean) => void;
@@ -301,6 +306,56 @@ class AmqpSession implements BrokerSession {
   }
 
   /**
+   * Every message's frames in one buffer and one socket write (one `sendto` for a batch, not one
+   * per message), and one promise for all their confirms: the confirm queue gets an entry per
+   * message, as basicPublish would queue, but they share one resolve and one reject.
+   */
+  publishBatch(exchange: string, routingKey: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    return this.#held(() => this.#publishBatch(exchange, routingKey, messages));
+  }
+
+  async #publishBatch(exchange: string, routingKey: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    if (messages.length === 0) return;
+    const channel = this.#pub;
+    const pending = unconfirmedPublishes(channel);
+    const internals = channelInternalsOf(channel);
+    if (channel.closed || !pending || !internals.confirmId) {
+      // Closed (the client rejects), or not in confirm mode (only a client this module was not written for).
+      await Promise.all(messages.map((m) => this.publish(exchange, routingKey, m.body, m.properties)));
+      return;
+    }
+    if (this.#client.blocked) {
+      throw new Error(`Cannot publish: the broker blocked the connection (${this.#client.blocked})`);
+    }
+    let writes: Uint8Array[];
+    try {
+      writes = this.#frames.encode(channel.id, exchange, routingKey, messages);
+    } catch (error) {
+      throw error instanceof RangeError ? headerTooBig(error) : error;
+    }
+    let left = messages.length;
+    let confirmed!: () => void;
+    let failed!: (error: Error) => void;
+    const all = new Promise<void>((resolve, reject) => {
+      confirmed = resolve;
+      failed = reject;
+    });
+    const resolveOne = () => {
+      if (--left === 0) confirmed();
+    };
+    // As takeConfirmRejection: a channel that closes rejects these entries; the reject lands here, handled.
+    const rejectOne = (error?: Error) => {
+      if (error?.message === "Message rejected") failed(new PublishNackedError(messages[0].properties?.messageId));
+      else failed(error ?? new Error("Publish not confirmed"));
+    };
+    let tag = internals.confirmId;
+    for (let i = 0; i < messages.length; i++) pending.push([tag++, resolveOne, rejectOne]);
+    internals.confirmId = tag;
+    for (const bytes of writes) this.#client.send(bytes).catch(failed);
+    await this.#unlessWriteFails(all);
+  }
+
+  /**
    * A socket write that fails (ECONNRESET, "write after destroyed") means the connection is gone,
    * but the client only notices on the socket's close event, a turn of the event loop later. Until
    * then every publish would fail at once while the session still read as open, and publishers
@@ -310,13 +365,8 @@ class AmqpSession implements BrokerSession {
     try {
       await sent;
     } catch (error) {
-      if (error instanceof RangeError) {
-        // amqp-client writes the method and header frames into one buffer of the frame size; nothing was sent.
-        throw new RangeError(
-          `Cannot publish: the message's properties and headers do not fit in one frame of ${DEFAULTS.amqp.frameMax} bytes`,
-          { cause: error },
-        );
-      }
+      // amqp-client writes the method and header frames into one buffer of the frame size; nothing was sent.
+      if (error instanceof RangeError) throw headerTooBig(error);
       if (!(error instanceof PublishNackedError) && !this.closed) {
         this.#fail(new Error(`connection failed while publishing: ${describe(error)}`));
       }
@@ -361,6 +411,141 @@ class AmqpSession implements BrokerSession {
   }
 }
 
+/**
+ * The frames of basic.publish (method, content header, body frames), as
+ * amqp-client 4.1's `basicPublish` lays them out, for many messages into one
+ * buffer. The properties are written by the client's own `AMQPView` into a
+ * scratch frame, so a header too big for one frame throws the same RangeError.
+ */
+class PublishFrames {
+  readonly #frameMax: number;
+  readonly #scratch: AMQPView;
+  readonly #scratchBytes: Uint8Array;
+  readonly #encoder = new TextEncoder();
+  #out = new Uint8Array(WRITE_BYTES);
+
+  constructor(frameMax: number) {
+    this.#frameMax = frameMax;
+    this.#scratch = new AMQPView(new ArrayBuffer(frameMax));
+    this.#scratchBytes = new Uint8Array(this.#scratch.buffer);
+  }
+
+  /**
+   * The frames of `messages`, in order, in buffers of their own (the socket may hold them until
+   * written): one, unless they pass WRITE_BYTES (then one buffer per WRITE_BYTES or so, so a batch
+   * of big events never needs one buffer of their sum).
+   */
+  encode(channel: number, exchange: string, routingKey: string, messages: readonly OutgoingMessage[]): Uint8Array[] {
+    const bodyRoom = this.#frameMax - FRAME_OVERHEAD;
+    const writes: Uint8Array[] = [];
+    let at = 0;
+    for (const message of messages) {
+      if (at >= WRITE_BYTES) {
+        writes.push(this.#out.slice(0, at));
+        at = 0;
+      }
+      const body = message.body;
+      const size = typeof body === "string" ? utf8Length(body) : body.byteLength;
+      const head = this.#head(channel, exchange, routingKey, message.properties, size);
+      const frames = Math.max(1, Math.ceil(size / bodyRoom));
+      this.#reserve(at, head + size + frames * FRAME_OVERHEAD);
+      const out = this.#out;
+      out.set(this.#scratchBytes.subarray(0, head), at);
+      at += head;
+      const bytes = typeof body === "string" ? (size <= bodyRoom ? undefined : this.#encoder.encode(body)) : body;
+      if (size === 0) continue; // no body frame, as amqp-client
+      if (!bytes) {
+        // One body frame (nearly every record): the text is encoded straight into place.
+        at = bodyFrameHeader(out, at, channel, size);
+        this.#encoder.encodeInto(body as string, out.subarray(at, at + size));
+        at += size;
+        out[at++] = FRAME_END;
+        continue;
+      }
+      for (let from = 0; from < size; from += bodyRoom) {
+        const chunk = bytes.subarray(from, Math.min(size, from + bodyRoom));
+        at = bodyFrameHeader(out, at, channel, chunk.byteLength);
+        out.set(chunk, at);
+        at += chunk.byteLength;
+        out[at++] = FRAME_END;
+      }
+    }
+    if (at > 0) writes.push(this.#out.slice(0, at));
+    if (this.#out.length > WRITE_BYTES * 2) this.#out = new Uint8Array(WRITE_BYTES); // after a big event
+    return writes;
+  }
+
+  /** The method and content-header frames of one message into the scratch frame: their length. */
+  #head(
+    channel: number,
+    exchange: string,
+    routingKey: string,
+    properties: PublishProperties = {},
+    size: number,
+  ): number {
+    const v = this.#scratch;
+    let j = 0;
+    v.setUint8(j, FRAME_METHOD);
+    v.setUint16(j + 1, channel);
+    j += 7; // type, channel, size (set below)
+    v.setUint16(j, CLASS_BASIC);
+    v.setUint16(j + 2, METHOD_PUBLISH);
+    v.setUint16(j + 4, 0); // reserved
+    j += 6;
+    j += v.setShortString(j, exchange);
+    j += v.setShortString(j, routingKey);
+    v.setUint8(j++, 0); // mandatory, immediate: off
+    v.setUint8(j++, FRAME_END);
+    v.setUint32(3, j - 8);
+    const header = j;
+    v.setUint8(j, FRAME_HEADER);
+    v.setUint16(j + 1, channel);
+    j += 7;
+    v.setUint16(j, CLASS_BASIC);
+    v.setUint16(j + 2, 0); // weight
+    v.setUint32(j + 4, 0); // body size, high 32 bits
+    v.setUint32(j + 8, size);
+    j += 12;
+    j += v.setProperties(j, amqpProperties(properties));
+    v.setUint8(j++, FRAME_END);
+    v.setUint32(header + 3, j - header - 8);
+    return j;
+  }
+
+  /** Room for `more` bytes after `at` (the buffer grows by doubling, keeping what is written). */
+  #reserve(at: number, more: number): void {
+    if (at + more <= this.#out.length) return;
+    let length = this.#out.length * 2;
+    while (length < at + more) length *= 2;
+    const grown = new Uint8Array(length);
+    grown.set(this.#out.subarray(0, at));
+    this.#out = grown;
+  }
+}
+
+/** A body frame's header (type, channel, size) at `at`: the index after it. */
+function bodyFrameHeader(out: Uint8Array, at: number, channel: number, size: number): number {
+  out[at] = FRAME_BODY;
+  out[at + 1] = channel >> 8;
+  out[at + 2] = channel & 0xff;
+  out[at + 3] = size >>> 24;
+  out[at + 4] = (size >>> 16) & 0xff;
+  out[at + 5] = (size >>> 8) & 0xff;
+  out[at + 6] = size & 0xff;
+  return at + 7;
+}
+
+/** Bytes of frames gathered before a socket write of their own is started. */
+const WRITE_BYTES = 256 * 1024;
+const FRAME_METHOD = 1;
+const FRAME_HEADER = 2;
+const FRAME_BODY = 3;
+const FRAME_END = 0xce;
+/** A frame's type, channel and size before its payload, and its end byte after. */
+const FRAME_OVERHEAD = 8;
+const CLASS_BASIC = 60;
+const METHOD_PUBLISH = 40;
+
 /** Our publish properties as amqp-client's (content type JSON and persistent unless said otherwise). */
 function amqpProperties(properties: PublishProperties): AMQPProperties {
   return {
@@ -372,6 +557,14 @@ function amqpProperties(properties: PublishProperties): AMQPProperties {
     replyTo: properties.replyTo,
     headers: properties.headers as AMQPProperties["headers"],
   };
+}
+
+/** The error for a message whose method and header frames do not fit in one frame (`cause`: the encoder's). */
+function headerTooBig(cause: RangeError): RangeError {
+  return new RangeError(
+    `Cannot publish: the message's properties and headers do not fit in one frame of ${DEFAULTS.amqp.frameMax} bytes`,
+    { cause },
+  );
 }
 
 /** RabbitMQ's direct reply-to pseudo-queue. */
@@ -397,6 +590,9 @@ function tuneUrl(url: string, name?: string): string {
 //    it creates, before the handshake (noDelayFromTheStart); the client never sets
 //    it, and Nagle held small frames up to 40 ms: in the streams bench, and in
 //    every connection's handshake (tune-ok and open wait for the ACK of start-ok).
+// 5. `AMQPChannel.unconfirmedPublishes` and `confirmId`, the queue and the next
+//    delivery tag: publishBatch queues its messages' confirms there itself
+//    (PublishFrames writes their frames with the client's AMQPView).
 //
 // clientInternalsProblems() names what is missing; tests/amqp_session_test.ts
 // fails on any problem, so an upgrade that moves these fields cannot pass CI.
@@ -435,6 +631,11 @@ interface ChannelInternalsLike {
   unconfirmedPublishes?: unknown;
   /** The next publish's delivery tag; 0 while not in confirm mode. */
   confirmId?: number;
+}
+
+/** The one place a channel's private fields are reached. */
+function channelInternalsOf(channel: AMQPChannel): ChannelInternalsLike {
+  return channel as unknown as ChannelInternalsLike;
 }
 
 /** The channel's queue of unconfirmed publishes, if it has one. */
@@ -625,7 +826,7 @@ export async function clientInternalsProblems(): Promise<string[]> {
     problems.push("AMQPChannel.unconfirmedPublishes is not an array");
     return problems;
   }
-  (channel as unknown as ChannelInternalsLike).confirmId = 1; // as confirmSelect() leaves it
+  channelInternalsOf(channel).confirmId = 1; // as confirmSelect() leaves it
   const sent = channel.basicPublish("", "nowhere", "{}");
   const entry = pending.at(-1);
   if (pending.length !== 1) {
@@ -636,6 +837,8 @@ export async function clientInternalsProblems(): Promise<string[]> {
   ) {
     problems.push("AMQPChannel.unconfirmedPublishes entries are not [tag, resolve, reject]");
   }
+  const tag = channelInternalsOf(channel).confirmId;
+  if (tag !== 2) problems.push(`AMQPChannel.confirmId is ${tag} after one publish from 1, not 2`);
   await sent.catch(() => {}); // "Socket not connected": nothing was written
   const pool = internals.bufferPool;
   if (Array.isArray(pool) && pool.length !== 1) {

@@ -252,8 +252,32 @@ export interface PublishingSessionLike {
     body: string | Uint8Array,
     properties?: PublishProperties,
   ): Promise<void>;
+  /**
+   * Publish `messages` in this order with publisher confirms, written to the
+   * socket as one buffer; resolves when the broker confirmed every one of
+   * them. Optional: without it, callers publish one by one.
+   * @throws {PublishNackedError} When the broker answered any of them with basic.nack.
+   * @throws {RangeError} When one's properties and headers do not fit in one frame; nothing was sent.
+   */
+  publishBatch?(exchange: string, routingKey: string, messages: readonly OutgoingMessage[]): Promise<void>;
   /** Whether the connection is gone. */
   readonly closed: boolean;
+}
+
+/**
+ * One message of {@link PublishingSessionLike.publishBatch}.
+ *
+ * @example A stored record as a fanout message
+ * ```ts
+ * import type { OutgoingMessage } from "./broker_session.ts";
+ * const message: OutgoingMessage = { body: '{"position":1}', properties: { messageId: "a", headers: { position: 1 } } };
+ * ```
+ */
+export interface OutgoingMessage {
+  /** The message body. */
+  body: string | Uint8Array;
+  /** Its properties. @default {{}} */
+  properties?: PublishProperties;
 }
 
 /**

@@ -215,35 +215,53 @@ export class FanoutPublisher {
   }
 
   #send(session: PublishingSessionLike, records: readonly Publishable[]): void {
-    const storeId = this.#storage.storeId;
-    const settled = Promise.allSettled(records.map((r) =>
-      session.publish(this.#exchange, "", r.line, {
-        messageId: r.id,
-        type: r.type,
-        headers: r.stream === undefined
-          ? { position: r.position, "store-id": storeId }
-          : { position: r.position, "store-id": storeId, stream: r.stream, "stream-version": r.streamVersion },
-      })
-    ));
+    const settled = this.#publishAll(session, records);
     const last = records[records.length - 1].position;
     const epoch = this.#epoch;
     if (last > this.#sent) this.#sent = last;
     this.#inFlight += records.length;
     this.#chain = this.#chain.then(async () => {
-      const results = await settleWithin(settled, this.#confirmTimeout, () => undefined);
+      const outcome = await settleWithin(settled, this.#confirmTimeout, () => "late" as const);
       this.#inFlight -= records.length;
       for (const wake of this.#waiters.splice(0)) wake();
       if (epoch !== this.#epoch) return;
-      if (this.#broken || !results || results.some((r) => r.status === "rejected")) {
+      if (this.#broken || outcome !== "confirmed") {
         // Nothing later in this epoch may move the watermark. A lost session is re-attached by
         // its owner on reconnect; on a live one (nack, or a confirm that never came) resend here.
         this.#broken = true;
-        this.#resendLater(session, epoch, results ? "nacked" : `not confirmed within ${this.#confirmTimeout} ms`);
+        this.#resendLater(
+          session,
+          epoch,
+          outcome === "late" ? `not confirmed within ${this.#confirmTimeout} ms` : "nacked",
+        );
         return;
       }
       this.#resend.reset();
       this.#confirmed(last);
     });
+  }
+
+  /**
+   * Publish `records` in order: as one batch (one socket write, one promise) where the session
+   * can, else one by one. Settles (never rejects) once every confirm is in, or at the first failure.
+   */
+  #publishAll(session: PublishingSessionLike, records: readonly Publishable[]): Promise<"confirmed" | "failed"> {
+    const storeId = this.#storage.storeId;
+    const messages = records.map((r) => ({
+      body: r.line,
+      properties: {
+        messageId: r.id,
+        type: r.type,
+        headers: r.stream === undefined
+          ? { position: r.position, "store-id": storeId }
+          : { position: r.position, "store-id": storeId, stream: r.stream, "stream-version": r.streamVersion },
+      },
+    }));
+    if (session.publishBatch) {
+      return session.publishBatch(this.#exchange, "", messages).then(() => "confirmed", () => "failed");
+    }
+    return Promise.allSettled(messages.map((m) => session.publish(this.#exchange, "", m.body, m.properties)))
+      .then((results) => results.some((r) => r.status === "rejected") ? "failed" : "confirmed");
   }
 
   #resendLater(session: PublishingSessionLike, epoch: number, why: string): void {

@@ -1,6 +1,6 @@
 /**
  * A fast, allocation-free check of one stored record line, for the storage
- * file's start-up scan (used by `file_storage.ts` only).
+ * file's start-up scan (used by `file_storage.ts`), and of one JSON value.
  *
  * It proves, from the bytes alone, that a line is what {@link encodeRecord}
  * (or `encodeRecordLine`) writes: the contract prefix
@@ -16,6 +16,9 @@
  * version; it never accepts more.
  *
  * UTF-8 validity is not checked here: the caller checks whole chunks.
+ *
+ * {@link isJsonBytes} uses the same value grammar for incoming event bodies
+ * (`event_validator.ts`): proven JSON needs no `JSON.parse`.
  *
  * @module
  */
@@ -226,6 +229,29 @@ export function matchRecordId(
     stream.ascii = ascii;
   }
   return idEnd;
+}
+
+/**
+ * Whether `bytes[start..end)` is one well-formed JSON value, with JSON
+ * whitespace around it allowed, proven from the bytes alone (no string, no
+ * parse). `false` means not proven, not invalid: a leading byte order mark
+ * or nesting deeper than 256 are left to `JSON.parse`, which also says what
+ * is wrong. A `true` is never given to bytes `JSON.parse` refuses, once they
+ * are valid UTF-8 (not checked here: the caller decodes them anyway).
+ *
+ * @param start Index of the first byte. @default {0}
+ * @param end Index after the last byte. @default {bytes.length}
+ * @example Prove an event body is JSON without parsing it
+ * ```ts
+ * import { isJsonBytes } from "./record_bytes.ts";
+ * const encoder = new TextEncoder();
+ * console.log(isJsonBytes(encoder.encode(' {"a":[1,2.5e3,"x"]} '))); // true
+ * console.log(isJsonBytes(encoder.encode('{"a":01}'))); // false
+ * ```
+ */
+export function isJsonBytes(bytes: Uint8Array, start: number = 0, end: number = bytes.length): boolean {
+  const i = skipValue(bytes, start, end);
+  return i >= 0 && skipSpace(bytes, i, end) === end;
 }
 
 function hasAt(bytes: Uint8Array, at: number, end: number, expected: Uint8Array): boolean {

@@ -24,7 +24,7 @@ import { eventId, readAppendRequest } from "./append_request.ts";
 import { type AppendResult, type AppendStored, refusalReason } from "./append_result.ts";
 import { satisfies } from "./expected_version.ts";
 import type { FanoutPublisher } from "./fanout_publisher.ts";
-import { encodeRecordLine } from "./record.ts";
+import { encodeRecordLine, type RecordFields } from "./record.ts";
 import type { AppendRecord, EventStorage, StoredRecord } from "./storage.ts";
 import { StreamIndex } from "./stream_index.ts";
 
@@ -202,6 +202,18 @@ export class Sequencer {
     /** Stream versions as this batch leaves them, ahead of the index (updated after the append). */
     const versions = new Map<string, number>();
     const time = new Date().toISOString();
+    /** One set of line fields for the whole batch, filled in per record (no object per record for the encoder). */
+    const fields: RecordFields = {
+      position: 0,
+      id: "",
+      time,
+      data: "",
+      batchSize: undefined,
+      type: undefined,
+      stream: undefined,
+      streamVersion: undefined,
+      metadata: undefined,
+    };
     const stored = await this.#storedAt(batch);
     let position = storage.head;
     /** Answer on reply-to (and ack), or, without one, dead-letter a refusal. */
@@ -254,17 +266,15 @@ export class Sequencer {
           record.streamVersion = version + i;
         }
         if (i === 1 && count > 1) record.batchSize = count;
-        record.line = encodeRecordLine({
-          position,
-          id: record.id,
-          time,
-          stream,
-          streamVersion: record.streamVersion,
-          batchSize: record.batchSize,
-          type: event.type,
-          metadata: event.metadata,
-          data: event.data,
-        });
+        fields.position = position;
+        fields.id = record.id;
+        fields.stream = stream;
+        fields.streamVersion = record.streamVersion;
+        fields.batchSize = record.batchSize;
+        fields.type = event.type;
+        fields.metadata = event.metadata;
+        fields.data = event.data;
+        record.line = encodeRecordLine(fields);
         records.push(record);
       }
       const result: AppendStored = stream === undefined

@@ -14,7 +14,7 @@ import { cpuSnapshot, cpuSpent } from "./_bench_cpu.ts";
 import { record } from "./_bench_figures.ts";
 import type { Sizes } from "./_bench_options.ts";
 import { type BenchServer, names } from "./_bench_server.ts";
-import { AMQP_URL, benchEvent, deferred, fmt, ROOT, startChild, Window } from "./_bench_util.ts";
+import { AMQP_URL, benchEvent, deferred, fmt, memoryOf, ROOT, startChild, Window } from "./_bench_util.ts";
 
 /** Publish `count` bench events through the command module with `window` confirms in flight. */
 export async function publishBurst(
@@ -44,6 +44,8 @@ export interface IngestRound {
   processCpu: number;
   /** CPU µs per event of RabbitMQ (`beam.smp`). */
   brokerCpu: number;
+  /** RSS of the server (or the relay) right after the round, in bytes. */
+  rss: number;
 }
 
 /** CPU groups of one round: the process that relays, and the broker. */
@@ -72,11 +74,13 @@ export async function ingestProduct(server: BenchServer, sizes: Sizes): Promise<
   await done.promise;
   const elapsed = performance.now() - started;
   const spent = cpuSpent(before, await cpuSnapshot(groups));
+  const { rss } = await memoryOf(server.child.pid);
   await Promise.all([listener.close(), command.close(), warmCommand.close()]);
   return {
     rate: sizes.ingest / (elapsed / 1000),
     processCpu: spent.process / sizes.ingest,
     brokerCpu: spent.broker / sizes.ingest,
+    rss,
   };
 }
 
@@ -126,11 +130,13 @@ export async function ingestRelay(sizes: Sizes): Promise<IngestRound> {
     await done.promise;
     const elapsed = performance.now() - started;
     const spent = cpuSpent(before, await cpuSnapshot(groups));
+    const { rss } = await memoryOf(relay.pid);
     await Promise.all([command.close(), warmCommand.close(), client.close()]);
     return {
       rate: sizes.ingest / (elapsed / 1000),
       processCpu: spent.process / sizes.ingest,
       brokerCpu: spent.broker / sizes.ingest,
+      rss,
     };
   } finally {
     await relay.stop();
@@ -157,7 +163,9 @@ export async function ingestRounds(server: BenchServer, sizes: Sizes, baseline: 
     console.log(
       `  round ${round + 1}: relay ${fmt(r?.rate)}/s (CPU µs/event: relay ${fmt(r?.processCpu)}, RabbitMQ ${
         fmt(r?.brokerCpu)
-      }), server ${fmt(p.rate)}/s (server ${fmt(p.processCpu)}, RabbitMQ ${fmt(p.brokerCpu)})`,
+      }), server ${fmt(p.rate)}/s (server ${fmt(p.processCpu)}, RabbitMQ ${fmt(p.brokerCpu)}; server RSS ${
+        fmt(p.rss / 2 ** 20)
+      } MiB)`,
     );
   }
   return { relay, server: product };

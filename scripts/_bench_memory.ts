@@ -42,17 +42,31 @@ export async function recordIdleRss(
 }
 export const IDLE_WAIT_MS = 40_000;
 
-/** Record the RSS after the ingest rounds (and once idle), beside `rssStart`. */
+/**
+ * Record the RSS after the ingest rounds (and once idle), beside `rssStart`;
+ * the RSS right after each round (`afterRounds`, bytes) goes with it, with
+ * their median and range, so one lucky or unlucky reading does not stand alone.
+ */
 export async function recordRssAfterIngest(
   server: BenchServer,
   runtime: string,
   sizes: Sizes,
   rssStart: { rss: number },
   ingestFile: string,
+  afterRounds: number[] = [],
 ): Promise<void> {
   await settle(500);
   const rssAfter = await memoryOf(server.child.pid);
   const stored = sizes.rounds * (sizes.ingest + WARM_UP);
+  const mib = afterRounds.map((rss) => Math.round(rss / 2 ** 20));
+  const sorted = [...mib].sort((a, b) => a - b);
+  if (mib.length > 0) {
+    console.log(
+      `  server RSS right after each ingest round: ${mib.join(", ")} MiB (median ${
+        sorted[Math.floor(sorted.length / 2)]
+      }, ${sorted[0]}–${sorted.at(-1)}); after all ${fmt(stored)} events: ${fmt(rssAfter.rss / 2 ** 20)} MiB`,
+    );
+  }
   record({
     figure: `server RSS after ingesting ${fmt(stored)} events`,
     runtime,
@@ -63,6 +77,7 @@ export async function recordRssAfterIngest(
     met: rssAfter.rss <= 150e6,
     detail: {
       peakMiB: rssAfter.peak / 2 ** 20,
+      afterEachRoundMiB: mib,
       fileBytes: (await stat(ingestFile)).size,
       health: await healthMemory(server),
     },

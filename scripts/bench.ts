@@ -95,12 +95,14 @@ async function onFreshStore(run: Run, runtime: string): Promise<void> {
   try {
     await settle(300);
     const rssStart = await memoryOf(server.child.pid);
+    let afterRounds: number[] = [];
     if (only.has("ingest") || only.has("memory")) {
       // Ingest: baseline and product alternate; the ratio is the median of the pairs. Memory needs the rounds, not the baseline.
       const rounds = await ingestRounds(server, sizes, only.has("ingest"));
       if (only.has("ingest")) recordIngest(runtime, sizes, rounds);
+      afterRounds = rounds.server.map((r) => r.rss);
     }
-    if (only.has("memory")) await recordRssAfterIngest(server, runtime, sizes, rssStart, ingestFile);
+    if (only.has("memory")) await recordRssAfterIngest(server, runtime, sizes, rssStart, ingestFile, afterRounds);
     if (only.has("latency")) await recordLatency(server, runtime, sizes);
     if (only.has("latency")) await recordSseLatency(server, runtime, sizes);
   } finally {

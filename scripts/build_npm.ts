@@ -93,6 +93,9 @@ compile([...library, ...tests], {
 compile(library, {
   module: ts.ModuleKind.CommonJS,
   moduleResolution: ts.ModuleResolutionKind.Node10,
+  // Node10 resolution ignores package.json `exports`, so subpath imports get their types here; at run time
+  // Node's require() follows the exports (`@cloudamqp/amqp-client/amqp-view` → lib/cjs/amqp-view.js).
+  paths: { "@cloudamqp/amqp-client/*": [join(root, "node_modules", "@cloudamqp", "amqp-client", "types", "*")] },
   outDir: join(out, "cjs"),
   declaration: true,
 }, "CommonJS");

@@ -9,7 +9,7 @@ import { Socket } from "node:net";
 import { openSession } from "../lib/amqp_session.ts";
 import { BrokerLink } from "../lib/broker_link.ts";
 import type { BrokerSession, Delivery } from "../lib/broker_session.ts";
-import { BrokerRefusedError, QueueInUseError } from "../lib/errors.ts";
+import { BrokerRefusedError, PublishNackedError, QueueInUseError } from "../lib/errors.ts";
 import { AMQP_URL, setup, type TestContext, uniqueName, waitFor } from "./_helpers.ts";
 import { publishInsideBroker, rabbitmqctl } from "../scripts/_broker_admin.ts";
 
@@ -92,6 +92,57 @@ describe("broker session against RabbitMQ", () => {
     );
     assert.equal(ctx.broker.closed, false);
     await ctx.broker.publish("", ctx.queueName, '"after"', { headers: { small: "x".repeat(4000) } });
+  });
+
+  it("publishes a batch in one write, in order, bodies and properties intact, and confirms it whole", async () => {
+    await ctx.broker.declareQueue(ctx.queueName);
+    await ctx.broker.bind(ctx.queueName, ctx.exchangeName);
+    const big = JSON.stringify("é".repeat(10_000)); // 20 KB: three body frames of an 8 KiB connection
+    const bodies = ['{"n":1}', "", big, new TextEncoder().encode('{"bytes":true}'), '"ünïcødé ✓"'];
+    await ctx.broker.publishBatch!(
+      ctx.exchangeName,
+      "",
+      bodies.map((body, i) => ({
+        body,
+        properties: { messageId: `m${i}`, type: `T${i}`, headers: { position: i + 1, stream: "s-1" } },
+      })),
+    );
+    const got: Delivery[] = [];
+    await ctx.broker.consume(ctx.queueName, 10, (d) => {
+      got.push(d);
+      void ctx.broker.ack(d.tag);
+    });
+    await waitFor(() => got.length === bodies.length, `${bodies.length} deliveries`);
+    const text = (b: string | Uint8Array) => typeof b === "string" ? b : new TextDecoder().decode(b);
+    assert.deepEqual(got.map((d) => new TextDecoder().decode(d.body)), bodies.map(text));
+    assert.deepEqual(got.map((d) => d.messageId), ["m0", "m1", "m2", "m3", "m4"]);
+    assert.deepEqual(got.map((d) => d.type), ["T0", "T1", "T2", "T3", "T4"]);
+    assert.deepEqual(got.map((d) => d.headers?.position), [1, 2, 3, 4, 5]);
+    assert.equal(got[4].headers?.stream, "s-1");
+    // The channel's delivery tags stay in step: a single publish after the batch is confirmed too.
+    await ctx.broker.publish(ctx.exchangeName, "", '"after"', { messageId: "after" });
+    await waitFor(() => got.length === bodies.length + 1, "the publish after the batch");
+  });
+
+  it("rejects a batch the broker nacks with a PublishNackedError, and one whose headers do not fit with a RangeError", async () => {
+    // A queue that refuses publishes past 2 messages: the broker nacks the rest.
+    await ctx.broker.declareQueue(ctx.queueName, { arguments: { "x-max-length": 2, "x-overflow": "reject-publish" } });
+    await ctx.broker.bind(ctx.queueName, ctx.exchangeName);
+    const messages = [1, 2, 3, 4].map((n) => ({ body: `{"n":${n}}`, properties: { messageId: `m${n}` } }));
+    await assert.rejects(ctx.broker.publishBatch!(ctx.exchangeName, "", messages), PublishNackedError);
+    assert.equal(ctx.broker.closed, false);
+    await assert.rejects(
+      ctx.broker.publishBatch!(ctx.exchangeName, "", [
+        { body: "{}" },
+        { body: "{}", properties: { headers: { big: "x".repeat(20_000) } } },
+      ]),
+      (error: Error) => error instanceof RangeError && /do not fit in one frame of 8192 bytes/.test(error.message),
+    );
+    assert.equal(ctx.broker.closed, false);
+    await ctx.broker.deleteQueue(ctx.queueName);
+    await ctx.broker.declareQueue(ctx.queueName);
+    await ctx.broker.bind(ctx.queueName, ctx.exchangeName);
+    await ctx.broker.publishBatch!(ctx.exchangeName, "", messages); // the session still publishes and confirms
   });
 
   it("consumes exclusively: another consumer is refused with a QueueInUseError naming the queue, either way round", async () => {

@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import type { PublishingSessionLike, PublishProperties } from "../lib/broker_session.ts";
+import type { OutgoingMessage, PublishingSessionLike, PublishProperties } from "../lib/broker_session.ts";
 import { PublishNackedError } from "../lib/errors.ts";
 import { FanoutPublisher, type Publishable } from "../lib/fanout_publisher.ts";
 import { FileStorage } from "../lib/file_storage.ts";
@@ -45,6 +45,15 @@ class FakeSession implements PublishingSessionLike {
       case "never":
         return new Promise<void>(() => {});
     }
+  }
+}
+
+/** A FakeSession that can publish a batch: one call, answered as a whole (nacked if any of it is). */
+class FakeBatchSession extends FakeSession {
+  readonly batches: number[][] = [];
+  publishBatch(exchange: string, key: string, messages: readonly OutgoingMessage[]): Promise<void> {
+    this.batches.push(messages.map((m) => Number(m.properties?.headers?.position)));
+    return Promise.all(messages.map((m) => this.publish(exchange, key, m.body, m.properties))).then(() => {});
   }
 }
 
@@ -89,6 +98,26 @@ describe("FanoutPublisher", () => {
     await waitFor(() => watermark.value === 5, "the watermark at 5 after the resends");
     assert.equal(session.attempts.get(3), 3, "position 3 was sent three times");
     assert.ok(session.published.slice(-3).every((p, i) => p === 3 + i), "the resend goes on in position order");
+    publisher.detach();
+  });
+
+  it("publishes each batch of records as one publishBatch, and a nacked batch again from the watermark", async () => {
+    const publisher = new FanoutPublisher(storage, watermark, "x", () => {}, 1000);
+    const session = new FakeBatchSession((p, attempt) => (p === 7 && attempt === 1 ? "nack" : "confirm"));
+    await publisher.attach(session);
+    await publisher.idle();
+    assert.equal(watermark.value, 5);
+    const live: Publishable[] = [];
+    for (let p = 6; p <= 8; p++) {
+      const line = encodeRecord(p, `id${p}`, "2026-11-27T00:00:00.000Z", `{"p":${p}}`);
+      live.push({ position: p, id: `id${p}`, line, type: "T", stream: "s-1", streamVersion: p - 5 });
+    }
+    await storage.append(live);
+    publisher.publish(live);
+    await waitFor(() => watermark.value === 8, "the watermark at 8 after the resend");
+    // The catch-up's batch, the live batch (nacked at 7: the watermark stays at 5), then 6..8 again.
+    assert.deepEqual(session.batches, [[1, 2, 3, 4, 5], [6, 7, 8], [6, 7, 8]]);
+    assert.equal(session.published.length, 11, "every publish went through publishBatch");
     publisher.detach();
   });
 

@@ -6,7 +6,7 @@
 import { describe, it } from "node:test";
 import assert from "node:assert/strict";
 import { encodeRecord, encodeRecordLine, parseRecord } from "../lib/record.ts";
-import { idOffset, matchRecordBytes, matchRecordId, type StreamSpan } from "../lib/record_bytes.ts";
+import { idOffset, isJsonBytes, matchRecordBytes, matchRecordId, type StreamSpan } from "../lib/record_bytes.ts";
 import { prng } from "./_helpers.ts";
 
 const encoder = new TextEncoder();
@@ -181,5 +181,36 @@ describe("matchRecordBytes", () => {
     assert.ok(inStream > 1000, `some of those are still in a stream (${inStream})`);
     assert.ok(refused > 5000, `many changed lines are refused by the full parse (${refused})`);
     assert.ok(fallback > 1000, `records the fast check leaves to the full parse (escaped names …): ${fallback}`);
+  });
+});
+
+describe("isJsonBytes", () => {
+  it("proves JSON values with whitespace around them, and nothing else", () => {
+    for (const text of ['{"a":[1,2.5e3,"x"]}', " null ", "-0", '"\\u00e9"', "[[],{}]", '{"a":{"b":[true,false]}}']) {
+      assert.equal(isJsonBytes(encoder.encode(text)), true, text);
+    }
+    for (const text of ["", " ", "01", "1.", "[1,]", '{"a"}', '{"a":1,}', "tru", '"a', "1 2", "{}x", '"\t"', "NaN"]) {
+      assert.equal(isJsonBytes(encoder.encode(text)), false, text);
+    }
+    const framed = encoder.encode('xx{"a":1}yy');
+    assert.equal(isJsonBytes(framed, 2, 9), true);
+  });
+
+  it("never proves what JSON.parse refuses: 20,000 random single-byte changes and cuts", () => {
+    const random = prng(12);
+    const interesting = encoder.encode('{}[]",:\\0123456789-+.eEtrufalsn \tx\u0001');
+    let taken = 0;
+    for (let n = 0; n < 20_000; n++) {
+      let body = encoder.encode(SAMPLES[n % SAMPLES.length]);
+      const at = Math.floor(random() * body.length);
+      const how = random();
+      if (how < 0.6) body[at] = interesting[Math.floor(random() * interesting.length)];
+      else if (how < 0.8) body = body.subarray(0, at);
+      else body = new Uint8Array([...body.subarray(0, at), ...body.subarray(at + 1)]);
+      if (!isJsonBytes(body)) continue;
+      taken++;
+      assert.doesNotThrow(() => JSON.parse(decoder.decode(body)), decoder.decode(body));
+    }
+    assert.ok(taken > 1000, `some changed values are still JSON and should be proven (${taken})`);
   });
 });
