@@ -234,6 +234,17 @@ describe("the publish watermark in the store's header", () => {
     assert.equal(await exists(`${file}.published`), false);
   });
 
+  it("sync() makes the last save durable (import calls it): it syncs after a save and refuses after close", async () => {
+    const file = tempFile();
+    const { storage } = await open(file);
+    await storage.publishedMark.sync?.(); // nothing saved yet: nothing to sync
+    await storage.publishedMark.save(0);
+    assert.ok(storage.publishedMark.sync, "a header mark can sync");
+    await storage.publishedMark.sync();
+    await storage.close();
+    await assert.rejects(storage.publishedMark.sync(), /the store is closed/);
+  });
+
   it("never takes another store's slot: the check covers the store id", async () => {
     const a = tempFile();
     await storeWith(a, 2, 2);
