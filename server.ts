@@ -237,10 +237,12 @@ export async function startServer(options: ServerOptions = {}): Promise<EventSto
   });
 
   /** What keeps the server from being ready, for `/health/ready` (empty: ready). */
-  const notReady = (): string[] => {
+  const notReady = async (): Promise<string[]> => {
     const reasons: string[] = [];
+    const unwritable = storageFailure || closing ? undefined : await storage.unwritable?.().catch(describe);
     if (storageFailure) reasons.push(`storage failed: ${describe(storageFailure)}`);
     else if (closing) reasons.push("the server is stopping");
+    else if (unwritable) reasons.push(unwritable);
     if (!link?.session) reasons.push("broker not connected");
     if (!consumer) reasons.push(`not consuming queue "${settings.queueName}"`);
     return reasons;

@@ -111,6 +111,8 @@ export const DEFAULTS = {
   },
   /** The HTTP server (`lib/runtime/serve.ts`, via `lib/config.ts`). */
   http: {
+    /** How long readiness reuses the storage's writability check (an access and a statfs), in ms. */
+    writableCheckTtl: 1_000,
     /** Time a client may take to send a complete request head (env `HTTPHEADERTIMEOUT`). */
     headerTimeout: 30_000,
     /** Connections open at once; one more is answered 503 (env `HTTPMAXCONNECTIONS`). */

@@ -12,7 +12,9 @@
  *
  * @module
  */
-import { readFile, rename, writeFile } from "node:fs/promises";
+import { open, readFile, rename, writeFile } from "node:fs/promises";
+import { dirname } from "node:path";
+import { syncDirectory } from "./sync_directory.ts";
 import type { PublishedMark } from "./storage.ts";
 
 /**
@@ -63,5 +65,16 @@ export class FilePublishedMark implements PublishedMark {
     const tmp = `${this.#path}.tmp`;
     await writeFile(tmp, `${position} ${this.#storeId}\n`);
     await rename(tmp, this.#path);
+  }
+
+  /** Fsync the side file and its directory (import calls it; the server does not). */
+  async sync(): Promise<void> {
+    const file = await open(this.#path, "r");
+    try {
+      await file.datasync();
+    } finally {
+      await file.close();
+    }
+    await syncDirectory(dirname(this.#path));
   }
 }

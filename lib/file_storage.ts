@@ -16,6 +16,7 @@ import { parseRecord } from "./record.ts";
 import { idOffset, matchRecordId, type StreamSpan } from "./record_bytes.ts";
 import { FilePublishedMark } from "./file_published_mark.ts";
 import { HeaderPublishedMark } from "./header_published_mark.ts";
+import { WritableCheck } from "./writable_check.ts";
 import type {
   AppendRecord,
   EventStorage,
@@ -138,6 +139,7 @@ const strictDecoder = new TextDecoder("utf-8", { fatal: true });
  */
 export class FileStorage implements EventStorage {
   readonly #path: string;
+  #writable: WritableCheck | undefined;
   readonly #file: FileLike;
   readonly #open: (path: string, flags: string) => Promise<FileLike>;
   /** offsets[k] is the byte offset of position k * INDEX_EVERY + 1. */
@@ -497,6 +499,12 @@ export class FileStorage implements EventStorage {
       },
       cancel: ended,
     }, { highWaterMark: 0 });
+  }
+
+  /** Why the file cannot take an append now (it opens for writing, its disk has space), cached for a second. */
+  unwritable(): Promise<string | undefined> {
+    this.#writable ??= new WritableCheck(this.#path);
+    return this.#writable.reason();
   }
 
   /** Close the file. */

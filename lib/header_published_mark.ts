@@ -81,6 +81,12 @@ export class HeaderPublishedMark implements PublishedMark {
     }
   }
 
+  /** Datasync the slot's last save (import calls it; the server does not). */
+  async sync(): Promise<void> {
+    if (this.#closed) throw new Error(`Cannot sync the publish watermark of ${this.#path}: the store is closed`);
+    await (await this.#handle)?.datasync();
+  }
+
   /** Close its descriptor (with the store); saves after it fail. */
   async close(): Promise<void> {
     this.#closed = true;

@@ -32,7 +32,7 @@ import { bearerAuth } from "./bearer_auth.ts";
  */
 export interface OperationsOptions {
   /** Why the server is not ready (empty: ready), asked on every `/health/ready`. */
-  notReady: () => string[];
+  notReady: () => string[] | Promise<string[]>;
   /** Answers `/metrics`; without it `/metrics` goes to the wrapped handler. @default {undefined} */
   metrics?: { response(): Promise<Response> };
   /** The bearer token every path but the probes needs (`HTTPTOKEN`). @default {undefined} (open) */
@@ -67,9 +67,8 @@ export function operationsHandler(
     const path = new URL(request.url).pathname;
     if (path === "/health/live") return Promise.resolve(json(200, { status: "live" }));
     if (path === "/health/ready") {
-      const reasons = options.notReady();
-      return Promise.resolve(
-        reasons.length === 0 ? json(200, { status: "ready" }) : json(503, { status: "not ready", reasons }),
+      return Promise.resolve(options.notReady()).then((reasons) =>
+        reasons.length === 0 ? json(200, { status: "ready" }) : json(503, { status: "not ready", reasons })
       );
     }
     if (refuse && !OPEN_PATHS.has(path)) {

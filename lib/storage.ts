@@ -204,6 +204,11 @@ export interface PublishedMark {
   load(): Promise<number>;
   /** Save `position` (calls do not overlap). */
   save(position: number): Promise<void>;
+  /**
+   * Make the last save durable (fsync), for a tool that promises it (import); the server does not call
+   * it (a stale watermark only republishes). Absent where there is nothing to sync (in memory).
+   */
+  sync?(): Promise<void>;
 }
 
 /**
@@ -263,6 +268,12 @@ export interface EventStorage {
    * @throws {RangeError} When a position is not a durable one (from the stream).
    */
   readPositions(positions: readonly number[]): ReadableStream<Uint8Array>;
+  /**
+   * Optional: why the storage cannot take an append now (read-only, disk full), or undefined when it can;
+   * cheap and cached, as readiness asks it on every probe. A backend without it (in memory) is always
+   * writable.
+   */
+  unwritable?(): Promise<string | undefined>;
   /** Release the storage. Appends after close fail (`StorageFailedError`). */
   close(): Promise<void>;
 }

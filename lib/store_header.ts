@@ -21,6 +21,12 @@
  * written before the slot existed have none (their watermark is a side
  * file); the format stays 1, as older servers ignore the member.
  *
+ * A new store's header line is padded with spaces before `,"published"` to
+ * 4096 bytes (`HEADER_LINE_BYTES`), so its first record starts at byte 4096:
+ * the slot's in-place rewrites share no 512-byte sector and no 4 KiB page
+ * with a record, and the log's records stay append-only. Older headers (not
+ * padded) are read and their slot rewritten as before.
+ *
  * Only `FileStorage` reads these bytes; everyone else sees `storeId` and
  * `publishedMark`.
  *
@@ -105,11 +111,25 @@ export function newStoreHeader(now: Date = new Date()): StoreHeader {
   return { version: STORE_FORMAT, storeId: randomUUID(), created: now.toISOString() };
 }
 
-/** The header as its line, with the trailing newline and a watermark slot holding `published`. */
+/**
+ * Bytes a new store's header line takes, newline included: one 4 KiB page (eight 512-byte sectors), so
+ * the watermark slot, rewritten in place, shares no sector and no page with a record (a torn write of it on
+ * power loss cannot reach a record that was fsync'd), and sits in the page's last sector, away from the
+ * store id.
+ */
+export const HEADER_LINE_BYTES = 4096;
+
+/**
+ * The header as its line, with the trailing newline and a watermark slot holding `published`; padded with
+ * spaces (JSON whitespace) before the slot to {@link HEADER_LINE_BYTES}, so readers that predate the
+ * padding still find the slot right before the closing `"}`.
+ */
 function encodeStoreHeader(header: StoreHeader, published: number): string {
-  return `${HEADER_START}${header.version},"storeId":${JSON.stringify(header.storeId)},"created":${
+  const front = `${HEADER_START}${header.version},"storeId":${JSON.stringify(header.storeId)},"created":${
     JSON.stringify(header.created)
-  }${SLOT_KEY}${new TextDecoder().decode(publishedSlotBytes(header.storeId, published))}"}\n`;
+  }`;
+  const back = `${SLOT_KEY}${new TextDecoder().decode(publishedSlotBytes(header.storeId, published))}"}\n`;
+  return front + " ".repeat(Math.max(0, HEADER_LINE_BYTES - encoder.encode(front + back).length)) + back;
 }
 
 function slotText(storeId: string, position: number): string {

@@ -94,3 +94,23 @@ export function unmount(dir: string): void {
     execFileSync("umount", ["--lazy", dir], { stdio: "pipe" }); // still busy: detach now, freed when the last file closes
   }
 }
+
+/**
+ * Make `file` read-only for real (root ignores mode bits): a read-only bind mount of the file over
+ * itself; descriptors already open stay writable, the path is not (`EROFS`). Undo with {@link unmount}.
+ * Returns why not when this machine does not allow it.
+ */
+export function bindReadOnly(file: string): string | undefined {
+  try {
+    execFileSync("mount", ["--bind", file, file], { stdio: "pipe" });
+  } catch (error) {
+    return String((error as Error).message);
+  }
+  try {
+    execFileSync("mount", ["-o", "remount,ro,bind", file], { stdio: "pipe" });
+    return undefined;
+  } catch (error) {
+    unmount(file);
+    return String((error as Error).message);
+  }
+}

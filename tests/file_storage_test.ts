@@ -65,7 +65,7 @@ async function text(stream: ReadableStream<Uint8Array>): Promise<string> {
 }
 
 const HEADER_LINE =
-  /^\{"rabbitEventstore":1,"storeId":"([0-9a-f-]{36})","created":"[^"]+"(?:,"published":"[0-9]{16}:[0-9a-f]{8}")?\}\n/;
+  /^\{"rabbitEventstore":1,"storeId":"([0-9a-f-]{36})","created":"[^"]+" *(?:,"published":"[0-9]{16}:[0-9a-f]{8}")?\}\n/;
 
 /** A store file's text without its header line (which a new store begins with). */
 async function recordsText(file: string): Promise<string> {

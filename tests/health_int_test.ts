@@ -7,7 +7,9 @@
  *   broker connection lost afterwards (through a TCP relay of our own that
  *   the test closes; the shared broker is never touched), then back;
  * - storage failed (an append that fails): 503 with the reason while the
- *   server shuts down.
+ *   server shuts down;
+ * - storage file read-only (a read-only bind mount of it: real, as root
+ *   ignores mode bits): 503 saying so, 200 again once it is writable.
  *
  * @module
  */
@@ -18,6 +20,7 @@ import { join } from "node:path";
 import { MemoryStorage } from "../lib/memory_storage.ts";
 import type { PublishedMark } from "../lib/storage.ts";
 import { startServer } from "../server.ts";
+import { bindReadOnly, unmount } from "./_faulty_disk.ts";
 import { freePort, setup, type TestContext, waitFor } from "./_helpers.ts";
 
 interface Health {
@@ -86,6 +89,28 @@ describe("/health/live and /health/ready", () => {
     assert.equal(legacy.body.status, "ok");
     assert.equal((legacy.body as unknown as { broker: string }).broker, "up");
     await server.close();
+  });
+
+  it("is not ready while its storage file is read-only (a read-only bind mount), and ready again after", async (t) => {
+    const server = await ctx.startServer();
+    try {
+      assert.equal((await probe(server.port, "/health/ready")).status, 200);
+      const why = bindReadOnly(ctx.storageFile);
+      if (why) return t.skip(`cannot bind-mount read-only here: ${why}`);
+      let seen: { status: number; body: Health } | undefined;
+      try {
+        await waitFor(async () => {
+          seen = await probe(server.port, "/health/ready");
+          return seen.status === 503;
+        }, "readiness to notice the read-only file");
+        assert.match(seen!.body.reasons?.[0] ?? "", /^storage file .* is not writable: .*EROFS/);
+      } finally {
+        unmount(ctx.storageFile);
+      }
+      await waitFor(async () => (await probe(server.port, "/health/ready")).status === 200, "ready again");
+    } finally {
+      await server.close();
+    }
   });
 
   it("is live but not ready while the broker cannot be reached at start (a closed port)", async () => {

@@ -24,6 +24,7 @@ import { parseRecord } from "../record.ts";
 import { env } from "../runtime/env.ts";
 import type { StoredRecord } from "../storage.ts";
 import { StreamIndex } from "../stream_index.ts";
+import { syncDirectory } from "../sync_directory.ts";
 import { verifyStorageFile } from "../verify.ts";
 import { type CliCommand, EXIT, stringOption } from "./command_line.ts";
 import { inputLines } from "./input_lines.ts";
@@ -87,6 +88,7 @@ export const importCommand: CliCommand = {
         if (error?.code !== "ENOENT") throw error;
       });
       await rename(temp, path);
+      await syncDirectory(dirname(path)); // the renames survive a power loss
     } catch (error) {
       await rm(temp, { force: true });
       await rm(`${temp}.published`, { force: true });
@@ -204,6 +206,7 @@ async function load(
     }
     await storage.append(batch);
     await storage.publishedMark.save(storage.head);
+    await storage.publishedMark.sync?.();
     if (size === undefined) progress.update(storage.head);
     else progress.update(size, `${storage.head.toLocaleString("en-US")} records`);
     await progress.finish();

@@ -43,7 +43,8 @@ export const tailCommand: CliCommand = {
     environment: [
       "HISTORYURL    the server's HTTP interface (default http://localhost/)",
       "HISTORYTOKEN  bearer token for a server with HTTPTOKEN",
-      "AMQPHOST, AMQPURL, EXCHANGENAME   the broker and the fanout exchange, for --follow",
+      "FANOUTURL, FANOUTHOST   the fanout's broker, for --follow (default: AMQPURL, AMQPHOST's)",
+      "EXCHANGENAME  the fanout exchange, for --follow",
     ],
   },
   async run(parsed, io) {
