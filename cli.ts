@@ -29,6 +29,7 @@ import { tailCommand } from "./lib/cli/tail.ts";
 import { verifyCommand } from "./lib/cli/verify.ts";
 import { exit } from "./lib/runtime/signals.ts";
 import { VERSION } from "./lib/version.ts";
+import { isDenoMainModule } from "./lib/runtime/main_module.ts";
 
 export type { CliIo, TextOutput } from "./lib/cli/cli_io.ts";
 
@@ -135,6 +136,4 @@ export async function main(args: readonly string[] = process.argv.slice(2)): Pro
   exit(await run(args));
 }
 
-// deno-lint-ignore no-explicit-any
-const deno = (globalThis as any).Deno;
-if (typeof deno?.mainModule === "string" && /\/cli\.ts$/.test(deno.mainModule)) void main();
+if (isDenoMainModule("cli.ts")) void main();

@@ -40,6 +40,7 @@ import { ServerMetrics } from "./lib/server_metrics.ts";
 import { StreamIndex } from "./lib/stream_index.ts";
 import { parseServerArgs, serverHelp } from "./lib/server_cli.ts";
 import { VERSION } from "./lib/version.ts";
+import { isDenoMainModule } from "./lib/runtime/main_module.ts";
 
 export type { BrokerSettings, ServerSettings } from "./lib/config.ts";
 export type { EventStorage } from "./lib/storage.ts";
@@ -449,9 +450,7 @@ export async function main(args: string[] = process.argv.slice(2)): Promise<void
   }
 }
 
-// deno-lint-ignore no-explicit-any
-const deno = (globalThis as any).Deno;
-if (typeof deno?.mainModule === "string" && /\/server\.ts$/.test(deno.mainModule)) void main();
+if (isDenoMainModule("server.ts")) void main();
 
 /** Resident set and heap sizes in MiB, for `/health` (the bench and operators read them). */
 function memoryFigures(): Record<string, number> {

@@ -6,7 +6,9 @@
  * command module with 2,000 in flight, waits until a consumer on the fanout
  * has them all, stops the server and prints strace's counts. Run it on the
  * code before a change and after (`--tree=<dir>`), back to back; needs
- * `strace` (Debian package `strace`).
+ * `strace` (Debian package `strace`). The fanout consumer uses
+ * `@cloudamqp/amqp-client` directly, not `lib/amqp_session.ts`: the tree
+ * measured may be an older one, and the consumer must be the same for both.
  *
  * ```sh
  * npx deno run -A scripts/_bench_syscalls.ts --events=20000

@@ -30,7 +30,15 @@ export const EXIT = {
   usage: 2,
 } as const;
 
-/** The exit codes, as `--help` and the README print them. */
+/**
+ * The exit codes, as `--help` and the README print them.
+ *
+ * @example End a command's help with them
+ * ```ts
+ * import { EXIT_CODES_HELP } from "./command_line.ts";
+ * console.log(["Usage: rabbit-eventstore stats [--json]", "", ...EXIT_CODES_HELP].join("\n"));
+ * ```
+ */
 export const EXIT_CODES_HELP: readonly string[] = [
   "Exit codes:",
   "  0  done",

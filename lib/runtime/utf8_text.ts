@@ -12,9 +12,8 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { IS_DENO } from "./main_module.ts";
 
-// deno-lint-ignore no-explicit-any
-const isDeno = typeof (globalThis as any).Deno?.version?.deno === "string";
 const decoder = new TextDecoder();
 
 /**
@@ -31,7 +30,7 @@ const decoder = new TextDecoder();
  * console.log(utf8Text(chunk, 0, chunk.indexOf(10))); // {"position":1}
  * ```
  */
-export const utf8Text: (bytes: Uint8Array, start?: number, end?: number) => string = isDeno
+export const utf8Text: (bytes: Uint8Array, start?: number, end?: number) => string = IS_DENO
   ? (bytes, start = 0, end = bytes.length) =>
     decoder.decode(start === 0 && end === bytes.length ? bytes : bytes.subarray(start, end))
   : (bytes, start = 0, end = bytes.length) =>
