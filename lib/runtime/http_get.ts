@@ -15,9 +15,7 @@
 import { request as httpRequest } from "node:http";
 import { request as httpsRequest } from "node:https";
 import type { IncomingMessage } from "node:http";
-
-// deno-lint-ignore no-explicit-any
-const isDeno = typeof (globalThis as any).Deno?.version?.deno === "string";
+import { IS_DENO } from "./main_module.ts";
 
 /**
  * What {@link httpGet} needs: the request's signal and headers.
@@ -91,7 +89,7 @@ export interface HttpGetResponse {
  * console.log(response.headers.get("x-head-position"));
  * ```
  */
-export const httpGet: (url: URL | string, options?: HttpGetOptions) => Promise<HttpGetResponse> = isDeno
+export const httpGet: (url: URL | string, options?: HttpGetOptions) => Promise<HttpGetResponse> = IS_DENO
   ? (url, options = {}) => fetch(url, options) as Promise<HttpGetResponse>
   : nodeGet;
 
