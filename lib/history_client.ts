@@ -28,6 +28,7 @@
 import { DEFAULTS } from "./defaults.ts";
 import { HistoryTimeoutError } from "./errors.ts";
 import { type EventRecord, parseRecord } from "./record.ts";
+import { type BodyReader, httpGet, type HttpGetResponse } from "./runtime/http_get.ts";
 import { utf8Text } from "./runtime/utf8_text.ts";
 
 export type { EventRecord };
@@ -143,7 +144,7 @@ export async function* readHistoryChunks(
   // Our own controller: aborted by the caller's signal, by the idle timer, or when we stop early.
   const controller = new AbortController();
   const signal = controller.signal;
-  let reader: ReadableStreamDefaultReader<Uint8Array> | undefined;
+  let reader: BodyReader | undefined;
   // Cancelling through our reader ends a pending read() at once (a locked body ignores
   // stream.cancel(), which is what undici's fetch abort does). Never awaited: it can hang.
   const onAbort = () => void reader?.cancel(signal.reason).catch(() => {});
@@ -165,7 +166,7 @@ export async function* readHistoryChunks(
     const headers: Record<string, string> | undefined = options.token === undefined
       ? undefined
       : { authorization: `Bearer ${options.token}` };
-    const response = await fetch(url, { signal, headers });
+    const response = await httpGet(url, { signal, headers });
     const type = response.headers.get("content-type") ?? "";
     if (!response.ok || /^\s*text\/html\b/i.test(type)) {
       const text = await response.text().catch(() => "");
@@ -265,7 +266,7 @@ function concat(head: Uint8Array, tail: Uint8Array, length: number): Uint8Array 
 }
 
 /** A header holding a non-negative integer; undefined when absent or not one. */
-function integerHeader(response: Response, name: string): number | undefined {
+function integerHeader(response: HttpGetResponse, name: string): number | undefined {
   const raw = response.headers.get(name);
   if (raw === null || !/^\d{1,15}$/.test(raw.trim())) return undefined;
   return Number(raw);
