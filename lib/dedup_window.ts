@@ -7,8 +7,10 @@
  * caller confirms it against the stored record.
  *
  * Each generation is an open-addressing hash table in one typed array (load
- * at most 4/5), allocated once and cleared for reuse: 8 bytes a slot, 10 MiB
- * a generation for the default 1,000,000 (20 MiB for the whole window), no
+ * at most 4/5), 8 bytes a slot: it starts at 4,096 slots and doubles as ids
+ * come, up to 10 MiB a generation for the default 1,000,000 (20 MiB for the
+ * whole window once it has seen 1,000,000 ids; a server that stored 1,000
+ * since start-up holds 64 KiB), and is cleared for reuse after that, with no
  * per-id objects for the garbage collector, and adding 1,000,000 ids at
  * start-up takes tens of milliseconds instead of the ~0.5 s a `Map` took.
  * Ids added as bytes ({@link DedupWindow.addAscii}, the start-up scan) are
@@ -165,6 +167,9 @@ export class DedupWindow {
 /** Ids from addAscii put together (see DedupWindow's pending ids). */
 const PENDING = 2048;
 
+/** Slots a generation starts with (8 bytes each); it doubles as ids come, up to its capacity's. */
+const INITIAL_SLOTS = 4096;
+
 /** Largest capacity: a generation's table must fit a typed array comfortably. */
 const MAX_CAPACITY = 1 << 28;
 
@@ -175,14 +180,24 @@ const MAX_CAPACITY = 1 << 28;
  * increasing order, so the differences fit 32 bits.
  */
 class Generation {
-  readonly #table: Uint32Array;
-  readonly #slots: number;
+  #table: Uint32Array;
+  #slots: number;
+  /** The most slots this generation grows to: load at most 4/5 at `capacity` ids. */
+  readonly #maxSlots: number;
+  /** Size at which the table doubles (4/5 of its slots), or Infinity once it is at #maxSlots. */
+  #growAt: number;
   #base = 0;
   size = 0;
 
   constructor(capacity: number) {
-    this.#slots = capacity + Math.ceil(capacity / 4) + 1; // load at most 4/5
+    this.#maxSlots = capacity + Math.ceil(capacity / 4) + 1;
+    this.#slots = Math.min(this.#maxSlots, INITIAL_SLOTS);
     this.#table = new Uint32Array(2 * this.#slots);
+    this.#growAt = this.#limit();
+  }
+
+  #limit(): number {
+    return this.#slots === this.#maxSlots ? Infinity : Math.floor((this.#slots * 4) / 5);
   }
 
   clear(): void {
@@ -190,8 +205,27 @@ class Generation {
     this.size = 0;
   }
 
+  /** Double the table (up to #maxSlots) and put every entry again. */
+  #grow(): void {
+    const old = this.#table;
+    this.#slots = Math.min(this.#maxSlots, 2 * this.#slots);
+    this.#table = new Uint32Array(2 * this.#slots);
+    this.#growAt = this.#limit();
+    for (let j = 0; j < old.length; j += 2) {
+      if (old[j] !== 0) this.#insert(old[j], old[j + 1]);
+    }
+  }
+
   #home(key: number): number {
     return Math.floor(((Math.imul(key, 0x9e3779b1) >>> 0) * this.#slots) / 2 ** 32);
+  }
+
+  #insert(stored: number, delta: number): void {
+    const table = this.#table;
+    let i = this.#home(stored - 1);
+    while (table[2 * i] !== 0) i = i + 1 === this.#slots ? 0 : i + 1;
+    table[2 * i] = stored;
+    table[2 * i + 1] = delta;
   }
 
   /** Load the home slot of each of `keys[0..count)`, so that the adds after it mostly hit the cache. */
@@ -210,16 +244,13 @@ class Generation {
     if (this.size === 0) this.#base = position;
     const delta = position - this.#base;
     if (delta < 0 || delta > 0xffffffff) return false;
-    const table = this.#table;
-    let i = this.#home(key);
-    while (table[2 * i] !== 0) i = i + 1 === this.#slots ? 0 : i + 1;
-    table[2 * i] = key + 1;
-    table[2 * i + 1] = delta;
+    if (this.size >= this.#growAt) this.#grow();
+    this.#insert(key + 1, delta);
     this.size++;
     return true;
   }
 
-  /** Push the positions stored under `key`, newest first (probe order is insertion order). */
+  /** Push the positions stored under `key`, newest first (positions grow with insertion, so by position). */
   collect(key: number, out: number[]): void {
     if (this.size === 0) return;
     const table = this.#table;
@@ -227,7 +258,10 @@ class Generation {
     for (let i = this.#home(key); table[2 * i] !== 0; i = i + 1 === this.#slots ? 0 : i + 1) {
       if (table[2 * i] === key + 1) out.push(this.#base + table[2 * i + 1]);
     }
-    for (let a = start, b = out.length - 1; a < b; a++, b--) [out[a], out[b]] = [out[b], out[a]];
+    if (out.length - start > 1) {
+      const found = out.splice(start).sort((a, b) => b - a);
+      for (const position of found) out.push(position);
+    }
   }
 }
 

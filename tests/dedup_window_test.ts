@@ -71,6 +71,19 @@ describe("DedupWindow", () => {
     assert.deepEqual(window.candidates("c"), [3]);
   });
 
+  it("grows its tables on demand and still finds every id, newest first, across the growth", () => {
+    // 50,000 ids start in a 4,096-slot table: it doubles several times on the way.
+    const window = new DedupWindow(50_000);
+    for (let p = 1; p <= 50_000; p++) window.add(`id-${p % 20_000}`, p);
+    for (let n = 0; n < 20_000; n++) {
+      const expected = [n + 40_000, n + 20_000, n].filter((p) => p >= 1 && p <= 50_000);
+      const found = window.candidates(`id-${n}`);
+      for (const p of expected) assert.ok(found.includes(p), `id-${n} at ${p}: ${found}`);
+      assert.deepEqual(found, [...found].sort((a, b) => b - a), `id-${n} newest first`);
+      assert.equal(found[0], expected[0] ?? found[0], `id-${n} newest first`);
+    }
+  });
+
   it("rejects a bad capacity", () => {
     assert.throws(() => new DedupWindow(0), RangeError);
   });
