@@ -177,7 +177,7 @@ export class EventFeed {
   #reached = false;
   /** Whether a history warning was written since history last answered. */
   #historyWarned = false;
-  /** The next position to deliver; undefined until the first live event when listening for new events only. */
+  /** The next position to deliver; new events only: undefined until history named its head (or the first live event). */
   #next: number | undefined;
   #live: Live[] = [];
   /** Live messages handled but not yet acknowledged (acks go out in batches). */
@@ -255,7 +255,7 @@ export class EventFeed {
     return this.#ready;
   }
 
-  /** The next position this feed will deliver (undefined before the first event in new-only mode). */
+  /** The next position this feed will deliver (new-only mode: undefined until history answered). */
   get next(): number | undefined {
     return this.#next;
   }
@@ -327,7 +327,7 @@ export class EventFeed {
           continue;
         }
         if (this.#catchUp && this.#next === undefined) {
-          // New events only: the bind is where they start; nothing to catch up, but history must answer.
+          // New events only: they start after the head history names (the probe), or at the first live one.
           this.#catchUp = false;
           if (!this.#reached) await this.#probe();
           continue;
@@ -573,18 +573,26 @@ export class EventFeed {
   /**
    * New events only: nothing to deliver from history yet, but make sure it answers (and warn when
    * it does not) before a gap needs it, and learn the store id. Asks for no records (`limit=0`).
+   * New events are those after the head it names: `next` starts at head + 1, so a live message at
+   * or below it (the fanout's catch-up republishing an old position) is dropped, not taken as the
+   * start. A server that sends no head: the first live event is the start.
    */
   async #probe(): Promise<void> {
     const backoff = new Backoff(DEFAULTS.listener.historyRetry);
     while (!this.#closed) {
       try {
+        let head: number | undefined;
         const chunks = this.#readHistory(this.#settings.historyUrl, 1, {
           limit: 0,
           signal: this.#abort.signal,
           token: this.#settings.historyToken,
-          onResponse: this.#onHistoryResponse,
+          onResponse: (response) => {
+            this.#onHistoryResponse(response);
+            head = response.head;
+          },
         });
         for await (const _ of chunks) break; // a server that ignores limit=0
+        if (head !== undefined && Number.isSafeInteger(head) && head >= 0) this.#next ??= head + 1;
         this.#historyAnswered();
         return;
       } catch (error) {
