@@ -16,6 +16,9 @@ import { utf8Length } from "./utf8_length.ts";
 /** Most events in one batch message: a storage group's limit. */
 export const MAX_BATCH: number = MAX_GROUP;
 
+/** Longest event type and event id in UTF-8 bytes: the fanout's AMQP `type` and `messageId` are short strings. */
+export const MAX_PROPERTY_BYTES = 255;
+
 /**
  * One event of an append, its data and metadata as the JSON text received.
  *
@@ -97,6 +100,8 @@ export function readAppendRequest(delivery: Delivery, maxEventBytes: number): Ap
   if (!batch) {
     const result = validateEvent(delivery.body, maxEventBytes);
     if (!result.ok) return { reason: result.reason };
+    const tooLong = overLong("type", delivery.type) ?? overLong("messageId", delivery.messageId);
+    if (tooLong) return { reason: tooLong };
     return { events: [{ data: result.text, type: delivery.type }], stream, expected };
   }
   const limit = maxEventBytes * MAX_BATCH;
@@ -122,6 +127,8 @@ export function readAppendRequest(delivery: Delivery, maxEventBytes: number): Ap
     if (type !== undefined && type !== "null") {
       const value = JSON.parse(type);
       if (typeof value !== "string") return { reason: `${at}: type must be a string` };
+      const tooLong = overLong("type", value);
+      if (tooLong) return { reason: `${at}: ${tooLong}` };
       part.type = value;
     }
     const metadata = members.get("metadata");
@@ -131,7 +138,17 @@ export function readAppendRequest(delivery: Delivery, maxEventBytes: number): Ap
     }
     events.push(part);
   }
+  // The last event's id is the longest: `<messageId>:<count>`.
+  const tooLong = delivery.messageId ? overLong("event id", eventId(delivery.messageId, events.length)) : undefined;
+  if (tooLong) return { reason: `batch: ${tooLong}` };
   return { events, stream, expected };
+}
+
+/** Why `value` cannot be an AMQP short string property, or undefined when it can. */
+function overLong(what: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const bytes = utf8Length(value);
+  return bytes > MAX_PROPERTY_BYTES ? `${what} is ${bytes} bytes, longer than ${MAX_PROPERTY_BYTES}` : undefined;
 }
 
 /** A header that says yes: true, "true" or 1. */

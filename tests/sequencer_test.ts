@@ -536,6 +536,25 @@ describe("Sequencer", () => {
       ]);
     });
 
+    it("refuses a type or an event id over 255 UTF-8 bytes (the fanout's AMQP short strings), and stores the rest", async () => {
+      const h = harness();
+      const long = "é".repeat(128); // 128 characters, 256 bytes
+      const id = "m".repeat(254); // its batch's 2nd event id is 256 bytes
+      h.accept([
+        streamed(1, "a", { stream: "s-1", batch: true }, { body: [{ type: long, data: 1 }] }),
+        streamed(2, id, { stream: "s-1", batch: true }, { body: [{ data: 1 }, { data: 2 }] }),
+        { ...streamed(3, "c", { stream: "s-1" }), type: long },
+        streamed(4, "ok", { stream: "s-1", batch: true }, { body: [{ type: "é".repeat(127), data: 1 }] }),
+      ]);
+      await h.sequencer.drain();
+      assert.deepEqual(h.storage.appends, [["ok"]]);
+      assert.deepEqual(h.deadLettered.map((d) => [d.tag, d.reason]), [
+        [1, "batch event 1: type is 256 bytes, longer than 255"],
+        [2, "batch: event id is 256 bytes, longer than 255"],
+        [3, "type is 256 bytes, longer than 255"],
+      ]);
+    });
+
     it("answers a repeated id with the original result, never a conflict, never a new position", async () => {
       const index = new StreamIndex();
       const h = harness({ index });
